@@ -1,0 +1,9 @@
+#include "version.h"
+
+#include <sqlite3.h>
+
+const char *
+cs_sql_library_version(void)
+{
+	return sqlite3_libversion();
+}
