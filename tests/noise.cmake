@@ -9,3 +9,30 @@ target_compile_definitions(cs_wire_noise_test PUBLIC CS_NOISE_TEST_HOOKS)
 target_link_libraries(cs_wire_noise_test PUBLIC cs_base PkgConfig::SODIUM)
 
 cs_unit_test(noise cs_wire_noise_test cs_base)
+
+# noise-peer: the TCP test program of docs/PROTOCOL.md §7, on the shipped cs_wire.
+add_executable(noise-peer ${CMAKE_CURRENT_SOURCE_DIR}/interop/noise_peer.c)
+target_link_libraries(noise-peer PRIVATE cs_wire cs_base)
+
+# Interop over real loopback TCP, both roles: C against C, npm noise-handshake
+# (tests/interop/package-lock.json, installed by ./run test) and Debian's
+# python3-dissononce; XXpsk0 (ours) and plain XX; a wrong psk refused at
+# message 1; an unexpected static key refused (the roster rule).
+foreach(other c node python)
+	foreach(role initiator responder)
+		foreach(mode xxpsk0 xx)
+			add_test(NAME interop_noise_${other}_c_${role}_${mode}
+				COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/interop/noise_interop.sh
+					$<TARGET_FILE:noise-peer> ${other} ${role} ${mode})
+			set_tests_properties(interop_noise_${other}_c_${role}_${mode} PROPERTIES
+				TIMEOUT 90 LABELS interop)
+		endforeach()
+		foreach(bad wrongpsk wrongkey)
+			add_test(NAME interop_noise_${other}_c_${role}_${bad}
+				COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/interop/noise_interop.sh
+					$<TARGET_FILE:noise-peer> ${other} ${role} xxpsk0 ${bad})
+			set_tests_properties(interop_noise_${other}_c_${role}_${bad} PROPERTIES
+				TIMEOUT 90 LABELS interop)
+		endforeach()
+	endforeach()
+endforeach()
