@@ -36,3 +36,15 @@ foreach(other c node python)
 		endforeach()
 	endforeach()
 endforeach()
+
+# Hostile handshake and transport messages for each side (tests/fuzz/noise_fuzz.h).
+# noise.c is built once more with the hooks and libFuzzer's coverage
+# instrumentation, so that the fuzzer sees which branches of noise.c it reaches.
+if(CS_FUZZ)
+	add_library(cs_wire_noise_fuzz STATIC ${CMAKE_SOURCE_DIR}/wire/noise.c)
+	target_compile_definitions(cs_wire_noise_fuzz PUBLIC CS_NOISE_TEST_HOOKS)
+	target_compile_options(cs_wire_noise_fuzz PRIVATE -fsanitize=fuzzer-no-link)
+	target_link_libraries(cs_wire_noise_fuzz PUBLIC cs_base PkgConfig::SODIUM)
+endif()
+cs_fuzz_target(noise_responder cs_wire_noise_fuzz cs_base)
+cs_fuzz_target(noise_initiator cs_wire_noise_fuzz cs_base)
