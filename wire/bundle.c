@@ -209,7 +209,7 @@ seal_emit(struct cs_bundle_sealer *s, const uint8_t *p, size_t n)
 	return rc;
 }
 
-/* Seal one chunk (header as AD of the first, §6.4) and emit it. */
+/* Seal one chunk (header as AD of the first, §6.5) and emit it. */
 static int
 seal_chunk(struct cs_bundle_sealer *s, const uint8_t *p, size_t n, unsigned char tag)
 {
@@ -335,7 +335,7 @@ cs_bundle_seal_push(struct cs_bundle_sealer *s, const uint8_t *p, size_t n)
 	s->payload_len += n;
 	/*
 	 * A full chunk is sealed only once a byte after it exists: the last
-	 * chunk, full or not, must carry the final tag (§6.4).
+	 * chunk, full or not, must carry the final tag (§6.5).
 	 */
 	if (s->pending_len > 0 || n <= s->chunk_size) {
 		take = s->chunk_size - s->pending_len;
@@ -467,7 +467,7 @@ out:
 	return rc;
 }
 
-/* Opening (§6.5) */
+/* Opening (§6.7) */
 
 void
 cs_bundle_open_free(struct cs_bundle_opener *o)
@@ -479,7 +479,7 @@ cs_bundle_open_free(struct cs_bundle_opener *o)
 
 /*
  * Steps 1–2 and the stream layout: structure only, before any key is looked
- * up. The chunk lengths follow from the stream length alone (§6.4).
+ * up. The chunk lengths follow from the stream length alone (§6.5).
  */
 static int
 open_structure(struct cs_bundle_opener *o, const uint8_t *buf, size_t len, size_t max_len)
@@ -520,6 +520,21 @@ open_structure(struct cs_bundle_opener *o, const uint8_t *buf, size_t len, size_
 	o->info.expires_ms = get_u64be(h + OFF_EXPIRES);
 	o->stream_end = len - CS_BUNDLE_SIG_LEN;
 	return 0;
+}
+
+int
+cs_bundle_peek(const uint8_t *buf, size_t len, size_t max_len, struct cs_bundle_info *info)
+{
+	struct cs_bundle_opener o;
+	int rc;
+
+	if (buf == NULL || info == NULL)
+		return CS_EINVAL;
+	memset(&o, 0, sizeof(o));
+	rc = open_structure(&o, buf, len, max_len);
+	if (rc == 0)
+		*info = o.info;
+	return rc;
 }
 
 /* Step 3: a known, unrevoked sender's signature over everything before it. */

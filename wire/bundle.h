@@ -62,7 +62,7 @@
 
 /*
  * Errors, -300..-399 of base/err.h. Open checks in this order and returns the
- * first failure (docs/PROTOCOL.md §6.5).
+ * first failure (docs/PROTOCOL.md §6.7).
  */
 enum cs_bundle_err {
 	CS_BUNDLE_ETOOBIG = -300,     /* longer than the caller's maximum */
@@ -238,7 +238,16 @@ struct cs_bundle_opener {
 };
 
 /*
- * Verify a whole bundle in buf[0..len) in the order of docs/PROTOCOL.md §6.5
+ * Read the clear header of buf[0..len) WITHOUT verifying anything but steps
+ * 1-2 of docs/PROTOCOL.md §6.7 (size, magic, version, header fields, chunk
+ * layout): for naming a refused bundle in the log, audit or quarantine only.
+ * The fields are whatever the relay or an attacker put there; never act on
+ * them. Returns 0 or the step 1-2 code. Allocates nothing.
+ */
+int cs_bundle_peek(const uint8_t *buf, size_t len, size_t max_len, struct cs_bundle_info *info);
+
+/*
+ * Verify a whole bundle in buf[0..len) in the order of docs/PROTOCOL.md §6.7
  * (size, magic/version/header, layout, sender and signature, epoch and outer
  * layer, cabinet, recipient, lifetime, replay, sealed key) and make ready to
  * stream. Nothing of the payload is decrypted yet. buf must stay valid and

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: bundle open (docs/PROTOCOL.md §6.5) with the fixed keys of
+ * libFuzzer target: bundle open (docs/PROTOCOL.md §6.7) with the fixed keys of
  * bundle_fixture.h. Byte 0 of the input picks a mode, the rest is the bundle:
  *   bit 0: re-sign the bundle with the known sender's key first, so that the
  *          fuzzer plays a malicious enrolled sender and reaches the checks

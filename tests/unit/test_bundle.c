@@ -319,6 +319,8 @@ test_bundle_open_streams_chunk_by_chunk(void **state)
 	assert_int_equal(got, 8);
 	assert_true(last);
 	assert_memory_equal(out, payload + off, 8);
+	memset(zero, 0, sizeof(zero));
+	assert_memory_equal(&o.ss, zero, sizeof(o.ss)); /* stream key wiped at the end */
 	assert_int_equal(cs_bundle_open_next(&o, out, 16, &got, &last), CS_BUNDLE_ESTATE);
 	cs_bundle_open_free(&o);
 	memset(zero, 0, sizeof(zero));
@@ -728,7 +730,7 @@ test_bundle_oversized_is_refused_before_anything(void **state)
 	cs_free(b);
 }
 
-/* Several faults at once: the first check of §6.5 names the error. */
+/* Several faults at once: the first check of §6.7 names the error. */
 static void
 test_bundle_checks_run_in_the_documented_order(void **state)
 {
@@ -1078,6 +1080,28 @@ test_bundle_fuzz_seeds_are_real_bundles(void **state)
 }
 
 static void
+test_bundle_peek_reads_the_clear_header_only(void **state)
+{
+	struct cs_bundle_info info;
+	size_t len;
+	uint8_t *b = small_bundle(&len);
+
+	(void)state;
+	b[len - 1] ^= 1; /* a bad signature does not stop a peek */
+	assert_int_equal(cs_bundle_peek(b, len, len, &info), 0);
+	assert_memory_equal(info.sender_id, fx.dev[0].id, CS_BUNDLE_ID_LEN);
+	assert_memory_equal(info.bundle_id, b + H_BUNDLE_ID, CS_BUNDLE_ID_LEN);
+	assert_int_equal(info.epoch, BFX_EPOCH);
+	assert_int_equal(info.payload_len, 40);
+	assert_int_equal(info.chunks, 3);
+	assert_int_equal(cs_bundle_peek(b, len, len - 1, &info), CS_BUNDLE_ETOOBIG);
+	assert_int_equal(cs_bundle_peek(b, 100, len, &info), CS_BUNDLE_ESHORT);
+	b[0] ^= 1;
+	assert_int_equal(cs_bundle_peek(b, len, len, &info), CS_BUNDLE_EMAGIC);
+	cs_free(b);
+}
+
+static void
 test_bundle_strerror_names_every_code(void **state)
 {
 	int e;
@@ -1120,6 +1144,7 @@ main(void)
 	    cmocka_unit_test(test_bundle_allocation_failures_return_enomem_and_leak_nothing),
 	    cmocka_unit_test(test_bundle_random_flips_never_open),
 	    cmocka_unit_test(test_bundle_fuzz_seeds_are_real_bundles),
+	    cmocka_unit_test(test_bundle_peek_reads_the_clear_header_only),
 	    cmocka_unit_test(test_bundle_strerror_names_every_code),
 	};
 
