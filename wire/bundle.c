@@ -167,11 +167,16 @@ cs_bundle_sealed_len(uint64_t payload_len, uint32_t chunk_size)
 {
 	uint64_t chunks;
 
+	const uint64_t fixed = CS_BUNDLE_PREFIX_LEN + CS_BUNDLE_SIG_LEN;
+
 	if (chunk_size == 0)
 		chunk_size = CS_BUNDLE_CHUNK_DEFAULT;
-	chunks = payload_len == 0 ? 1 : (payload_len + chunk_size - 1) / chunk_size;
-	return CS_BUNDLE_PREFIX_LEN + payload_len + chunks * CS_BUNDLE_CHUNK_ABYTES +
-	    CS_BUNDLE_SIG_LEN;
+	chunks = payload_len / chunk_size + (payload_len % chunk_size != 0);
+	if (chunks == 0)
+		chunks = 1; /* the empty final chunk */
+	if (payload_len > UINT64_MAX - fixed - chunks * CS_BUNDLE_CHUNK_ABYTES)
+		return UINT64_MAX; /* no such bundle can exist: callers see it as too big */
+	return fixed + payload_len + chunks * CS_BUNDLE_CHUNK_ABYTES;
 }
 
 const uint8_t *
@@ -437,7 +442,7 @@ cs_bundle_seal(const struct cs_bundle_seal_params *p, const uint8_t *sign_sk,
 	*out = NULL;
 	*out_len = 0;
 	total = cs_bundle_sealed_len(payload_len, p->chunk_size);
-	if (total > SIZE_MAX || total < payload_len)
+	if (total > SIZE_MAX)
 		return CS_ERANGE;
 	m.cap = (size_t)total;
 	m.p = cs_malloc(m.cap);

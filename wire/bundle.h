@@ -167,7 +167,10 @@ void cs_bundle_seal_free(struct cs_bundle_sealer *s);
 /* The random (or given) id of the bundle being sealed. */
 const uint8_t *cs_bundle_seal_id(const struct cs_bundle_sealer *s);
 
-/* Exact length of a sealed bundle of payload_len bytes (chunk_size 0: default). */
+/*
+ * Exact length of a sealed bundle of payload_len bytes (chunk_size 0: the
+ * default), UINT64_MAX if it would not fit 64 bits.
+ */
 uint64_t cs_bundle_sealed_len(uint64_t payload_len, uint32_t chunk_size);
 
 /*

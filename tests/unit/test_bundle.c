@@ -278,6 +278,9 @@ test_bundle_seal_refuses_bad_parameters(void **state)
 	assert_int_equal(cs_bundle_seal(&sp, fx.dev[0].sign_sk, NULL, 0, &b, &len), CS_EINVAL);
 	sp.chunk_size = CS_BUNDLE_CHUNK_MAX + 1;
 	assert_int_equal(cs_bundle_seal(&sp, fx.dev[0].sign_sk, NULL, 0, &b, &len), CS_EINVAL);
+	assert_true(cs_bundle_sealed_len(UINT64_MAX - 100, 16) == UINT64_MAX);
+	assert_true(cs_bundle_sealed_len(0, 16) == CS_BUNDLE_MIN_LEN);
+	assert_true(cs_bundle_sealed_len(17, 16) == CS_BUNDLE_MIN_LEN + 17 + 17);
 	bfx_seal_params(&fx, &sp);
 	sp.recipient_pk = NULL;
 	assert_int_equal(cs_bundle_seal(&sp, fx.dev[0].sign_sk, NULL, 0, &b, &len), CS_EINVAL);
