@@ -84,7 +84,7 @@ cs_bundle_strerror(int err)
 	case CS_BUNDLE_ERECIPIENT:
 		return "bundle addressed to another device";
 	case CS_BUNDLE_ELIFETIME:
-		return "bundle expiry not after its creation";
+		return "bundle lifetime invalid (expiry not after creation, or too long)";
 	case CS_BUNDLE_EEXPIRED:
 		return "bundle expired";
 	case CS_BUNDLE_EFUTURE:
@@ -625,7 +625,9 @@ cs_bundle_open_init(struct cs_bundle_opener *o, const uint8_t *buf, size_t len,
 	}
 	/* 6: lifetime against the caller's clock, with the allowed skew */
 	now = p->now_ms;
-	if (o->info.expires_ms <= o->info.created_ms) {
+	if (o->info.expires_ms <= o->info.created_ms ||
+	    (p->max_lifetime_ms != 0 &&
+	        o->info.expires_ms - o->info.created_ms > p->max_lifetime_ms)) {
 		rc = CS_BUNDLE_ELIFETIME;
 		goto out;
 	}

@@ -79,7 +79,7 @@ enum cs_bundle_err {
 	CS_BUNDLE_EOUTER = -311,      /* outer layer does not open with the key */
 	CS_BUNDLE_ECABINET = -312,    /* cabinet hash is not our cabinet's */
 	CS_BUNDLE_ERECIPIENT = -313,  /* addressed to another device */
-	CS_BUNDLE_ELIFETIME = -314,   /* expires not after created */
+	CS_BUNDLE_ELIFETIME = -314,   /* expires not after created, or too far after */
 	CS_BUNDLE_EEXPIRED = -315,    /* past its expiry (+ skew) */
 	CS_BUNDLE_EFUTURE = -316,     /* created later than now + skew */
 	CS_BUNDLE_EREPLAY = -317,     /* bundle id already seen */
@@ -202,6 +202,7 @@ struct cs_bundle_open_params {
 	size_t max_len;            /* refuse longer bundles (CS_BUNDLE_ETOOBIG) */
 	uint64_t now_ms;           /* the caller's clock */
 	uint64_t skew_ms;          /* tolerated clock difference */
+	uint64_t max_lifetime_ms;  /* refuse expires - created above it; 0: no limit */
 	const uint8_t *cabinet_id; /* CS_BUNDLE_ID_LEN: my cabinet */
 	const uint8_t *device_id;  /* CS_BUNDLE_ID_LEN: me */
 	const uint8_t *box_pk;     /* my X25519 public key */

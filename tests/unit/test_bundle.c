@@ -565,6 +565,12 @@ test_bundle_expired_and_future_are_refused_with_skew(void **state)
 	assert_int_equal(open_rc(b, len, &op), CS_BUNDLE_EFUTURE);
 	op.now_ms = UINT64_MAX;
 	assert_int_equal(open_rc(b, len, &op), CS_BUNDLE_EEXPIRED);
+	/* a lifetime longer than the caller accepts (bounds its replay memory) */
+	bfx_open_params(&fx, &op);
+	op.max_lifetime_ms = sp.expires_ms - sp.created_ms;
+	assert_int_equal(open_rc(b, len, &op), 0);
+	op.max_lifetime_ms--;
+	assert_int_equal(open_rc(b, len, &op), CS_BUNDLE_ELIFETIME);
 	cs_free(b);
 }
 
