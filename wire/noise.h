@@ -16,8 +16,10 @@
  *
  * Ownership and memory: struct cs_noise lives in caller-owned storage; every
  * secret (keys, chaining key, cipher states, psks) lives in one sodium_malloc
- * block it points to, wiped and released by cs_noise_free() and on failure.
- * Input pointers are never kept after a call returns.
+ * block it points to, wiped and released by cs_noise_free() and on failure
+ * (released blocks, wiped, are kept in a small locked cache for the next
+ * session: sodium_malloc costs more than a handshake). Input pointers are
+ * never kept after a call returns.
  *
  * Failure: every error of a handshake or transport call kills the session:
  * its secrets are wiped at once and every later call returns CS_NOISE_EDEAD
@@ -26,7 +28,8 @@
  *
  * Pure: no I/O, no clock, no logging; randomness only from libsodium's
  * randombytes (ephemeral keys). Not thread-safe per object; distinct objects
- * may be used from distinct threads. sodium_init() must have succeeded.
+ * may be used from distinct threads (the block cache has its own mutex).
+ * sodium_init() must have succeeded.
  */
 #ifndef CS_WIRE_NOISE_H
 #define CS_WIRE_NOISE_H
