@@ -48,3 +48,6 @@ if(CS_FUZZ)
 endif()
 cs_fuzz_target(noise_responder cs_wire_noise_fuzz cs_base)
 cs_fuzz_target(noise_initiator cs_wire_noise_fuzz cs_base)
+
+# Transport and handshake vs raw libsodium in the same run (./run bench noise).
+cs_bench(noise cs_wire cs_base)
