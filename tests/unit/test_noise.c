@@ -799,6 +799,135 @@ test_noise_psk_and_prologues_match_design(void **state)
 	assert_memory_equal(pro, "cabsync-invite/1\0", 17);
 }
 
+static void
+test_noise_small_payload_buffer_fails(void **state)
+{
+	struct pair p;
+	uint8_t pl[1];
+	size_t len;
+
+	(void)state;
+	pair_init(&p, PSK, PSK, "", "");
+	pair_run(&p, 0); /* message 1 carries "hi": 2 bytes do not fit in 1 */
+	assert_int_equal(cs_noise_read_message(&p.r, p.msg[0], p.len[0], pl, sizeof(pl), &len),
+	    CS_NOISE_EBUF);
+	assert_dead(&p.r, CS_NOISE_EBUF);
+	pair_free(&p);
+}
+
+static void
+test_noise_one_way_pattern_sends_one_way(void **state)
+{
+	struct cs_noise i, r;
+	struct cs_noise_config c = {0};
+	uint8_t s_r[32] = {9}, pub_r[32], m[128], pt[128];
+	size_t len, plen;
+
+	(void)state;
+	crypto_scalarmult_base(pub_r, s_r);
+	c.protocol = "Noise_N_25519_ChaChaPoly_BLAKE2b";
+	c.initiator = true;
+	c.remote_static = pub_r;
+	assert_int_equal(cs_noise_init(&i, &c), 0);
+	c.initiator = false;
+	c.remote_static = NULL;
+	c.static_key = s_r;
+	assert_int_equal(cs_noise_init(&r, &c), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(len, 48);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_true(cs_noise_handshake_done(&i));
+	assert_true(cs_noise_handshake_done(&r));
+	assert_int_equal(cs_noise_encrypt(&i, (const uint8_t *)"a", 1, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_decrypt(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_encrypt(&r, (const uint8_t *)"a", 1, m, sizeof(m), &len),
+	    CS_NOISE_EONEWAY);
+	assert_dead(&r, CS_NOISE_EONEWAY);
+	assert_int_equal(cs_noise_decrypt(&i, m, 17, pt, sizeof(pt), &plen), CS_NOISE_EONEWAY);
+	assert_dead(&i, CS_NOISE_EONEWAY);
+	cs_noise_free(&i);
+	cs_noise_free(&r);
+}
+
+/* Session and enrollment inputs exactly as docs/PROTOCOL.md §1.3-§1.6. */
+static void
+init_cabsync(struct cs_noise *n, bool initiator, const uint8_t psk[32], const uint8_t *pro,
+    size_t pro_len, const uint8_t s[32])
+{
+	struct cs_noise_config c = {0};
+
+	c.initiator = initiator;
+	c.prologue = pro;
+	c.prologue_len = pro_len;
+	c.static_key = s;
+	c.psks = psk;
+	c.psk_count = 1;
+	assert_int_equal(cs_noise_init(n, &c), 0);
+}
+
+static void
+test_noise_old_epoch_fails_at_message_1_then_old_psk_works(void **state)
+{
+	uint8_t key1[32], key2[32], psk1[32], psk2[32], id[16], pro[CS_NOISE_PROLOGUE_MAX];
+	uint8_t si[32], sr[32], m[256], m2[256], pt[64], h1[64], h2[64];
+	size_t pro_len, len, len2, plen;
+	struct cs_noise i, r;
+
+	(void)state;
+	randombytes_buf(key1, 32);
+	randombytes_buf(key2, 32);
+	randombytes_buf(id, 16);
+	randombytes_buf(si, 32);
+	randombytes_buf(sr, 32);
+	assert_int_equal(cs_noise_session_psk(psk1, key1, 1), 0);
+	assert_int_equal(cs_noise_session_psk(psk2, key2, 2), 0);
+	pro_len = cs_noise_session_prologue(pro, id);
+	/* a laptop still on epoch 1 dials a device on epoch 2 */
+	init_cabsync(&i, true, psk1, pro, pro_len, si);
+	init_cabsync(&r, false, psk2, pro, pro_len, sr);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), CS_NOISE_EAUTH1);
+	assert_dead(&r, CS_NOISE_EAUTH1);
+	cs_noise_free(&r);
+	/* the responder tries the older epoch it still holds on the same message 1 */
+	init_cabsync(&r, false, psk1, pro, pro_len, sr);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_write_message(&r, NULL, 0, m2, sizeof(m2), &len2), 0);
+	assert_int_equal(cs_noise_read_message(&i, m2, len2, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_handshake_hash(&i, h1), 0);
+	assert_int_equal(cs_noise_handshake_hash(&r, h2), 0);
+	assert_memory_equal(h1, h2, 64);
+	cs_noise_free(&i);
+	cs_noise_free(&r);
+
+	/* enrollment: invite psk and prologue; another code fails at message 1 */
+	{
+		uint8_t code[16], other[16], ipsk[32], opsk[32];
+
+		randombytes_buf(code, 16);
+		memcpy(other, code, 16);
+		other[15] ^= 1;
+		assert_int_equal(cs_noise_invite_psk(ipsk, code, 16), 0);
+		assert_int_equal(cs_noise_invite_psk(opsk, other, 16), 0);
+		pro_len = cs_noise_invite_prologue(pro);
+		init_cabsync(&i, true, opsk, pro, pro_len, si);
+		init_cabsync(&r, false, ipsk, pro, pro_len, sr);
+		assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+		assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen),
+		    CS_NOISE_EAUTH1);
+		cs_noise_free(&i);
+		cs_noise_free(&r);
+		init_cabsync(&i, true, ipsk, pro, pro_len, si);
+		init_cabsync(&r, false, ipsk, pro, pro_len, sr);
+		assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+		assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+		cs_noise_free(&i);
+		cs_noise_free(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -817,6 +946,9 @@ main(void)
 	    cmocka_unit_test(test_noise_size_limits),
 	    cmocka_unit_test(test_noise_bad_configs_are_refused),
 	    cmocka_unit_test(test_noise_psk_and_prologues_match_design),
+	    cmocka_unit_test(test_noise_small_payload_buffer_fails),
+	    cmocka_unit_test(test_noise_one_way_pattern_sends_one_way),
+	    cmocka_unit_test(test_noise_old_epoch_fails_at_message_1_then_old_psk_works),
 	};
 
 	if (sodium_init() < 0)
