@@ -31,7 +31,7 @@ enum token {
 };
 
 /*
- * The spec's patterns (§7.4 one-way and fundamental, §7.6 deferred):
+ * The spec's patterns (§7.4 one-way, §7.5 fundamental, §7.6 deferred):
  * pre-message tokens of the initiator and the responder, then the message
  * patterns separated by '|', tokens by spaces. Messages alternate, the
  * initiator first. Only "s" pre-messages occur here.
@@ -362,7 +362,7 @@ insert_psk(struct cs_noise_state *st, size_t m, bool at_start)
  * "Noise_" pattern modifiers "_25519_ChaChaPoly_BLAKE2b" (§8): the pattern is
  * the longest prefix of capitals and digits, then pskN modifiers joined by
  * '+' (§9.1: psk0 starts message 1, pskN ends message N). Fills the token
- * tables; pre-messages go to *pre_i / *pre_r.
+ * tables and points *pat at the pattern (whose pre-messages init reads).
  */
 static int
 parse_protocol(struct cs_noise_state *st, const char *name, const struct pattern **pat)
@@ -416,8 +416,9 @@ parse_protocol(struct cs_noise_state *st, const char *name, const struct pattern
 	st->psk_count = 0;
 	p = q;
 	while (p < end) {
-		if (end - p < 4 || strncmp(p, "psk", 3) != 0 || p[3] < '0' || p[3] > '9')
-			return CS_NOISE_EPROTO; /* fallback and others: unsupported */
+		if (end - p < 4 || strncmp(p, "psk", 3) != 0 || p[3] < '0' || p[3] > '9' ||
+		    (p[3] == '0' && end - p > 4 && p[4] >= '0' && p[4] <= '9'))
+			return CS_NOISE_EPROTO; /* fallback and others, psk01: unsupported */
 		idx = 0;
 		for (p += 3; p < end && *p >= '0' && *p <= '9'; p++) {
 			idx = idx * 10 + (unsigned long)(*p - '0');

@@ -4,7 +4,7 @@
  *
  * cabsync speaks Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b. The HandshakeState is
  * token-driven: it parses any protocol name of the suite whose pattern is one
- * of the spec's fundamental (§7.4), one-way (§7.4) or deferred (§7.6)
+ * of the spec's one-way (§7.4), fundamental (§7.5) or deferred (§7.6)
  * patterns, with any number of pskN modifiers (§9), so that plain XX, XXpsk0
  * and every psk placement come from the same code and the published test
  * vectors check all of it.

@@ -9,6 +9,7 @@
  * fixed ephemerals and nonces). The JSON vectors are flattened by
  * tests/unit/noise_vectors.py (Debian's /usr/bin/python3), read here.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -720,7 +721,11 @@ test_noise_bad_configs_are_refused(void **state)
 	    "Noise_XXpsk0+_25519_ChaChaPoly_BLAKE2b", "Noise_XXpsk_25519_ChaChaPoly_BLAKE2b",
 	    "Noise__25519_ChaChaPoly_BLAKE2b", "Noise_XX_25519_ChaChaPoly_BLAKE2b_",
 	    "noise_XX_25519_ChaChaPoly_BLAKE2b", "", "Noise_XXpsk0psk1_25519_ChaChaPoly_BLAKE2b",
-	    "Noise_XXpsk99999999999999999999_25519_ChaChaPoly_BLAKE2b"};
+	    "Noise_XXpsk99999999999999999999_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_XXpsk00_25519_ChaChaPoly_BLAKE2b", "Noise_XXpsk01_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_XXpsk0+fallback_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_NNpsk3_25519_ChaChaPoly_BLAKE2b", "Noise_xx_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_X1X1X1_25519_ChaChaPoly_BLAKE2b"};
 	struct cs_noise n;
 	struct cs_noise_config c = {0};
 	uint8_t s[32] = {1}, psks[64] = {0};
@@ -928,6 +933,62 @@ test_noise_old_epoch_fails_at_message_1_then_old_psk_works(void **state)
 	}
 }
 
+/* Handshakes from several threads at once: the state cache is shared. */
+static void *
+handshake_thread(void *arg)
+{
+	int k, *ok = arg;
+
+	for (k = 0; k < 100; k++) {
+		struct cs_noise i, r;
+		struct cs_noise_config c = {0};
+		uint8_t si[32] = {1}, sr[32] = {2}, m[256], pt[64], h1[64], h2[64];
+		size_t len, plen;
+		int step, bad = 0;
+
+		c.initiator = true;
+		c.static_key = si;
+		c.psks = PSK;
+		c.psk_count = 1;
+		bad |= cs_noise_init(&i, &c);
+		c.initiator = false;
+		c.static_key = sr;
+		bad |= cs_noise_init(&r, &c);
+		for (step = 0; step < 3 && bad == 0; step++) {
+			struct cs_noise *w = step % 2 == 0 ? &i : &r, *rd = step % 2 == 0 ? &r : &i;
+
+			bad |= cs_noise_write_message(w, NULL, 0, m, sizeof(m), &len);
+			if (bad == 0)
+				bad |= cs_noise_read_message(rd, m, len, pt, sizeof(pt), &plen);
+		}
+		if (bad == 0)
+			bad |= cs_noise_handshake_hash(&i, h1) | cs_noise_handshake_hash(&r, h2);
+		if (bad == 0 && memcmp(h1, h2, 64) != 0)
+			bad = 1;
+		cs_noise_free(&i);
+		cs_noise_free(&r);
+		if (bad != 0)
+			return NULL;
+	}
+	*ok = 1;
+	return NULL;
+}
+
+static void
+test_noise_concurrent_sessions(void **state)
+{
+	pthread_t t[4];
+	int ok[4] = {0}, k;
+
+	(void)state;
+	for (k = 0; k < 4; k++)
+		assert_int_equal(pthread_create(&t[k], NULL, handshake_thread, &ok[k]), 0);
+	for (k = 0; k < 4; k++) {
+		assert_int_equal(pthread_join(t[k], NULL), 0);
+		assert_int_equal(ok[k], 1);
+	}
+}
+
 int
 main(void)
 {
@@ -949,6 +1010,7 @@ main(void)
 	    cmocka_unit_test(test_noise_small_payload_buffer_fails),
 	    cmocka_unit_test(test_noise_one_way_pattern_sends_one_way),
 	    cmocka_unit_test(test_noise_old_epoch_fails_at_message_1_then_old_psk_works),
+	    cmocka_unit_test(test_noise_concurrent_sessions),
 	};
 
 	if (sodium_init() < 0)
