@@ -26,6 +26,8 @@
 #define MAXB    1024
 #define MAXMSGS 16
 
+static void assert_dead(struct cs_noise *n, int err);
+
 struct field {
 	uint8_t b[MAXB];
 	size_t len;
@@ -104,30 +106,105 @@ check_handshake_end(const struct vec *v, struct cs_noise *ini, struct cs_noise *
 	}
 }
 
+/* One-way patterns (a single message pattern): the initiator sends everything. */
+static int
+is_one_way(const char *name)
+{
+	return strncmp(name, "Noise_N_", 8) == 0 || strncmp(name, "Noise_K_", 8) == 0 ||
+	    strncmp(name, "Noise_X_", 8) == 0 || strncmp(name, "Noise_Npsk", 10) == 0 ||
+	    strncmp(name, "Noise_Kpsk", 10) == 0 || strncmp(name, "Noise_Xpsk", 10) == 0;
+}
+
+/* Both parties' configurations from a vector; the responder may get other psks. */
+static void
+vector_configs(const struct vec *v, struct cs_noise_config *ci, struct cs_noise_config *cr,
+    const uint8_t *resp_psks)
+{
+	memset(ci, 0, sizeof(*ci));
+	memset(cr, 0, sizeof(*cr));
+	ci->protocol = cr->protocol = v->name;
+	ci->initiator = true;
+	ci->prologue = v->init_prologue.b;
+	ci->prologue_len = v->init_prologue.len;
+	ci->static_key = opt(&v->init_static);
+	ci->remote_static = opt(&v->init_remote_static);
+	ci->psks = v->init_psks;
+	ci->psk_count = v->n_init_psks;
+	cr->prologue = v->resp_prologue.b;
+	cr->prologue_len = v->resp_prologue.len;
+	cr->static_key = opt(&v->resp_static);
+	cr->remote_static = opt(&v->resp_remote_static);
+	cr->psks = resp_psks;
+	cr->psk_count = v->n_resp_psks;
+}
+
+/*
+ * README step 6 on one vector: a live exchange with the vector's keys and
+ * payloads where message flip_at (if >= 0) has the low bit of its last byte
+ * flipped in transit and, if bad_psk, the responder holds other psks. Returns
+ * the first error (0 if none), its message index in *fail_at, and checks that
+ * the side that failed is dead.
+ */
+static int
+run_vector_mutated(const struct vec *v, int flip_at, int bad_psk, int *fail_at, int *in_hs)
+{
+	struct cs_noise ini, res, *snd, *rcv;
+	struct cs_noise_config ci, cr;
+	uint8_t out[MAXB], pt[MAXB], psks[sizeof(v->resp_psks)];
+	size_t i, olen, plen;
+	int one_way = is_one_way(v->name), rc = 0;
+
+	memcpy(psks, v->resp_psks, sizeof(psks));
+	if (bad_psk)
+		for (i = 0; i < v->n_resp_psks; i++)
+			psks[i * 32] ^= 0x80;
+	vector_configs(v, &ci, &cr, psks);
+	assert_int_equal(cs_noise_init(&ini, &ci), 0);
+	assert_int_equal(cs_noise_init(&res, &cr), 0);
+	*fail_at = -1;
+	for (i = 0; i < v->nmsgs; i++) {
+		const struct field *p = &v->payload[i];
+
+		snd = (one_way || i % 2 == 0) ? &ini : &res;
+		rcv = snd == &ini ? &res : &ini;
+		*in_hs = !cs_noise_handshake_done(snd);
+		if (*in_hs) {
+			assert_int_equal(
+			    cs_noise_write_message(snd, p->b, p->len, out, sizeof(out), &olen), 0);
+			if ((int)i == flip_at)
+				out[olen - 1] ^= 1;
+			rc = cs_noise_read_message(rcv, out, olen, pt, sizeof(pt), &plen);
+		} else {
+			assert_int_equal(
+			    cs_noise_encrypt(snd, p->b, p->len, out, sizeof(out), &olen), 0);
+			if ((int)i == flip_at)
+				out[olen - 1] ^= 1;
+			rc = cs_noise_decrypt(rcv, out, olen, pt, sizeof(pt), &plen);
+		}
+		if (rc != 0) {
+			*fail_at = (int)i;
+			assert_dead(rcv, rc);
+			break;
+		}
+		if ((int)i == flip_at)
+			break; /* accepted: an unkeyed first message */
+	}
+	cs_noise_free(&ini);
+	cs_noise_free(&res);
+	return rc;
+}
+
 /* One vector, steps 1-5 of the README. Returns 1 when it passed. */
 static int
 run_vector(const struct vec *v)
 {
 	struct cs_noise ini, res, *snd, *rcv;
-	struct cs_noise_config ci = {0}, cr = {0};
+	struct cs_noise_config ci, cr;
 	uint8_t out[MAXB], pt[MAXB];
 	size_t i, olen, plen;
 	int one_way, hs = 1;
 
-	ci.protocol = cr.protocol = v->name;
-	ci.initiator = true;
-	ci.prologue = v->init_prologue.b;
-	ci.prologue_len = v->init_prologue.len;
-	ci.static_key = opt(&v->init_static);
-	ci.remote_static = opt(&v->init_remote_static);
-	ci.psks = v->init_psks;
-	ci.psk_count = v->n_init_psks;
-	cr.prologue = v->resp_prologue.b;
-	cr.prologue_len = v->resp_prologue.len;
-	cr.static_key = opt(&v->resp_static);
-	cr.remote_static = opt(&v->resp_remote_static);
-	cr.psks = v->resp_psks;
-	cr.psk_count = v->n_resp_psks;
+	vector_configs(v, &ci, &cr, v->resp_psks);
 	if (cs_noise_init(&ini, &ci) != 0 || cs_noise_init(&res, &cr) != 0) {
 		print_error("%s: init failed\n", v->name);
 		return 0;
@@ -136,10 +213,7 @@ run_vector(const struct vec *v)
 		assert_int_equal(cs_noise_test_set_ephemeral(&ini, v->init_ephemeral.b), 0);
 	if (v->resp_ephemeral.present)
 		assert_int_equal(cs_noise_test_set_ephemeral(&res, v->resp_ephemeral.b), 0);
-	/* One-way patterns (a single message pattern): the initiator sends everything. */
-	one_way = strncmp(v->name, "Noise_N_", 8) == 0 || strncmp(v->name, "Noise_K_", 8) == 0 ||
-	    strncmp(v->name, "Noise_X_", 8) == 0 || strncmp(v->name, "Noise_Npsk", 10) == 0 ||
-	    strncmp(v->name, "Noise_Kpsk", 10) == 0 || strncmp(v->name, "Noise_Xpsk", 10) == 0;
+	one_way = is_one_way(v->name);
 	for (i = 0; i < v->nmsgs; i++) {
 		const struct field *p = &v->payload[i], *c = &v->ciphertext[i];
 		int ri, rr;
@@ -176,12 +250,56 @@ run_vector(const struct vec *v)
 	return 1;
 }
 
+/*
+ * README step 6 for every vector: a flipped bit in any message fails, except
+ * in a first message that carries no tag (32 or 64 bytes around the payload:
+ * e, or e and s, in clear); other psks fail, at message 1 with psk0.
+ */
+static int
+check_vector_failures(const struct vec *v)
+{
+	size_t i, clear;
+	int rc, at, hs;
+
+	for (i = 0; i < v->nmsgs; i++) {
+		clear = v->ciphertext[i].len - v->payload[i].len;
+		rc = run_vector_mutated(v, (int)i, 0, &at, &hs);
+		if (i == 0 && (clear == 32 || clear == 64)) {
+			if (rc != 0)
+				return 0;
+			continue;
+		}
+		if (at != (int)i ||
+		    rc !=
+		        (!hs             ? CS_NOISE_EDECRYPT
+		                : i == 0 ? CS_NOISE_EAUTH1
+		                         : CS_NOISE_EAUTH)) {
+			print_error("%s: flipped bit in message %zu: %d at %d\n", v->name, i, rc,
+			    at);
+			return 0;
+		}
+	}
+	if (v->n_resp_psks > 0) {
+		rc = run_vector_mutated(v, -1, 1, &at, &hs);
+		if (rc == 0 ||
+		    (strstr(v->name, "psk0") != NULL && (rc != CS_NOISE_EAUTH1 || at != 0))) {
+			print_error("%s: other psks: %d at %d\n", v->name, rc, at);
+			return 0;
+		}
+		/* psk3 on XX: nothing before message 3 depends on the psk */
+		if (strcmp(v->name, "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b") == 0 &&
+		    (rc != CS_NOISE_EAUTH || at != 2))
+			return 0;
+	}
+	return 1;
+}
+
 static void
 test_noise_vectors_all_pass(void **state)
 {
 	const char *src = getenv("CS_SOURCE_DIR"), *shared = getenv("CS_SHARED_DIR");
 	char cmd[2048], *line = NULL, *sp;
-	size_t cap = 0, seen = 0, passed = 0, count = 0, expected = 0;
+	size_t cap = 0, seen = 0, passed = 0, failed_ok = 0, count = 0, expected = 0;
 	struct vec *v;
 	FILE *f;
 
@@ -204,6 +322,7 @@ test_noise_vectors_all_pass(void **state)
 		if (strcmp(line, "END") == 0) {
 			seen++;
 			passed += (size_t)run_vector(v);
+			failed_ok += (size_t)check_vector_failures(v);
 			memset(v, 0, sizeof(*v));
 			continue;
 		}
@@ -255,11 +374,14 @@ test_noise_vectors_all_pass(void **state)
 	free(v);
 	assert_int_equal(pclose(f), 0);
 	assert_true(expected);
-	printf("noise vectors: %zu/%zu passed (files list %zu)\n", passed, seen, count);
+	printf("noise vectors: %zu/%zu passed (files list %zu); flipped bits and other psks "
+	       "refused in %zu/%zu\n",
+	    passed, seen, count, failed_ok, seen);
 	/* Nothing may be skipped: all 110 published vectors of our suite. */
 	assert_int_equal(count, 110);
 	assert_int_equal(seen, 110);
 	assert_int_equal(passed, 110);
+	assert_int_equal(failed_ok, 110);
 }
 
 /* ---- cabsync's XXpsk0 and its failures ---- */
