@@ -1181,6 +1181,64 @@ cs_noise_invite_prologue(uint8_t out[static CS_NOISE_PROLOGUE_MAX])
 	return sizeof(label);
 }
 
+int
+cs_noise_init_session(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN],
+    const uint8_t cabinet_key[static CS_NOISE_KEY_LEN], uint32_t epoch,
+    const uint8_t cabinet_id[static CS_NOISE_CABINET_ID_LEN])
+{
+	struct cs_noise_config c = {0};
+	uint8_t psk[CS_NOISE_PSK_LEN], pro[CS_NOISE_PROLOGUE_MAX];
+	int rc;
+
+	if (n == NULL)
+		return CS_EINVAL;
+	memset(n, 0, sizeof(*n)); /* free-able whatever happens, as after cs_noise_init */
+	if (static_key == NULL || cabinet_key == NULL || cabinet_id == NULL)
+		return CS_EINVAL;
+	rc = cs_noise_session_psk(psk, cabinet_key, epoch);
+	if (rc != 0)
+		goto out;
+	c.initiator = initiator;
+	c.prologue = pro;
+	c.prologue_len = cs_noise_session_prologue(pro, cabinet_id);
+	c.static_key = static_key;
+	c.psks = psk;
+	c.psk_count = 1;
+	rc = cs_noise_init(n, &c);
+out:
+	sodium_memzero(psk, sizeof(psk));
+	return rc;
+}
+
+int
+cs_noise_init_invite(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN], const uint8_t *secret, size_t secret_len)
+{
+	struct cs_noise_config c = {0};
+	uint8_t psk[CS_NOISE_PSK_LEN], pro[CS_NOISE_PROLOGUE_MAX];
+	int rc;
+
+	if (n == NULL)
+		return CS_EINVAL;
+	memset(n, 0, sizeof(*n));
+	if (static_key == NULL)
+		return CS_EINVAL;
+	rc = cs_noise_invite_psk(psk, secret, secret_len);
+	if (rc != 0)
+		goto out;
+	c.initiator = initiator;
+	c.prologue = pro;
+	c.prologue_len = cs_noise_invite_prologue(pro);
+	c.static_key = static_key;
+	c.psks = psk;
+	c.psk_count = 1;
+	rc = cs_noise_init(n, &c);
+out:
+	sodium_memzero(psk, sizeof(psk));
+	return rc;
+}
+
 #ifdef CS_NOISE_TEST_HOOKS
 int
 cs_noise_test_set_ephemeral(struct cs_noise *n, const uint8_t priv[static CS_NOISE_DH_LEN])

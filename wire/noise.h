@@ -213,6 +213,20 @@ size_t cs_noise_session_prologue(uint8_t out[static CS_NOISE_PROLOGUE_MAX],
     const uint8_t cabinet_id[static CS_NOISE_CABINET_ID_LEN]);
 size_t cs_noise_invite_prologue(uint8_t out[static CS_NOISE_PROLOGUE_MAX]);
 
+/*
+ * cs_noise_init() for cabsync's two handshakes (docs/PROTOCOL.md §1):
+ * Noise_XXpsk0 with the session psk of (cabinet_key, epoch) and the session
+ * prologue of cabinet_id, or with the enrollment psk of the invite secret and
+ * the invite prologue. The derived psk never leaves secure memory and the
+ * stack copy is wiped. Returns what cs_noise_init() returns, or CS_EINVAL.
+ */
+int cs_noise_init_session(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN],
+    const uint8_t cabinet_key[static CS_NOISE_KEY_LEN], uint32_t epoch,
+    const uint8_t cabinet_id[static CS_NOISE_CABINET_ID_LEN]);
+int cs_noise_init_invite(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN], const uint8_t *secret, size_t secret_len);
+
 #ifdef CS_NOISE_TEST_HOOKS
 /*
  * Test builds only (cs_wire_noise_test, compiled with -DCS_NOISE_TEST_HOOKS;
