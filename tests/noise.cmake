@@ -48,3 +48,12 @@ if(CS_FUZZ)
 endif()
 cs_fuzz_target(noise_responder cs_wire_noise_fuzz cs_base)
 cs_fuzz_target(noise_initiator cs_wire_noise_fuzz cs_base)
+
+# Transport and handshake vs raw libsodium in the same run (./run bench noise).
+cs_bench(noise cs_wire cs_base)
+
+# The shipped cs_wire must not contain the test hooks (fixed ephemerals, nonces).
+add_test(NAME noise_no_test_hooks_in_cs_wire
+	COMMAND sh -c "nm -g \"$1\" | grep -q ' T cs_noise_init$' && ! nm -g \"$1\" | grep -q cs_noise_test_"
+		sh $<TARGET_FILE:cs_wire>)
+set_tests_properties(noise_no_test_hooks_in_cs_wire PROPERTIES TIMEOUT 30)

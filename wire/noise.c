@@ -5,6 +5,7 @@
  */
 #include "wire/noise.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -30,7 +31,7 @@ enum token {
 };
 
 /*
- * The spec's patterns (§7.4 one-way and fundamental, §7.6 deferred):
+ * The spec's patterns (§7.4 one-way, §7.5 fundamental, §7.6 deferred):
  * pre-message tokens of the initiator and the responder, then the message
  * patterns separated by '|', tokens by spaces. Messages alternate, the
  * initiator first. Only "s" pre-messages occur here.
@@ -361,7 +362,7 @@ insert_psk(struct cs_noise_state *st, size_t m, bool at_start)
  * "Noise_" pattern modifiers "_25519_ChaChaPoly_BLAKE2b" (§8): the pattern is
  * the longest prefix of capitals and digits, then pskN modifiers joined by
  * '+' (§9.1: psk0 starts message 1, pskN ends message N). Fills the token
- * tables; pre-messages go to *pre_i / *pre_r.
+ * tables and points *pat at the pattern (whose pre-messages init reads).
  */
 static int
 parse_protocol(struct cs_noise_state *st, const char *name, const struct pattern **pat)
@@ -415,8 +416,9 @@ parse_protocol(struct cs_noise_state *st, const char *name, const struct pattern
 	st->psk_count = 0;
 	p = q;
 	while (p < end) {
-		if (end - p < 4 || strncmp(p, "psk", 3) != 0 || p[3] < '0' || p[3] > '9')
-			return CS_NOISE_EPROTO; /* fallback and others: unsupported */
+		if (end - p < 4 || strncmp(p, "psk", 3) != 0 || p[3] < '0' || p[3] > '9' ||
+		    (p[3] == '0' && end - p > 4 && p[4] >= '0' && p[4] <= '9'))
+			return CS_NOISE_EPROTO; /* fallback and others, psk01: unsupported */
 		idx = 0;
 		for (p += 3; p < end && *p >= '0' && *p <= '9'; p++) {
 			idx = idx * 10 + (unsigned long)(*p - '0');
@@ -440,16 +442,62 @@ parse_protocol(struct cs_noise_state *st, const char *name, const struct pattern
 	return 0;
 }
 
+/* ---- secure memory ---- */
+
+/*
+ * sodium_malloc() maps guard pages and mlock()s, so a fresh block and its
+ * sodium_free() cost several system calls (about 0.4 ms on this project's
+ * machine, more than a whole handshake's X25519 work). Released state blocks
+ * are therefore wiped and kept, still locked and guarded, in a small cache for
+ * the next session. The mutex only guards the cache; the states themselves
+ * stay single-owner.
+ */
+#define STATE_CACHE 8
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cs_noise_state *cache[STATE_CACHE];
+static size_t cache_len;
+
+static struct cs_noise_state *
+state_alloc(void)
+{
+	struct cs_noise_state *st = NULL;
+
+	pthread_mutex_lock(&cache_lock);
+	if (cache_len > 0)
+		st = cache[--cache_len];
+	pthread_mutex_unlock(&cache_lock);
+	if (st == NULL)
+		st = sodium_malloc(sizeof(*st));
+	if (st != NULL)
+		memset(st, 0, sizeof(*st));
+	return st;
+}
+
+/* Wipe st, then keep it for reuse or give it back to libsodium. */
+static void
+state_release(struct cs_noise_state *st)
+{
+	if (st == NULL)
+		return;
+	sodium_memzero(st, sizeof(*st));
+	pthread_mutex_lock(&cache_lock);
+	if (cache_len < STATE_CACHE) {
+		cache[cache_len++] = st;
+		st = NULL;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	if (st != NULL)
+		sodium_free(st);
+}
+
 /* ---- HandshakeState (§5.3) ---- */
 
 static void
 noise_kill(struct cs_noise *n, int err)
 {
-	if (n->st != NULL) {
-		sodium_memzero(n->st, sizeof(*n->st));
-		sodium_free(n->st);
-		n->st = NULL;
-	}
+	state_release(n->st);
+	n->st = NULL;
 	if (n->err == 0)
 		n->err = err;
 }
@@ -477,10 +525,9 @@ cs_noise_init(struct cs_noise *n, const struct cs_noise_config *cfg)
 	    (cfg->psks == NULL && cfg->psk_count > 0))
 		return CS_EINVAL;
 	name = cfg->protocol != NULL ? cfg->protocol : CS_NOISE_PROTOCOL;
-	st = sodium_malloc(sizeof(*st));
+	st = state_alloc();
 	if (st == NULL)
 		return CS_ENOMEM;
-	memset(st, 0, sizeof(*st));
 	st->initiator = cfg->initiator;
 	rc = parse_protocol(st, name, &pat);
 	if (rc != 0)
@@ -538,10 +585,7 @@ cs_noise_init(struct cs_noise *n, const struct cs_noise_config *cfg)
 	st = NULL;
 	rc = 0;
 out:
-	if (st != NULL) {
-		sodium_memzero(st, sizeof(*st));
-		sodium_free(st);
-	}
+	state_release(st);
 	return rc;
 }
 
@@ -1135,6 +1179,64 @@ cs_noise_invite_prologue(uint8_t out[static CS_NOISE_PROLOGUE_MAX])
 
 	memcpy(out, label, sizeof(label));
 	return sizeof(label);
+}
+
+int
+cs_noise_init_session(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN],
+    const uint8_t cabinet_key[static CS_NOISE_KEY_LEN], uint32_t epoch,
+    const uint8_t cabinet_id[static CS_NOISE_CABINET_ID_LEN])
+{
+	struct cs_noise_config c = {0};
+	uint8_t psk[CS_NOISE_PSK_LEN], pro[CS_NOISE_PROLOGUE_MAX];
+	int rc;
+
+	if (n == NULL)
+		return CS_EINVAL;
+	memset(n, 0, sizeof(*n)); /* free-able whatever happens, as after cs_noise_init */
+	if (static_key == NULL || cabinet_key == NULL || cabinet_id == NULL)
+		return CS_EINVAL;
+	rc = cs_noise_session_psk(psk, cabinet_key, epoch);
+	if (rc != 0)
+		goto out;
+	c.initiator = initiator;
+	c.prologue = pro;
+	c.prologue_len = cs_noise_session_prologue(pro, cabinet_id);
+	c.static_key = static_key;
+	c.psks = psk;
+	c.psk_count = 1;
+	rc = cs_noise_init(n, &c);
+out:
+	sodium_memzero(psk, sizeof(psk));
+	return rc;
+}
+
+int
+cs_noise_init_invite(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN], const uint8_t *secret, size_t secret_len)
+{
+	struct cs_noise_config c = {0};
+	uint8_t psk[CS_NOISE_PSK_LEN], pro[CS_NOISE_PROLOGUE_MAX];
+	int rc;
+
+	if (n == NULL)
+		return CS_EINVAL;
+	memset(n, 0, sizeof(*n));
+	if (static_key == NULL)
+		return CS_EINVAL;
+	rc = cs_noise_invite_psk(psk, secret, secret_len);
+	if (rc != 0)
+		goto out;
+	c.initiator = initiator;
+	c.prologue = pro;
+	c.prologue_len = cs_noise_invite_prologue(pro);
+	c.static_key = static_key;
+	c.psks = psk;
+	c.psk_count = 1;
+	rc = cs_noise_init(n, &c);
+out:
+	sodium_memzero(psk, sizeof(psk));
+	return rc;
 }
 
 #ifdef CS_NOISE_TEST_HOOKS

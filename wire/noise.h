@@ -4,7 +4,7 @@
  *
  * cabsync speaks Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b. The HandshakeState is
  * token-driven: it parses any protocol name of the suite whose pattern is one
- * of the spec's fundamental (§7.4), one-way (§7.4) or deferred (§7.6)
+ * of the spec's one-way (§7.4), fundamental (§7.5) or deferred (§7.6)
  * patterns, with any number of pskN modifiers (§9), so that plain XX, XXpsk0
  * and every psk placement come from the same code and the published test
  * vectors check all of it.
@@ -16,8 +16,10 @@
  *
  * Ownership and memory: struct cs_noise lives in caller-owned storage; every
  * secret (keys, chaining key, cipher states, psks) lives in one sodium_malloc
- * block it points to, wiped and released by cs_noise_free() and on failure.
- * Input pointers are never kept after a call returns.
+ * block it points to, wiped and released by cs_noise_free() and on failure
+ * (released blocks, wiped, are kept in a small locked cache for the next
+ * session: sodium_malloc costs more than a handshake). Input pointers are
+ * never kept after a call returns.
  *
  * Failure: every error of a handshake or transport call kills the session:
  * its secrets are wiped at once and every later call returns CS_NOISE_EDEAD
@@ -26,7 +28,8 @@
  *
  * Pure: no I/O, no clock, no logging; randomness only from libsodium's
  * randombytes (ephemeral keys). Not thread-safe per object; distinct objects
- * may be used from distinct threads. sodium_init() must have succeeded.
+ * may be used from distinct threads (the block cache has its own mutex).
+ * sodium_init() must have succeeded.
  */
 #ifndef CS_WIRE_NOISE_H
 #define CS_WIRE_NOISE_H
@@ -209,6 +212,20 @@ int cs_noise_invite_psk(uint8_t psk[static CS_NOISE_PSK_LEN], const uint8_t *sec
 size_t cs_noise_session_prologue(uint8_t out[static CS_NOISE_PROLOGUE_MAX],
     const uint8_t cabinet_id[static CS_NOISE_CABINET_ID_LEN]);
 size_t cs_noise_invite_prologue(uint8_t out[static CS_NOISE_PROLOGUE_MAX]);
+
+/*
+ * cs_noise_init() for cabsync's two handshakes (docs/PROTOCOL.md §1):
+ * Noise_XXpsk0 with the session psk of (cabinet_key, epoch) and the session
+ * prologue of cabinet_id, or with the enrollment psk of the invite secret and
+ * the invite prologue. The derived psk never leaves secure memory and the
+ * stack copy is wiped. Returns what cs_noise_init() returns, or CS_EINVAL.
+ */
+int cs_noise_init_session(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN],
+    const uint8_t cabinet_key[static CS_NOISE_KEY_LEN], uint32_t epoch,
+    const uint8_t cabinet_id[static CS_NOISE_CABINET_ID_LEN]);
+int cs_noise_init_invite(struct cs_noise *n, bool initiator,
+    const uint8_t static_key[static CS_NOISE_DH_LEN], const uint8_t *secret, size_t secret_len);
 
 #ifdef CS_NOISE_TEST_HOOKS
 /*

@@ -73,14 +73,14 @@ $(side responder "$key_r" "$work/key_r" "$psk_r" 0) >"$work/resp.out" 2>"$work/r
 rpid=$!
 port=""
 i=0
-while [ $i -lt 100 ]; do
+while [ $i -lt 300 ]; do
 	port=$(sed -n 's/^listening=//p' "$work/resp.out")
 	[ -n "$port" ] && break
 	kill -0 "$rpid" 2>/dev/null || fail "responder exited before listening"
 	sleep 0.1
 	i=$((i + 1))
 done
-[ -n "$port" ] || fail "responder did not listen within 10 s"
+[ -n "$port" ] || fail "responder did not listen within 30 s"
 
 printf 'hello from the initiator\nsecond line: é ü 0123456789\n' >"$work/lines"
 # shellcheck disable=SC2046
@@ -88,11 +88,11 @@ timeout 30 $(side initiator "$key_i" "$work/key_i" "$psk" "127.0.0.1:$port") \
 	<"$work/lines" >"$work/init.out" 2>"$work/init.err"
 irc=$?
 i=0
-while kill -0 "$rpid" 2>/dev/null && [ $i -lt 100 ]; do
+while kill -0 "$rpid" 2>/dev/null && [ $i -lt 300 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-kill -0 "$rpid" 2>/dev/null && fail "responder still running 10 s after the initiator"
+kill -0 "$rpid" 2>/dev/null && fail "responder still running 30 s after the initiator"
 wait "$rpid"
 rrc=$?
 rpid=""

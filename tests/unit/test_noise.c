@@ -9,6 +9,7 @@
  * fixed ephemerals and nonces). The JSON vectors are flattened by
  * tests/unit/noise_vectors.py (Debian's /usr/bin/python3), read here.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,8 @@
 
 #define MAXB    1024
 #define MAXMSGS 16
+
+static void assert_dead(struct cs_noise *n, int err);
 
 struct field {
 	uint8_t b[MAXB];
@@ -103,30 +106,105 @@ check_handshake_end(const struct vec *v, struct cs_noise *ini, struct cs_noise *
 	}
 }
 
+/* One-way patterns (a single message pattern): the initiator sends everything. */
+static int
+is_one_way(const char *name)
+{
+	return strncmp(name, "Noise_N_", 8) == 0 || strncmp(name, "Noise_K_", 8) == 0 ||
+	    strncmp(name, "Noise_X_", 8) == 0 || strncmp(name, "Noise_Npsk", 10) == 0 ||
+	    strncmp(name, "Noise_Kpsk", 10) == 0 || strncmp(name, "Noise_Xpsk", 10) == 0;
+}
+
+/* Both parties' configurations from a vector; the responder may get other psks. */
+static void
+vector_configs(const struct vec *v, struct cs_noise_config *ci, struct cs_noise_config *cr,
+    const uint8_t *resp_psks)
+{
+	memset(ci, 0, sizeof(*ci));
+	memset(cr, 0, sizeof(*cr));
+	ci->protocol = cr->protocol = v->name;
+	ci->initiator = true;
+	ci->prologue = v->init_prologue.b;
+	ci->prologue_len = v->init_prologue.len;
+	ci->static_key = opt(&v->init_static);
+	ci->remote_static = opt(&v->init_remote_static);
+	ci->psks = v->init_psks;
+	ci->psk_count = v->n_init_psks;
+	cr->prologue = v->resp_prologue.b;
+	cr->prologue_len = v->resp_prologue.len;
+	cr->static_key = opt(&v->resp_static);
+	cr->remote_static = opt(&v->resp_remote_static);
+	cr->psks = resp_psks;
+	cr->psk_count = v->n_resp_psks;
+}
+
+/*
+ * README step 6 on one vector: a live exchange with the vector's keys and
+ * payloads where message flip_at (if >= 0) has the low bit of its last byte
+ * flipped in transit and, if bad_psk, the responder holds other psks. Returns
+ * the first error (0 if none), its message index in *fail_at, and checks that
+ * the side that failed is dead.
+ */
+static int
+run_vector_mutated(const struct vec *v, int flip_at, int bad_psk, int *fail_at, int *in_hs)
+{
+	struct cs_noise ini, res, *snd, *rcv;
+	struct cs_noise_config ci, cr;
+	uint8_t out[MAXB], pt[MAXB], psks[sizeof(v->resp_psks)];
+	size_t i, olen, plen;
+	int one_way = is_one_way(v->name), rc = 0;
+
+	memcpy(psks, v->resp_psks, sizeof(psks));
+	if (bad_psk)
+		for (i = 0; i < v->n_resp_psks; i++)
+			psks[i * 32] ^= 0x80;
+	vector_configs(v, &ci, &cr, psks);
+	assert_int_equal(cs_noise_init(&ini, &ci), 0);
+	assert_int_equal(cs_noise_init(&res, &cr), 0);
+	*fail_at = -1;
+	for (i = 0; i < v->nmsgs; i++) {
+		const struct field *p = &v->payload[i];
+
+		snd = (one_way || i % 2 == 0) ? &ini : &res;
+		rcv = snd == &ini ? &res : &ini;
+		*in_hs = !cs_noise_handshake_done(snd);
+		if (*in_hs) {
+			assert_int_equal(
+			    cs_noise_write_message(snd, p->b, p->len, out, sizeof(out), &olen), 0);
+			if ((int)i == flip_at)
+				out[olen - 1] ^= 1;
+			rc = cs_noise_read_message(rcv, out, olen, pt, sizeof(pt), &plen);
+		} else {
+			assert_int_equal(
+			    cs_noise_encrypt(snd, p->b, p->len, out, sizeof(out), &olen), 0);
+			if ((int)i == flip_at)
+				out[olen - 1] ^= 1;
+			rc = cs_noise_decrypt(rcv, out, olen, pt, sizeof(pt), &plen);
+		}
+		if (rc != 0) {
+			*fail_at = (int)i;
+			assert_dead(rcv, rc);
+			break;
+		}
+		if ((int)i == flip_at)
+			break; /* accepted: an unkeyed first message */
+	}
+	cs_noise_free(&ini);
+	cs_noise_free(&res);
+	return rc;
+}
+
 /* One vector, steps 1-5 of the README. Returns 1 when it passed. */
 static int
 run_vector(const struct vec *v)
 {
 	struct cs_noise ini, res, *snd, *rcv;
-	struct cs_noise_config ci = {0}, cr = {0};
+	struct cs_noise_config ci, cr;
 	uint8_t out[MAXB], pt[MAXB];
 	size_t i, olen, plen;
 	int one_way, hs = 1;
 
-	ci.protocol = cr.protocol = v->name;
-	ci.initiator = true;
-	ci.prologue = v->init_prologue.b;
-	ci.prologue_len = v->init_prologue.len;
-	ci.static_key = opt(&v->init_static);
-	ci.remote_static = opt(&v->init_remote_static);
-	ci.psks = v->init_psks;
-	ci.psk_count = v->n_init_psks;
-	cr.prologue = v->resp_prologue.b;
-	cr.prologue_len = v->resp_prologue.len;
-	cr.static_key = opt(&v->resp_static);
-	cr.remote_static = opt(&v->resp_remote_static);
-	cr.psks = v->resp_psks;
-	cr.psk_count = v->n_resp_psks;
+	vector_configs(v, &ci, &cr, v->resp_psks);
 	if (cs_noise_init(&ini, &ci) != 0 || cs_noise_init(&res, &cr) != 0) {
 		print_error("%s: init failed\n", v->name);
 		return 0;
@@ -135,10 +213,7 @@ run_vector(const struct vec *v)
 		assert_int_equal(cs_noise_test_set_ephemeral(&ini, v->init_ephemeral.b), 0);
 	if (v->resp_ephemeral.present)
 		assert_int_equal(cs_noise_test_set_ephemeral(&res, v->resp_ephemeral.b), 0);
-	/* One-way patterns (a single message pattern): the initiator sends everything. */
-	one_way = strncmp(v->name, "Noise_N_", 8) == 0 || strncmp(v->name, "Noise_K_", 8) == 0 ||
-	    strncmp(v->name, "Noise_X_", 8) == 0 || strncmp(v->name, "Noise_Npsk", 10) == 0 ||
-	    strncmp(v->name, "Noise_Kpsk", 10) == 0 || strncmp(v->name, "Noise_Xpsk", 10) == 0;
+	one_way = is_one_way(v->name);
 	for (i = 0; i < v->nmsgs; i++) {
 		const struct field *p = &v->payload[i], *c = &v->ciphertext[i];
 		int ri, rr;
@@ -175,12 +250,56 @@ run_vector(const struct vec *v)
 	return 1;
 }
 
+/*
+ * README step 6 for every vector: a flipped bit in any message fails, except
+ * in a first message that carries no tag (32 or 64 bytes around the payload:
+ * e, or e and s, in clear); other psks fail, at message 1 with psk0.
+ */
+static int
+check_vector_failures(const struct vec *v)
+{
+	size_t i, clear;
+	int rc, at, hs;
+
+	for (i = 0; i < v->nmsgs; i++) {
+		clear = v->ciphertext[i].len - v->payload[i].len;
+		rc = run_vector_mutated(v, (int)i, 0, &at, &hs);
+		if (i == 0 && (clear == 32 || clear == 64)) {
+			if (rc != 0)
+				return 0;
+			continue;
+		}
+		if (at != (int)i ||
+		    rc !=
+		        (!hs             ? CS_NOISE_EDECRYPT
+		                : i == 0 ? CS_NOISE_EAUTH1
+		                         : CS_NOISE_EAUTH)) {
+			print_error("%s: flipped bit in message %zu: %d at %d\n", v->name, i, rc,
+			    at);
+			return 0;
+		}
+	}
+	if (v->n_resp_psks > 0) {
+		rc = run_vector_mutated(v, -1, 1, &at, &hs);
+		if (rc == 0 ||
+		    (strstr(v->name, "psk0") != NULL && (rc != CS_NOISE_EAUTH1 || at != 0))) {
+			print_error("%s: other psks: %d at %d\n", v->name, rc, at);
+			return 0;
+		}
+		/* psk3 on XX: nothing before message 3 depends on the psk */
+		if (strcmp(v->name, "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b") == 0 &&
+		    (rc != CS_NOISE_EAUTH || at != 2))
+			return 0;
+	}
+	return 1;
+}
+
 static void
 test_noise_vectors_all_pass(void **state)
 {
 	const char *src = getenv("CS_SOURCE_DIR"), *shared = getenv("CS_SHARED_DIR");
 	char cmd[2048], *line = NULL, *sp;
-	size_t cap = 0, seen = 0, passed = 0, count = 0, expected = 0;
+	size_t cap = 0, seen = 0, passed = 0, failed_ok = 0, count = 0, expected = 0;
 	struct vec *v;
 	FILE *f;
 
@@ -203,6 +322,7 @@ test_noise_vectors_all_pass(void **state)
 		if (strcmp(line, "END") == 0) {
 			seen++;
 			passed += (size_t)run_vector(v);
+			failed_ok += (size_t)check_vector_failures(v);
 			memset(v, 0, sizeof(*v));
 			continue;
 		}
@@ -254,11 +374,14 @@ test_noise_vectors_all_pass(void **state)
 	free(v);
 	assert_int_equal(pclose(f), 0);
 	assert_true(expected);
-	printf("noise vectors: %zu/%zu passed (files list %zu)\n", passed, seen, count);
+	printf("noise vectors: %zu/%zu passed (files list %zu); flipped bits and other psks "
+	       "refused in %zu/%zu\n",
+	    passed, seen, count, failed_ok, seen);
 	/* Nothing may be skipped: all 110 published vectors of our suite. */
 	assert_int_equal(count, 110);
 	assert_int_equal(seen, 110);
 	assert_int_equal(passed, 110);
+	assert_int_equal(failed_ok, 110);
 }
 
 /* ---- cabsync's XXpsk0 and its failures ---- */
@@ -720,7 +843,11 @@ test_noise_bad_configs_are_refused(void **state)
 	    "Noise_XXpsk0+_25519_ChaChaPoly_BLAKE2b", "Noise_XXpsk_25519_ChaChaPoly_BLAKE2b",
 	    "Noise__25519_ChaChaPoly_BLAKE2b", "Noise_XX_25519_ChaChaPoly_BLAKE2b_",
 	    "noise_XX_25519_ChaChaPoly_BLAKE2b", "", "Noise_XXpsk0psk1_25519_ChaChaPoly_BLAKE2b",
-	    "Noise_XXpsk99999999999999999999_25519_ChaChaPoly_BLAKE2b"};
+	    "Noise_XXpsk99999999999999999999_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_XXpsk00_25519_ChaChaPoly_BLAKE2b", "Noise_XXpsk01_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_XXpsk0+fallback_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_NNpsk3_25519_ChaChaPoly_BLAKE2b", "Noise_xx_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_X1X1X1_25519_ChaChaPoly_BLAKE2b"};
 	struct cs_noise n;
 	struct cs_noise_config c = {0};
 	uint8_t s[32] = {1}, psks[64] = {0};
@@ -799,6 +926,250 @@ test_noise_psk_and_prologues_match_design(void **state)
 	assert_memory_equal(pro, "cabsync-invite/1\0", 17);
 }
 
+static void
+test_noise_small_payload_buffer_fails(void **state)
+{
+	struct pair p;
+	uint8_t pl[1];
+	size_t len;
+
+	(void)state;
+	pair_init(&p, PSK, PSK, "", "");
+	pair_run(&p, 0); /* message 1 carries "hi": 2 bytes do not fit in 1 */
+	assert_int_equal(cs_noise_read_message(&p.r, p.msg[0], p.len[0], pl, sizeof(pl), &len),
+	    CS_NOISE_EBUF);
+	assert_dead(&p.r, CS_NOISE_EBUF);
+	pair_free(&p);
+}
+
+static void
+test_noise_one_way_pattern_sends_one_way(void **state)
+{
+	struct cs_noise i, r;
+	struct cs_noise_config c = {0};
+	uint8_t s_r[32] = {9}, pub_r[32], m[128], pt[128];
+	size_t len, plen;
+
+	(void)state;
+	crypto_scalarmult_base(pub_r, s_r);
+	c.protocol = "Noise_N_25519_ChaChaPoly_BLAKE2b";
+	c.initiator = true;
+	c.remote_static = pub_r;
+	assert_int_equal(cs_noise_init(&i, &c), 0);
+	c.initiator = false;
+	c.remote_static = NULL;
+	c.static_key = s_r;
+	assert_int_equal(cs_noise_init(&r, &c), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(len, 48);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_true(cs_noise_handshake_done(&i));
+	assert_true(cs_noise_handshake_done(&r));
+	assert_int_equal(cs_noise_encrypt(&i, (const uint8_t *)"a", 1, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_decrypt(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_encrypt(&r, (const uint8_t *)"a", 1, m, sizeof(m), &len),
+	    CS_NOISE_EONEWAY);
+	assert_dead(&r, CS_NOISE_EONEWAY);
+	assert_int_equal(cs_noise_decrypt(&i, m, 17, pt, sizeof(pt), &plen), CS_NOISE_EONEWAY);
+	assert_dead(&i, CS_NOISE_EONEWAY);
+	cs_noise_free(&i);
+	cs_noise_free(&r);
+}
+
+/* Session and enrollment inputs exactly as docs/PROTOCOL.md §1.3-§1.6. */
+static void
+init_cabsync(struct cs_noise *n, bool initiator, const uint8_t psk[32], const uint8_t *pro,
+    size_t pro_len, const uint8_t s[32])
+{
+	struct cs_noise_config c = {0};
+
+	c.initiator = initiator;
+	c.prologue = pro;
+	c.prologue_len = pro_len;
+	c.static_key = s;
+	c.psks = psk;
+	c.psk_count = 1;
+	assert_int_equal(cs_noise_init(n, &c), 0);
+}
+
+static void
+test_noise_old_epoch_fails_at_message_1_then_old_psk_works(void **state)
+{
+	uint8_t key1[32], key2[32], psk1[32], psk2[32], id[16], pro[CS_NOISE_PROLOGUE_MAX];
+	uint8_t si[32], sr[32], m[256], m2[256], pt[64], h1[64], h2[64];
+	size_t pro_len, len, len2, plen;
+	struct cs_noise i, r;
+
+	(void)state;
+	randombytes_buf(key1, 32);
+	randombytes_buf(key2, 32);
+	randombytes_buf(id, 16);
+	randombytes_buf(si, 32);
+	randombytes_buf(sr, 32);
+	assert_int_equal(cs_noise_session_psk(psk1, key1, 1), 0);
+	assert_int_equal(cs_noise_session_psk(psk2, key2, 2), 0);
+	pro_len = cs_noise_session_prologue(pro, id);
+	/* a laptop still on epoch 1 dials a device on epoch 2 */
+	init_cabsync(&i, true, psk1, pro, pro_len, si);
+	init_cabsync(&r, false, psk2, pro, pro_len, sr);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), CS_NOISE_EAUTH1);
+	assert_dead(&r, CS_NOISE_EAUTH1);
+	cs_noise_free(&r);
+	/* the responder tries the older epoch it still holds on the same message 1 */
+	init_cabsync(&r, false, psk1, pro, pro_len, sr);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_write_message(&r, NULL, 0, m2, sizeof(m2), &len2), 0);
+	assert_int_equal(cs_noise_read_message(&i, m2, len2, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_handshake_hash(&i, h1), 0);
+	assert_int_equal(cs_noise_handshake_hash(&r, h2), 0);
+	assert_memory_equal(h1, h2, 64);
+	cs_noise_free(&i);
+	cs_noise_free(&r);
+
+	/* enrollment: invite psk and prologue; another code fails at message 1 */
+	{
+		uint8_t code[16], other[16], ipsk[32], opsk[32];
+
+		randombytes_buf(code, 16);
+		memcpy(other, code, 16);
+		other[15] ^= 1;
+		assert_int_equal(cs_noise_invite_psk(ipsk, code, 16), 0);
+		assert_int_equal(cs_noise_invite_psk(opsk, other, 16), 0);
+		pro_len = cs_noise_invite_prologue(pro);
+		init_cabsync(&i, true, opsk, pro, pro_len, si);
+		init_cabsync(&r, false, ipsk, pro, pro_len, sr);
+		assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+		assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen),
+		    CS_NOISE_EAUTH1);
+		cs_noise_free(&i);
+		cs_noise_free(&r);
+		init_cabsync(&i, true, ipsk, pro, pro_len, si);
+		init_cabsync(&r, false, ipsk, pro, pro_len, sr);
+		assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+		assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+		cs_noise_free(&i);
+		cs_noise_free(&r);
+	}
+}
+
+/* Handshakes from several threads at once: the state cache is shared. */
+static void *
+handshake_thread(void *arg)
+{
+	int k, *ok = arg;
+
+	for (k = 0; k < 100; k++) {
+		struct cs_noise i, r;
+		struct cs_noise_config c = {0};
+		uint8_t si[32] = {1}, sr[32] = {2}, m[256], pt[64], h1[64], h2[64];
+		size_t len, plen;
+		int step, bad = 0;
+
+		c.initiator = true;
+		c.static_key = si;
+		c.psks = PSK;
+		c.psk_count = 1;
+		bad |= cs_noise_init(&i, &c);
+		c.initiator = false;
+		c.static_key = sr;
+		bad |= cs_noise_init(&r, &c);
+		for (step = 0; step < 3 && bad == 0; step++) {
+			struct cs_noise *w = step % 2 == 0 ? &i : &r, *rd = step % 2 == 0 ? &r : &i;
+
+			bad |= cs_noise_write_message(w, NULL, 0, m, sizeof(m), &len);
+			if (bad == 0)
+				bad |= cs_noise_read_message(rd, m, len, pt, sizeof(pt), &plen);
+		}
+		if (bad == 0)
+			bad |= cs_noise_handshake_hash(&i, h1) | cs_noise_handshake_hash(&r, h2);
+		if (bad == 0 && memcmp(h1, h2, 64) != 0)
+			bad = 1;
+		cs_noise_free(&i);
+		cs_noise_free(&r);
+		if (bad != 0)
+			return NULL;
+	}
+	*ok = 1;
+	return NULL;
+}
+
+static void
+test_noise_concurrent_sessions(void **state)
+{
+	pthread_t t[4];
+	int ok[4] = {0}, k;
+
+	(void)state;
+	for (k = 0; k < 4; k++)
+		assert_int_equal(pthread_create(&t[k], NULL, handshake_thread, &ok[k]), 0);
+	for (k = 0; k < 4; k++) {
+		assert_int_equal(pthread_join(t[k], NULL), 0);
+		assert_int_equal(ok[k], 1);
+	}
+}
+
+static void
+test_noise_init_session_and_invite(void **state)
+{
+	uint8_t key[32], id[16], si[32], sr[32], code[16], m[256], pt[64], h1[64], h2[64];
+	uint8_t psk[32], pro[CS_NOISE_PROLOGUE_MAX];
+	struct cs_noise i, r, ref;
+	struct cs_noise_config c = {0};
+	size_t len, plen;
+
+	(void)state;
+	randombytes_buf(key, 32);
+	randombytes_buf(id, 16);
+	randombytes_buf(si, 32);
+	randombytes_buf(sr, 32);
+	randombytes_buf(code, 16);
+	/* same epoch: completes */
+	assert_int_equal(cs_noise_init_session(&i, true, si, key, 3, id), 0);
+	assert_int_equal(cs_noise_init_session(&r, false, sr, key, 3, id), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_write_message(&r, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&i, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	assert_int_equal(cs_noise_handshake_hash(&i, h1), 0);
+	assert_int_equal(cs_noise_handshake_hash(&r, h2), 0);
+	assert_memory_equal(h1, h2, 64);
+	cs_noise_free(&i);
+	cs_noise_free(&r);
+	/* the wrapper is exactly psk + prologue of §1.3/§1.4: a responder built by
+	 * hand from them accepts the wrapper's message 1 */
+	assert_int_equal(cs_noise_init_session(&i, true, si, key, 3, id), 0);
+	assert_int_equal(cs_noise_session_psk(psk, key, 3), 0);
+	c.prologue = pro;
+	c.prologue_len = cs_noise_session_prologue(pro, id);
+	c.static_key = sr;
+	c.psks = psk;
+	c.psk_count = 1;
+	assert_int_equal(cs_noise_init(&ref, &c), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&ref, m, len, pt, sizeof(pt), &plen), 0);
+	cs_noise_free(&ref);
+	/* other cabinet id: fails at message 1 */
+	id[0] ^= 1;
+	assert_int_equal(cs_noise_init_session(&r, false, sr, key, 3, id), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), CS_NOISE_EAUTH1);
+	cs_noise_free(&i);
+	cs_noise_free(&r);
+	/* invite */
+	assert_int_equal(cs_noise_init_invite(&i, true, si, code, sizeof(code)), 0);
+	assert_int_equal(cs_noise_init_invite(&r, false, sr, code, sizeof(code)), 0);
+	assert_int_equal(cs_noise_write_message(&i, NULL, 0, m, sizeof(m), &len), 0);
+	assert_int_equal(cs_noise_read_message(&r, m, len, pt, sizeof(pt), &plen), 0);
+	cs_noise_free(&i);
+	cs_noise_free(&r);
+	assert_int_equal(cs_noise_init_invite(&i, true, si, code, 4), CS_EINVAL);
+	assert_int_equal(cs_noise_init_session(NULL, true, si, key, 3, id), CS_EINVAL);
+}
+
 int
 main(void)
 {
@@ -817,6 +1188,11 @@ main(void)
 	    cmocka_unit_test(test_noise_size_limits),
 	    cmocka_unit_test(test_noise_bad_configs_are_refused),
 	    cmocka_unit_test(test_noise_psk_and_prologues_match_design),
+	    cmocka_unit_test(test_noise_small_payload_buffer_fails),
+	    cmocka_unit_test(test_noise_one_way_pattern_sends_one_way),
+	    cmocka_unit_test(test_noise_old_epoch_fails_at_message_1_then_old_psk_works),
+	    cmocka_unit_test(test_noise_concurrent_sessions),
+	    cmocka_unit_test(test_noise_init_session_and_invite),
 	};
 
 	if (sodium_init() < 0)
