@@ -3,6 +3,7 @@ cs_unit_test(frame cs_wire cs_base)
 cs_unit_test(msg cs_wire cs_base)
 cs_fuzz_target(frame cs_wire cs_base)
 cs_fuzz_target(msg cs_wire cs_base)
+cs_bench(codec cs_wire cs_base)
 # Writes the seed corpora of fuzz_frame and fuzz_msg from the encoders
 # (tests/fuzz/corpus/{frame,msg}/); run by hand after a format change.
 add_executable(gen_msg_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/gen_msg_corpus.c)

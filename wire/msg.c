@@ -166,6 +166,16 @@ buf_append(void *data, const char *p, size_t n)
 {
 	struct cs_msg_buf *b = data;
 
+	/* msgpack-c hands over 1..9-byte headers one by one: copy those inline
+	 * rather than through a memcpy call each */
+	if (n <= 9 && n <= b->cap - b->len && b->err == 0) {
+		uint8_t *d = b->p + b->len;
+
+		for (size_t i = 0; i < n; i++)
+			d[i] = (uint8_t)p[i];
+		b->len += n;
+		return 0;
+	}
 	if (b->err != 0)
 		return -1;
 	if (n > b->cap - b->len) {
@@ -1255,18 +1265,15 @@ rd_head(struct rd *r, uint32_t *nfields, uint32_t *type)
 	return 0;
 }
 
-int
-cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
+/* keep: a reset changeset whose memory a CHANGES message reuses, or NULL. */
+static int
+decode(const uint8_t *buf, size_t len, struct cs_msg *out, struct cs_changeset *keep)
 {
 	struct rd r;
 	uint32_t nfields, type;
 	int rc;
 
-	if (out == NULL)
-		return CS_EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (buf == NULL)
-		return CS_EINVAL;
 	r.p = buf;
 	r.end = buf + len;
 	if ((rc = rd_head(&r, &nfields, &type)) < 0)
@@ -1280,6 +1287,10 @@ cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
 		rc = dec_cursor(&r, nfields, &out->u.cursor);
 		break;
 	case CS_MSG_CHANGES:
+		if (keep != NULL) {
+			out->u.changes.cs = *keep;
+			keep = NULL;
+		}
 		rc = dec_changes(&r, nfields, &out->u.changes);
 		break;
 	case CS_MSG_ACK:
@@ -1299,9 +1310,42 @@ cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
 	if (rc == 0 && r.p != r.end)
 		rc = CS_MSG_ETRAILING;
 out:
+	cs_changeset_free(keep); /* not taken by a CHANGES */
 	if (rc < 0)
 		cs_msg_free(out);
 	return rc;
+}
+
+int
+cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
+{
+	if (out == NULL)
+		return CS_EINVAL;
+	if (buf == NULL) {
+		memset(out, 0, sizeof(*out));
+		return CS_EINVAL;
+	}
+	return decode(buf, len, out, NULL);
+}
+
+int
+cs_msg_decode_again(const uint8_t *buf, size_t len, struct cs_msg *out)
+{
+	struct cs_changeset keep;
+
+	if (out == NULL)
+		return CS_EINVAL;
+	if (buf == NULL) {
+		cs_msg_free(out);
+		return CS_EINVAL;
+	}
+	if (out->type != CS_MSG_CHANGES) {
+		cs_msg_free(out);
+		return decode(buf, len, out, NULL);
+	}
+	keep = out->u.changes.cs;
+	cs_changeset_reset(&keep);
+	return decode(buf, len, out, &keep);
 }
 
 int

@@ -199,6 +199,15 @@ int cs_msg_encode_bye(struct cs_msg_buf *b, uint32_t code, const char *text);
 int cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out);
 
 /*
+ * cs_msg_decode() for a session decoding message after message: out holds
+ * the previous result (or is zeroed); a CHANGES message reuses the memory of
+ * the previous CHANGES (cs_changeset_reset), so steady streaming stops
+ * allocating. The previous content is gone either way. Same return codes;
+ * on error out is freed and zeroed.
+ */
+int cs_msg_decode_again(const uint8_t *buf, size_t len, struct cs_msg *out);
+
+/*
  * Read only the type and the two version fields of a HELLO: the part every
  * protocol version keeps (PROTOCOL.md §5). Returns 0, CS_MSG_ETYPE if buf is
  * not a HELLO, or a decoding error of those three elements.

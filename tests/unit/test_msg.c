@@ -1272,6 +1272,42 @@ test_every_truncation_is_refused(void **state)
 	cs_msg_buf_free(&b);
 }
 
+static void
+test_decode_again_reuses_changes_and_switches_types(void **state)
+{
+	static const struct cs_msg zero;
+	struct cs_msg_buf b1, b2;
+	struct cs_msg m, want;
+	long live;
+
+	(void)state;
+	cs_msg_buf_init(&b1, 0);
+	cs_msg_buf_init(&b2, 0);
+	memset(&want, 0, sizeof(want));
+	want.type = CS_MSG_CHANGES;
+	sample_changes(&want.u.changes.cs);
+	assert_int_equal(cs_msg_encode(&b1, &want), 0);
+	assert_int_equal(cs_msg_encode_ping(&b2, 9), 0);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len, &m), 0);
+	live = cs_mem_live();
+	/* the second CHANGES reuses the first one's memory: no new allocation */
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len, &m), 0);
+	assert_int_equal(cs_mem_live(), live);
+	assert_true(msg_equal(&m, &want));
+	assert_int_equal(cs_msg_decode_again(b2.p, b2.len, &m), 0);
+	assert_int_equal(m.type, CS_MSG_PING);
+	assert_int_equal(m.u.nonce, 9);
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len, &m), 0);
+	assert_true(msg_equal(&m, &want));
+	/* an error frees the previous content and returns nothing */
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len - 1, &m), CS_MSG_ETRUNC);
+	assert_memory_equal(&m, &zero, sizeof(m));
+	cs_msg_free(&want);
+	cs_msg_buf_free(&b1);
+	cs_msg_buf_free(&b2);
+}
+
 /* ---- error names ---- */
 
 static void
@@ -1340,6 +1376,7 @@ main(void)
 	    cmocka_unit_test(test_property_encode_decode_is_identity),
 	    cmocka_unit_test(test_property_mutations_fail_or_reencode_identically),
 	    cmocka_unit_test(test_every_truncation_is_refused),
+	    cmocka_unit_test(test_decode_again_reuses_changes_and_switches_types),
 	    cmocka_unit_test(test_strerror_names_every_code_once),
 	    cmocka_unit_test(test_bye_code_for_each_error),
 	};
