@@ -315,7 +315,9 @@ cs_msg_encode_cursor(struct cs_msg_buf *b, const struct cs_cursor *c)
 		if (stream_check(&c->v[i].stream) < 0)
 			return CS_EINVAL;
 		if (i > 0 && cs_msg_stream_cmp(&c->v[i - 1].stream, &c->v[i].stream) >= 0)
-			return CS_MSG_EORDER;
+			return cs_msg_stream_cmp(&c->v[i - 1].stream, &c->v[i].stream) == 0
+			    ? CS_MSG_EDUP
+			    : CS_MSG_EORDER;
 	}
 	msgpack_pack_array(&pk, CURSOR_FIELDS);
 	msgpack_pack_uint64(&pk, CS_MSG_CURSOR);

@@ -497,6 +497,40 @@ static const uint8_t changes_cl_negative[] = {CH_HEAD, CH_TABLES, CH_DEVS, 0x91,
 static const uint8_t changes_truncated_in_row[] = {CH_HEAD, CH_TABLES, CH_DEVS, 0x91, ROW(0, 0),
     0x95, 0x00};
 
+/* Counts far beyond the input: refused before any allocation is tried. */
+static const uint8_t changes_rows_4g[] = {CH_HEAD, 0x90, 0x90, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x99};
+static const uint8_t changes_cells_4g[] = {CH_HEAD, CH_TABLES, CH_DEVS, 0x91, ROW(0, 0), 0xdd, 0x7f,
+    0xff, 0xff, 0xff, 0x00};
+static const uint8_t cursor_entries_4g[] = {0x92, 0x02, 0xdd, 0xff, 0xff, 0xff, 0xfe, 0xc0};
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const uint8_t hello_tables_4g[] = {0x99, 0x01, 0x01, 0x01, P16(1), P16(2), 0x01, 0xc4, 0x20,
+    R16(3), R16(4), 0x00, 0xdd, 0x00, 0x10, 0x00, 0x00, 0x90};
+
+/* Decode with every allocation failing: an attempt would show as CS_ENOMEM. */
+static int
+decode_without_memory(const uint8_t *buf, size_t len)
+{
+	struct cs_msg m;
+	int rc;
+
+	cs_mem_fail_after(0, 1);
+	rc = cs_msg_decode(buf, len, &m);
+	cs_mem_fail_after(-1, 0);
+	return rc;
+}
+
+#define NOMEM_DECODE(arr) decode_without_memory(arr, sizeof(arr))
+
+static void
+test_decode_checks_counts_before_allocating(void **state)
+{
+	(void)state;
+	assert_int_equal(NOMEM_DECODE(changes_rows_4g), CS_MSG_ETRUNC);
+	assert_int_equal(NOMEM_DECODE(cursor_entries_4g), CS_MSG_ETRUNC);
+	assert_int_equal(NOMEM_DECODE(hello_tables_4g), CS_MSG_ETRUNC);
+	REFUSED(changes_cells_4g, CS_MSG_ETRUNC);
+}
+
 static void
 test_changes_minimal_is_canonical(void **state)
 {
@@ -767,6 +801,8 @@ test_encoders_refuse_invalid_input(void **state)
 	memset(e, 0, sizeof(e));
 	e[0].stream.kind = CS_STREAM_PATIENT;
 	assert_int_equal(cs_msg_encode_cursor(&b, &c), CS_MSG_EORDER);
+	e[0].stream.kind = CS_STREAM_MAIN;
+	assert_int_equal(cs_msg_encode_cursor(&b, &c), CS_MSG_EDUP);
 	cs_msg_hello_init(&h);
 	h.min_version = 0;
 	assert_int_equal(cs_msg_encode_hello(&b, &h), CS_MSG_EVERSION);
@@ -1358,6 +1394,7 @@ main(void)
 	    cmocka_unit_test(test_decode_refuses_malformed_fields),
 	    cmocka_unit_test(test_decode_refuses_bye_text_over_limit),
 	    cmocka_unit_test(test_changes_minimal_is_canonical),
+	    cmocka_unit_test(test_decode_checks_counts_before_allocating),
 	    cmocka_unit_test(test_decode_refuses_changes_index_outside_dictionary),
 	    cmocka_unit_test(test_decode_refuses_changes_duplicates),
 	    cmocka_unit_test(test_decode_refuses_changes_bad_shapes),
