@@ -32,7 +32,7 @@ utf8_valid(const uint8_t *s, size_t n)
 
 	while (i < n) {
 		uint8_t c = s[i];
-		size_t k;
+		size_t j, k;
 		uint32_t cp;
 
 		if (c < 0x80) {
@@ -53,7 +53,7 @@ utf8_valid(const uint8_t *s, size_t n)
 		}
 		if (k > n - i - 1)
 			return 0;
-		for (size_t j = 1; j <= k; j++) {
+		for (j = 1; j <= k; j++) {
 			if ((s[i + j] & 0xc0) != 0x80)
 				return 0;
 			cp = cp << 6 | (s[i + j] & 0x3f);
@@ -170,8 +170,9 @@ buf_append(void *data, const char *p, size_t n)
 	 * rather than through a memcpy call each */
 	if (n <= 9 && n <= b->cap - b->len && b->err == 0) {
 		uint8_t *d = b->p + b->len;
+		size_t i;
 
-		for (size_t i = 0; i < n; i++)
+		for (i = 0; i < n; i++)
 			d[i] = (uint8_t)p[i];
 		b->len += n;
 		return 0;

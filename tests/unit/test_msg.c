@@ -1344,6 +1344,60 @@ test_decode_again_reuses_changes_and_switches_types(void **state)
 	cs_msg_buf_free(&b2);
 }
 
+/* A CHANGES of several Noise messages: encode, chunk, reassemble, decode. */
+static void
+test_large_changes_travel_in_chunks(void **state)
+{
+	static uint8_t chunk[CS_CHUNK_MAX_PLAIN];
+	struct cs_changeset cs;
+	struct cs_msg_buf b;
+	struct cs_chunk_split sp;
+	struct cs_chunk_reasm r;
+	struct cs_stream st = {.kind = CS_STREAM_MAIN};
+	struct cs_msg m;
+	struct cs_value v;
+	struct cs_row row;
+	uint8_t text[1000];
+	const uint8_t *got = NULL;
+	size_t n, got_len = 0, nchunks = 0;
+	int rc = CS_EAGAIN, t;
+
+	(void)state;
+	cs_changeset_init(&cs);
+	assert_int_equal(cs_changeset_dev(&cs, dev_a), 0);
+	t = cs_changeset_table(&cs, "consultation");
+	assert_int_equal(cs_changeset_col(&cs, (uint32_t)t, "anamnese"), 0);
+	memset(text, 'e', sizeof(text));
+	memset(&row, 0, sizeof(row));
+	row.cl = 1;
+	for (int i = 0; i < 300; i++) {
+		row.gid[0] = (uint8_t)i;
+		row.gid[1] = (uint8_t)(i >> 8);
+		assert_int_equal(cs_changeset_row_begin(&cs, &row), 0);
+		v = (struct cs_value){.type = CS_V_TEXT, .p = text, .len = sizeof(text)};
+		assert_int_equal(cs_changeset_cell(&cs, 0, &v, 1, row.ex_dot), 0);
+		assert_int_equal(cs_changeset_row_end(&cs), 0);
+	}
+	cs_msg_buf_init(&b, 0);
+	assert_int_equal(cs_msg_encode_changes(&b, &st, &cs), 0);
+	assert_true(b.len > 4 * CS_CHUNK_MAX_PLAIN);
+	assert_int_equal(cs_chunk_split_init(&sp, b.p, b.len, 0, 0), 0);
+	cs_chunk_reasm_init(&r, 0);
+	while (cs_chunk_split_next(&sp, chunk, sizeof(chunk), &n) == 1) {
+		assert_int_equal(rc, CS_EAGAIN);
+		rc = cs_chunk_reasm_feed(&r, chunk, n, &got, &got_len);
+		nchunks++;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(nchunks, cs_chunk_count(b.len, 0));
+	assert_int_equal(cs_msg_decode(got, got_len, &m), 0);
+	assert_true(cs_changeset_equal(&m.u.changes.cs, &cs));
+	cs_msg_free(&m);
+	cs_chunk_reasm_free(&r);
+	cs_msg_buf_free(&b);
+	cs_changeset_free(&cs);
+}
+
 /* ---- error names ---- */
 
 static void
@@ -1414,6 +1468,7 @@ main(void)
 	    cmocka_unit_test(test_property_mutations_fail_or_reencode_identically),
 	    cmocka_unit_test(test_every_truncation_is_refused),
 	    cmocka_unit_test(test_decode_again_reuses_changes_and_switches_types),
+	    cmocka_unit_test(test_large_changes_travel_in_chunks),
 	    cmocka_unit_test(test_strerror_names_every_code_once),
 	    cmocka_unit_test(test_bye_code_for_each_error),
 	};
