@@ -168,7 +168,7 @@ buf_append(void *data, const char *p, size_t n)
 
 	/* msgpack-c hands over 1..9-byte headers one by one: copy those inline
 	 * rather than through a memcpy call each */
-	if (n <= 9 && n <= b->cap - b->len && b->err == 0) {
+	if (n <= 9 && b->p != NULL && n <= b->cap - b->len && b->err == 0) {
 		uint8_t *d = b->p + b->len;
 		size_t i;
 
