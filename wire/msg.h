@@ -27,8 +27,9 @@
 #include <stdint.h>
 
 #include "base/change.h"
+#include "wire/version.h"
 
-/* Versions this build speaks (PROTOCOL.md §5); CS_PROTOCOL_VERSION is in wire/version.h. */
+/* Versions this build speaks (PROTOCOL.md §5): CS_PROTOCOL_VERSION (wire/version.h) down to this. */
 #define CS_PROTOCOL_MIN_VERSION 1
 
 #define CS_MSG_SCHEMA_HASH_LEN 32    /* HELLO app schema hash (BLAKE2b-256) */
