@@ -14,3 +14,9 @@ target_link_libraries(gen_msg_corpus PRIVATE cs_wire cs_base)
 if(CS_FUZZ AND CS_SANITIZE)
 	target_compile_options(cs_wire PRIVATE -fsanitize=fuzzer-no-link)
 endif()
+# The engine's changesets through the codec, once the branch meets sql/engine
+# (built only where the engine and its test fixture exist).
+if(EXISTS ${CMAKE_SOURCE_DIR}/sql/engine.h AND
+    EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/engine_fixture.h)
+	cs_unit_test(wire_engine cs_wire cs_sql cs_base)
+endif()
