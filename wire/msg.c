@@ -1435,6 +1435,24 @@ cs_msg_bye_code(int err)
 }
 
 const char *
+cs_msg_type_name(uint32_t type)
+{
+	static const char *const names[] = {
+	    [CS_MSG_HELLO] = "HELLO",
+	    [CS_MSG_CURSOR] = "CURSOR",
+	    [CS_MSG_CHANGES] = "CHANGES",
+	    [CS_MSG_ACK] = "ACK",
+	    [CS_MSG_PING] = "PING",
+	    [CS_MSG_PONG] = "PONG",
+	    [CS_MSG_BYE] = "BYE",
+	};
+
+	if (type < sizeof(names) / sizeof(names[0]) && names[type] != NULL)
+		return names[type];
+	return "unknown";
+}
+
+const char *
 cs_msg_bye_name(uint32_t code)
 {
 	static const char *const names[] = {

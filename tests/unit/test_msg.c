@@ -1435,6 +1435,17 @@ test_bye_code_for_each_error(void **state)
 	assert_string_equal(cs_msg_bye_name(999), "unknown reason");
 }
 
+static void
+test_type_names_are_stable(void **state)
+{
+	(void)state;
+	assert_string_equal(cs_msg_type_name(CS_MSG_HELLO), "HELLO");
+	assert_string_equal(cs_msg_type_name(CS_MSG_CHANGES), "CHANGES");
+	assert_string_equal(cs_msg_type_name(CS_MSG_BYE), "BYE");
+	assert_string_equal(cs_msg_type_name(0), "unknown");
+	assert_string_equal(cs_msg_type_name(8), "unknown");
+}
+
 int
 main(void)
 {
@@ -1471,6 +1482,7 @@ main(void)
 	    cmocka_unit_test(test_large_changes_travel_in_chunks),
 	    cmocka_unit_test(test_strerror_names_every_code_once),
 	    cmocka_unit_test(test_bye_code_for_each_error),
+	    cmocka_unit_test(test_type_names_are_stable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
