@@ -1,5 +1,6 @@
 #include "chunk.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -111,7 +112,7 @@ reasm_reserve(struct cs_chunk_reasm *r, size_t want)
 	/* grow with what arrived, never to the announced total at once */
 	n = r->buf_cap < REASM_MIN_BUF ? REASM_MIN_BUF : r->buf_cap;
 	while (n < want)
-		n *= 2; /* want <= total <= 4 GiB: no overflow on 64-bit size_t */
+		n = n > SIZE_MAX / 2 ? want : n * 2;
 	if (n > r->total)
 		n = r->total;
 	p = cs_realloc(r->buf, n);

@@ -32,7 +32,7 @@ utf8_valid(const uint8_t *s, size_t n)
 
 	while (i < n) {
 		uint8_t c = s[i];
-		size_t k;
+		size_t j, k;
 		uint32_t cp;
 
 		if (c < 0x80) {
@@ -53,7 +53,7 @@ utf8_valid(const uint8_t *s, size_t n)
 		}
 		if (k > n - i - 1)
 			return 0;
-		for (size_t j = 1; j <= k; j++) {
+		for (j = 1; j <= k; j++) {
 			if ((s[i + j] & 0xc0) != 0x80)
 				return 0;
 			cp = cp << 6 | (s[i + j] & 0x3f);
@@ -166,6 +166,17 @@ buf_append(void *data, const char *p, size_t n)
 {
 	struct cs_msg_buf *b = data;
 
+	/* msgpack-c hands over 1..9-byte headers one by one: copy those inline
+	 * rather than through a memcpy call each */
+	if (n <= 9 && b->p != NULL && n <= b->cap - b->len && b->err == 0) {
+		uint8_t *d = b->p + b->len;
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			d[i] = (uint8_t)p[i];
+		b->len += n;
+		return 0;
+	}
 	if (b->err != 0)
 		return -1;
 	if (n > b->cap - b->len) {
@@ -305,7 +316,9 @@ cs_msg_encode_cursor(struct cs_msg_buf *b, const struct cs_cursor *c)
 		if (stream_check(&c->v[i].stream) < 0)
 			return CS_EINVAL;
 		if (i > 0 && cs_msg_stream_cmp(&c->v[i - 1].stream, &c->v[i].stream) >= 0)
-			return CS_MSG_EORDER;
+			return cs_msg_stream_cmp(&c->v[i - 1].stream, &c->v[i].stream) == 0
+			    ? CS_MSG_EDUP
+			    : CS_MSG_EORDER;
 	}
 	msgpack_pack_array(&pk, CURSOR_FIELDS);
 	msgpack_pack_uint64(&pk, CS_MSG_CURSOR);
@@ -1255,18 +1268,15 @@ rd_head(struct rd *r, uint32_t *nfields, uint32_t *type)
 	return 0;
 }
 
-int
-cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
+/* keep: a reset changeset whose memory a CHANGES message reuses, or NULL. */
+static int
+decode(const uint8_t *buf, size_t len, struct cs_msg *out, struct cs_changeset *keep)
 {
 	struct rd r;
 	uint32_t nfields, type;
 	int rc;
 
-	if (out == NULL)
-		return CS_EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (buf == NULL)
-		return CS_EINVAL;
 	r.p = buf;
 	r.end = buf + len;
 	if ((rc = rd_head(&r, &nfields, &type)) < 0)
@@ -1280,6 +1290,10 @@ cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
 		rc = dec_cursor(&r, nfields, &out->u.cursor);
 		break;
 	case CS_MSG_CHANGES:
+		if (keep != NULL) {
+			out->u.changes.cs = *keep;
+			keep = NULL;
+		}
 		rc = dec_changes(&r, nfields, &out->u.changes);
 		break;
 	case CS_MSG_ACK:
@@ -1299,9 +1313,42 @@ cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
 	if (rc == 0 && r.p != r.end)
 		rc = CS_MSG_ETRAILING;
 out:
+	cs_changeset_free(keep); /* not taken by a CHANGES */
 	if (rc < 0)
 		cs_msg_free(out);
 	return rc;
+}
+
+int
+cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out)
+{
+	if (out == NULL)
+		return CS_EINVAL;
+	if (buf == NULL) {
+		memset(out, 0, sizeof(*out));
+		return CS_EINVAL;
+	}
+	return decode(buf, len, out, NULL);
+}
+
+int
+cs_msg_decode_again(const uint8_t *buf, size_t len, struct cs_msg *out)
+{
+	struct cs_changeset keep;
+
+	if (out == NULL)
+		return CS_EINVAL;
+	if (buf == NULL) {
+		cs_msg_free(out);
+		return CS_EINVAL;
+	}
+	if (out->type != CS_MSG_CHANGES) {
+		cs_msg_free(out);
+		return decode(buf, len, out, NULL);
+	}
+	keep = out->u.changes.cs;
+	cs_changeset_reset(&keep);
+	return decode(buf, len, out, &keep);
 }
 
 int
@@ -1385,6 +1432,24 @@ cs_msg_bye_code(int err)
 	if (err <= CS_ERR_FRAME_FIRST && err > CS_ERR_BUNDLE_FIRST)
 		return CS_BYE_MALFORMED;
 	return CS_BYE_INTERNAL;
+}
+
+const char *
+cs_msg_type_name(uint32_t type)
+{
+	static const char *const names[] = {
+	    [CS_MSG_HELLO] = "HELLO",
+	    [CS_MSG_CURSOR] = "CURSOR",
+	    [CS_MSG_CHANGES] = "CHANGES",
+	    [CS_MSG_ACK] = "ACK",
+	    [CS_MSG_PING] = "PING",
+	    [CS_MSG_PONG] = "PONG",
+	    [CS_MSG_BYE] = "BYE",
+	};
+
+	if (type < sizeof(names) / sizeof(names[0]) && names[type] != NULL)
+		return names[type];
+	return "unknown";
 }
 
 const char *

@@ -27,8 +27,10 @@
 #include <stdint.h>
 
 #include "base/change.h"
+#include "wire/version.h"
 
-/* Versions this build speaks (PROTOCOL.md §5); CS_PROTOCOL_VERSION is in wire/version.h. */
+/* Versions this build speaks (PROTOCOL.md §5): CS_PROTOCOL_VERSION (wire/version.h) down to this.
+ */
 #define CS_PROTOCOL_MIN_VERSION 1
 
 #define CS_MSG_SCHEMA_HASH_LEN 32    /* HELLO app schema hash (BLAKE2b-256) */
@@ -168,7 +170,8 @@ struct cs_msg_buf {
 void cs_msg_buf_init(struct cs_msg_buf *b, size_t max);
 void cs_msg_buf_free(struct cs_msg_buf *b);
 
-/* A HELLO with this build's versions, everything else zero and an empty schema. */
+/* A HELLO with this build's versions, everything else zero and an empty schema
+ * (fill it with cs_changeset_table/col; release it with cs_changeset_free). */
 void cs_msg_hello_init(struct cs_hello *h);
 
 /*
@@ -199,6 +202,15 @@ int cs_msg_encode_bye(struct cs_msg_buf *b, uint32_t code, const char *text);
 int cs_msg_decode(const uint8_t *buf, size_t len, struct cs_msg *out);
 
 /*
+ * cs_msg_decode() for a session decoding message after message: out holds
+ * the previous result (or is zeroed); a CHANGES message reuses the memory of
+ * the previous CHANGES (cs_changeset_reset), so steady streaming stops
+ * allocating. The previous content is gone either way. Same return codes;
+ * on error out is freed and zeroed.
+ */
+int cs_msg_decode_again(const uint8_t *buf, size_t len, struct cs_msg *out);
+
+/*
  * Read only the type and the two version fields of a HELLO: the part every
  * protocol version keeps (PROTOCOL.md §5). Returns 0, CS_MSG_ETYPE if buf is
  * not a HELLO, or a decoding error of those three elements.
@@ -222,6 +234,8 @@ void cs_msg_cursor_sort(struct cs_cursor *c);
 
 /* BYE code to answer a decoding error err with (PROTOCOL.md §4). */
 uint32_t cs_msg_bye_code(int err);
+/* "HELLO", "CURSOR", ... for logs; "unknown" for anything else. */
+const char *cs_msg_type_name(uint32_t type);
 /* Stable English name of a BYE code ("unknown reason" for unknown codes). */
 const char *cs_msg_bye_name(uint32_t code);
 /* English sentence for a code of -200..-299 (frame, chunk, msg); "unknown error" else. */

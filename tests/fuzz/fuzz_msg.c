@@ -3,7 +3,8 @@
  * application message; its type field selects the decoder. Invariants
  * checked: no crash or leak; a refused input returns nothing; an accepted
  * one re-encodes to the same bytes (canonical encoding), except the skipped
- * extension fields of a newer peer's HELLO, and decodes again to the same.
+ * extension fields of a newer peer's HELLO, and decodes again to the same,
+ * also through cs_msg_decode_again() reusing a decoded message's memory.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +42,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (b.len != size || memcmp(b.p, data, size) != 0))
 		abort();
 	if (cs_msg_decode(b.p, b.len, &m2) != 0 || cs_msg_encode(&b2, &m2) != 0 ||
+	    b2.len != b.len || memcmp(b.p, b2.p, b.len) != 0)
+		abort();
+	/* decoding again into the same message (memory reuse) gives the same */
+	if (cs_msg_decode_again(data, size, &m2) != 0 || cs_msg_encode(&b2, &m2) != 0 ||
 	    b2.len != b.len || memcmp(b.p, b2.p, b.len) != 0)
 		abort();
 	cs_msg_free(&m2);

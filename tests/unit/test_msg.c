@@ -497,6 +497,40 @@ static const uint8_t changes_cl_negative[] = {CH_HEAD, CH_TABLES, CH_DEVS, 0x91,
 static const uint8_t changes_truncated_in_row[] = {CH_HEAD, CH_TABLES, CH_DEVS, 0x91, ROW(0, 0),
     0x95, 0x00};
 
+/* Counts far beyond the input: refused before any allocation is tried. */
+static const uint8_t changes_rows_4g[] = {CH_HEAD, 0x90, 0x90, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x99};
+static const uint8_t changes_cells_4g[] = {CH_HEAD, CH_TABLES, CH_DEVS, 0x91, ROW(0, 0), 0xdd, 0x7f,
+    0xff, 0xff, 0xff, 0x00};
+static const uint8_t cursor_entries_4g[] = {0x92, 0x02, 0xdd, 0xff, 0xff, 0xff, 0xfe, 0xc0};
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const uint8_t hello_tables_4g[] = {0x99, 0x01, 0x01, 0x01, P16(1), P16(2), 0x01, 0xc4, 0x20,
+    R16(3), R16(4), 0x00, 0xdd, 0x00, 0x10, 0x00, 0x00, 0x90};
+
+/* Decode with every allocation failing: an attempt would show as CS_ENOMEM. */
+static int
+decode_without_memory(const uint8_t *buf, size_t len)
+{
+	struct cs_msg m;
+	int rc;
+
+	cs_mem_fail_after(0, 1);
+	rc = cs_msg_decode(buf, len, &m);
+	cs_mem_fail_after(-1, 0);
+	return rc;
+}
+
+#define NOMEM_DECODE(arr) decode_without_memory(arr, sizeof(arr))
+
+static void
+test_decode_checks_counts_before_allocating(void **state)
+{
+	(void)state;
+	assert_int_equal(NOMEM_DECODE(changes_rows_4g), CS_MSG_ETRUNC);
+	assert_int_equal(NOMEM_DECODE(cursor_entries_4g), CS_MSG_ETRUNC);
+	assert_int_equal(NOMEM_DECODE(hello_tables_4g), CS_MSG_ETRUNC);
+	REFUSED(changes_cells_4g, CS_MSG_ETRUNC);
+}
+
 static void
 test_changes_minimal_is_canonical(void **state)
 {
@@ -767,6 +801,8 @@ test_encoders_refuse_invalid_input(void **state)
 	memset(e, 0, sizeof(e));
 	e[0].stream.kind = CS_STREAM_PATIENT;
 	assert_int_equal(cs_msg_encode_cursor(&b, &c), CS_MSG_EORDER);
+	e[0].stream.kind = CS_STREAM_MAIN;
+	assert_int_equal(cs_msg_encode_cursor(&b, &c), CS_MSG_EDUP);
 	cs_msg_hello_init(&h);
 	h.min_version = 0;
 	assert_int_equal(cs_msg_encode_hello(&b, &h), CS_MSG_EVERSION);
@@ -1272,6 +1308,96 @@ test_every_truncation_is_refused(void **state)
 	cs_msg_buf_free(&b);
 }
 
+static void
+test_decode_again_reuses_changes_and_switches_types(void **state)
+{
+	static const struct cs_msg zero;
+	struct cs_msg_buf b1, b2;
+	struct cs_msg m, want;
+	long live;
+
+	(void)state;
+	cs_msg_buf_init(&b1, 0);
+	cs_msg_buf_init(&b2, 0);
+	memset(&want, 0, sizeof(want));
+	want.type = CS_MSG_CHANGES;
+	sample_changes(&want.u.changes.cs);
+	assert_int_equal(cs_msg_encode(&b1, &want), 0);
+	assert_int_equal(cs_msg_encode_ping(&b2, 9), 0);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len, &m), 0);
+	live = cs_mem_live();
+	/* the second CHANGES reuses the first one's memory: no new allocation */
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len, &m), 0);
+	assert_int_equal(cs_mem_live(), live);
+	assert_true(msg_equal(&m, &want));
+	assert_int_equal(cs_msg_decode_again(b2.p, b2.len, &m), 0);
+	assert_int_equal(m.type, CS_MSG_PING);
+	assert_int_equal(m.u.nonce, 9);
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len, &m), 0);
+	assert_true(msg_equal(&m, &want));
+	/* an error frees the previous content and returns nothing */
+	assert_int_equal(cs_msg_decode_again(b1.p, b1.len - 1, &m), CS_MSG_ETRUNC);
+	assert_memory_equal(&m, &zero, sizeof(m));
+	cs_msg_free(&want);
+	cs_msg_buf_free(&b1);
+	cs_msg_buf_free(&b2);
+}
+
+/* A CHANGES of several Noise messages: encode, chunk, reassemble, decode. */
+static void
+test_large_changes_travel_in_chunks(void **state)
+{
+	static uint8_t chunk[CS_CHUNK_MAX_PLAIN];
+	struct cs_changeset cs;
+	struct cs_msg_buf b;
+	struct cs_chunk_split sp;
+	struct cs_chunk_reasm r;
+	struct cs_stream st = {.kind = CS_STREAM_MAIN};
+	struct cs_msg m;
+	struct cs_value v;
+	struct cs_row row;
+	uint8_t text[1000];
+	const uint8_t *got = NULL;
+	size_t n, got_len = 0, nchunks = 0;
+	int rc = CS_EAGAIN, t;
+
+	(void)state;
+	cs_changeset_init(&cs);
+	assert_int_equal(cs_changeset_dev(&cs, dev_a), 0);
+	t = cs_changeset_table(&cs, "consultation");
+	assert_int_equal(cs_changeset_col(&cs, (uint32_t)t, "anamnese"), 0);
+	memset(text, 'e', sizeof(text));
+	memset(&row, 0, sizeof(row));
+	row.cl = 1;
+	for (int i = 0; i < 300; i++) {
+		row.gid[0] = (uint8_t)i;
+		row.gid[1] = (uint8_t)(i >> 8);
+		assert_int_equal(cs_changeset_row_begin(&cs, &row), 0);
+		v = (struct cs_value){.type = CS_V_TEXT, .p = text, .len = sizeof(text)};
+		assert_int_equal(cs_changeset_cell(&cs, 0, &v, 1, row.ex_dot), 0);
+		assert_int_equal(cs_changeset_row_end(&cs), 0);
+	}
+	cs_msg_buf_init(&b, 0);
+	assert_int_equal(cs_msg_encode_changes(&b, &st, &cs), 0);
+	assert_true(b.len > 4 * CS_CHUNK_MAX_PLAIN);
+	assert_int_equal(cs_chunk_split_init(&sp, b.p, b.len, 0, 0), 0);
+	cs_chunk_reasm_init(&r, 0);
+	while (cs_chunk_split_next(&sp, chunk, sizeof(chunk), &n) == 1) {
+		assert_int_equal(rc, CS_EAGAIN);
+		rc = cs_chunk_reasm_feed(&r, chunk, n, &got, &got_len);
+		nchunks++;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(nchunks, cs_chunk_count(b.len, 0));
+	assert_int_equal(cs_msg_decode(got, got_len, &m), 0);
+	assert_true(cs_changeset_equal(&m.u.changes.cs, &cs));
+	cs_msg_free(&m);
+	cs_chunk_reasm_free(&r);
+	cs_msg_buf_free(&b);
+	cs_changeset_free(&cs);
+}
+
 /* ---- error names ---- */
 
 static void
@@ -1309,6 +1435,17 @@ test_bye_code_for_each_error(void **state)
 	assert_string_equal(cs_msg_bye_name(999), "unknown reason");
 }
 
+static void
+test_type_names_are_stable(void **state)
+{
+	(void)state;
+	assert_string_equal(cs_msg_type_name(CS_MSG_HELLO), "HELLO");
+	assert_string_equal(cs_msg_type_name(CS_MSG_CHANGES), "CHANGES");
+	assert_string_equal(cs_msg_type_name(CS_MSG_BYE), "BYE");
+	assert_string_equal(cs_msg_type_name(0), "unknown");
+	assert_string_equal(cs_msg_type_name(8), "unknown");
+}
+
 int
 main(void)
 {
@@ -1322,6 +1459,7 @@ main(void)
 	    cmocka_unit_test(test_decode_refuses_malformed_fields),
 	    cmocka_unit_test(test_decode_refuses_bye_text_over_limit),
 	    cmocka_unit_test(test_changes_minimal_is_canonical),
+	    cmocka_unit_test(test_decode_checks_counts_before_allocating),
 	    cmocka_unit_test(test_decode_refuses_changes_index_outside_dictionary),
 	    cmocka_unit_test(test_decode_refuses_changes_duplicates),
 	    cmocka_unit_test(test_decode_refuses_changes_bad_shapes),
@@ -1340,8 +1478,11 @@ main(void)
 	    cmocka_unit_test(test_property_encode_decode_is_identity),
 	    cmocka_unit_test(test_property_mutations_fail_or_reencode_identically),
 	    cmocka_unit_test(test_every_truncation_is_refused),
+	    cmocka_unit_test(test_decode_again_reuses_changes_and_switches_types),
+	    cmocka_unit_test(test_large_changes_travel_in_chunks),
 	    cmocka_unit_test(test_strerror_names_every_code_once),
 	    cmocka_unit_test(test_bye_code_for_each_error),
+	    cmocka_unit_test(test_type_names_are_stable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
