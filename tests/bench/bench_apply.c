@@ -11,7 +11,7 @@
  * column WHERE excluded.ver > ver, what the simplest row-level LWW sync
  * would run -- in transactions of BATCH rows with synchronous=FULL, as the
  * engine's apply connection has. Goal: >= 60 % of the raw rate.
- * N = 100 000, P = N / 50 (CS_BENCH_SMALL=1: N = 2 000).
+ * N = 100 000, P = N / 50 (CS_BENCH_SMALL=1: N = 1 000; CS_BENCH_SCALE=K: N / K).
  */
 #include "tests/bench/demo_bench.h"
 
@@ -184,7 +184,7 @@ int
 main(void)
 {
 	int small = bench_small();
-	int64_t n = small ? 2000 : 100000, npat = n / 50, i, *perm;
+	int64_t n = bench_scaled(small ? 1000 : 100000), npat = n / 50, i, *perm;
 	char pa[600], pb[600], a1[32], a2[32];
 	uint8_t dev_a[CS_DEVID_LEN], dev_b[CS_DEVID_LEN];
 	struct cs_engine *ea, *eb;
