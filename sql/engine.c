@@ -101,6 +101,8 @@ enum stmt_id {
 	ST_HELD_CELL,
 	ST_HELD_VV,
 	ST_CONFLICT_ADD,
+	ST_FLAG_ON,
+	ST_FLAG_OFF,
 	ST_COUNT
 };
 
@@ -145,6 +147,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                         "lose_hlc, lose_del, lose_t, lose_val, win_dev, win_n, win_hlc, "
                         "win_del, win_t, win_val, resolved) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
                         "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0)",
+    [ST_FLAG_ON] = "INSERT OR IGNORE INTO cs_apply(tid, pk) VALUES(?1, '*')",
+    [ST_FLAG_OFF] = "DELETE FROM cs_apply WHERE tid=?1",
 };
 
 struct site {
@@ -2054,7 +2058,18 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 	hdr.ex_dot.dev = (uint32_t)di;
 	hdr.ex_dot.n = (uint64_t)sqlite3_column_int64(rs, 7);
 	hdr.ex_hlc = (uint64_t)sqlite3_column_int64(rs, 8);
-	skip_ex = xv <= after || (for_dev != NULL && memcmp(xdev, for_dev, CS_DEVID_LEN) == 0);
+	/*
+	 * A row goes whole: every cell, not only those changed after the cursor.
+	 * Rows come in order of their latest change, so a row sorted after the
+	 * end of a bounded batch may hold older changes that were never sent;
+	 * sending the whole row keeps "cursor = last row's v" safe (DESIGN.md
+	 * cursor rule) with one number. Extra cells are old or duplicates for
+	 * the receiver and the merge rules ignore them (MR 4). Only cells with
+	 * the receiver's own dots are left out, and a row made only of them.
+	 */
+	(void)after;
+	(void)xv;
+	skip_ex = for_dev != NULL && memcmp(xdev, for_dev, CS_DEVID_LEN) == 0;
 
 	if (alive) {
 		if ((rc = load_clocks(e, t, rid, clks)) < 0)
@@ -2080,8 +2095,6 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 				clks[i].h = hdr.ex_hlc;
 				clks[i].v = xv;
 			}
-			if (clks[i].v <= after)
-				continue;
 			if (for_dev != NULL) {
 				const uint8_t *cd = site_dev(e, clks[i].s);
 
@@ -2103,8 +2116,6 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 			struct cs_value v;
 			struct cs_dot d;
 
-			if (clks[i].v <= after)
-				continue;
 			if (for_dev != NULL) {
 				const uint8_t *cd = site_dev(e, clks[i].s);
 
@@ -2854,19 +2865,36 @@ lookup_gid(struct cs_engine *e, const uint8_t gid[CS_GID_LEN], struct lrec *l)
 	return rc;
 }
 
-/* Run a base-table write; a constraint failure means quarantine. */
+/*
+ * Run a base-table write of table tid in apply mode: the flag row makes its
+ * capture triggers stand aside for this one write, so the app's own triggers
+ * that write other tables meanwhile are captured as local changes. A
+ * constraint failure means quarantine.
+ */
 static int
-base_step(struct cs_engine *e, sqlite3_stmt *st, const char *what)
+base_step(struct cs_engine *e, int tid, sqlite3_stmt *st, const char *what)
 {
-	int rc = sqlite3_step(st);
+	sqlite3_stmt *fl = S(e, ST_FLAG_ON);
+	int rc, rc2;
 
+	if (fl == NULL)
+		return CS_SQL_ESQLITE;
+	sqlite3_bind_int(fl, 1, tid);
+	if ((rc = done(e, fl, "setting the apply flag failed")) < 0)
+		return rc;
+	rc = sqlite3_step(st);
 	sqlite3_reset(st);
+	if (is_constraint(rc))
+		snprintf(e->err, sizeof(e->err), "%s", sqlite3_errmsg(e->db));
+	if ((fl = S(e, ST_FLAG_OFF)) == NULL)
+		return CS_SQL_ESQLITE;
+	sqlite3_bind_int(fl, 1, tid);
+	if ((rc2 = done(e, fl, "clearing the apply flag failed")) < 0)
+		return rc2;
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
-	if (is_constraint(rc)) {
-		snprintf(e->err, sizeof(e->err), "%s", sqlite3_errmsg(e->db));
-		return QUARANTINE;
-	}
+	if (is_constraint(rc))
+		return QUARANTINE; /* e->err holds SQLite's sentence */
 	return sqfail(e, rc, what);
 }
 
@@ -2908,7 +2936,7 @@ write_full(struct cs_engine *e, struct applyctx *a, struct rowstate *s, int upda
 	}
 	if (update)
 		sqlite3_bind_value(st, s->t->ncols + 1, pk);
-	rc = base_step(e, st, "writing a tracked row failed");
+	rc = base_step(e, s->t->tid, st, "writing a tracked row failed");
 	if (rc == 0 && !update)
 		*newpk = sqlite3_last_insert_rowid(e->db);
 	return rc;
@@ -3085,7 +3113,8 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 			if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
 				goto out;
 			sqlite3_bind_value(t->del_row, 1, l->pk);
-			if ((rc = base_step(e, t->del_row, "deleting a tracked row failed")) != 0)
+			if ((rc = base_step(e, t->tid, t->del_row,
+			         "deleting a tracked row failed")) != 0)
 				goto out;
 		}
 		ex_changed = 1;
@@ -3189,7 +3218,7 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 						goto out;
 					bind_cv(t->upd_col[i], 1, &c->v, s->refpk[s->cellof[i]]);
 					sqlite3_bind_value(t->upd_col[i], 2, l->pk);
-					rc = base_step(e, t->upd_col[i],
+					rc = base_step(e, t->tid, t->upd_col[i],
 					    "updating a tracked row failed");
 					if (rc != 0)
 						goto out;
@@ -3492,7 +3521,7 @@ run_cascade(struct cs_engine *e, struct applyctx *a)
 			rc = collect_children(e, a, it.tab, it.pk);
 		if (rc == 0 && (rc = tab_stmt(e, t, &t->del_row, 3)) == 0) {
 			sqlite3_bind_value(t->del_row, 1, it.pk);
-			rc = base_step(e, t->del_row, "deleting a child row failed");
+			rc = base_step(e, t->tid, t->del_row, "deleting a child row failed");
 			if (rc == QUARANTINE)
 				rc = fail(e, CS_SQL_ESQLITE,
 				    "deleting a child row of %s failed: %s", t->name, e->err);
@@ -3764,9 +3793,7 @@ apply_begin(struct cs_engine *e)
 	if ((uint64_t)mh + 1 > e->local_h)
 		e->local_h = (uint64_t)mh + 1;
 	e->max_recv = (uint64_t)mh;
-	/* the engine's writes are not captured (DESIGN.md Capture): a flag row
-	 * per tracked table, inside this transaction only */
-	return exec(e, "INSERT OR IGNORE INTO cs_apply(tid, pk) SELECT tid, '*' FROM cs_tables");
+	return 0;
 }
 
 static int
