@@ -248,9 +248,11 @@ main(void)
 	bench_exec(dbb, "PRAGMA wal_checkpoint(TRUNCATE)");
 	cab_upd = apply_all(eb, &l, dev_a, &applied);
 	list_free(&l);
-	if (applied != (uint64_t)n) {
-		fprintf(stderr, "bench: %llu of %lld edits applied\n", (unsigned long long)applied,
-		    (long long)n);
+	/* an edit that wrote the values already there changed nothing and was
+	 * not captured (a few in 100 000): every captured one must apply */
+	if (applied != upd_rows || upd_rows < (uint64_t)n - (uint64_t)n / 1000) {
+		fprintf(stderr, "bench: %llu of %llu extracted edits applied (%lld made)\n",
+		    (unsigned long long)applied, (unsigned long long)upd_rows, (long long)n);
 		return 1;
 	}
 
