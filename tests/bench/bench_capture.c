@@ -13,7 +13,7 @@
  * updates rewriting all 10 columns but the patient with new values; S
  * single-row 1-3 column updates. Goals: inserts <= 1.3x raw, updates
  * <= 1.5x raw. N = 1 000 000, U = 200 000, S = 20 000 (CS_BENCH_SMALL=1:
- * 5 000 / 2 000 / 500).
+ * 2 000 / 500 / 200; CS_BENCH_SCALE=K divides them by K).
  */
 #include "tests/bench/demo_bench.h"
 
@@ -160,8 +160,8 @@ int
 main(void)
 {
 	int small = bench_small();
-	int64_t n = small ? 5000 : 1000000, nu = small ? 2000 : 200000, ns = small ? 500 : 20000;
-	int64_t npat = small ? 200 : 20000;
+	int64_t n = bench_scaled(small ? 2000 : 1000000), nu = bench_scaled(small ? 500 : 200000);
+	int64_t ns = bench_scaled(small ? 200 : 20000), npat = bench_scaled(small ? 100 : 20000);
 	struct capture_run raw, cab;
 	char t[64];
 

@@ -45,6 +45,22 @@ bench_small(void)
 	return s != NULL && s[0] != '\0' && s[0] != '0';
 }
 
+/*
+ * CS_BENCH_SCALE=K: divide the sizes by K (default 1), for a machine or an
+ * engine build on which the full sizes take too long. Each bench prints the
+ * sizes it used.
+ */
+static inline int64_t
+bench_scaled(int64_t n)
+{
+	const char *s = getenv("CS_BENCH_SCALE");
+	long k = s != NULL ? strtol(s, NULL, 10) : 1;
+
+	if (k <= 1)
+		return n;
+	return n / k > 10 ? n / k : 10;
+}
+
 static inline void
 bench_die(const char *what, sqlite3 *db)
 {
