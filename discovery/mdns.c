@@ -336,8 +336,14 @@ fill_group(struct cs_mdns *m, AvahiEntryGroup *g, const struct pub_addr *addrs, 
 		goto out;
 	}
 	for (j = 0; j < nw; j++) {
-		rc = avahi_entry_group_add_service_strlst(g, where[j].ifindex, where[j].proto, 0,
-		    m->name, CS_MDNS_TYPE, NULL, m->host, m->cfg.port, txt);
+		/*
+		 * NO_COOKIE: with add-service-cookie=yes in the daemon's config,
+		 * avahi would add its per-boot "local service cookie" to our
+		 * TXT record: a stable number that links the rotating tags.
+		 */
+		rc = avahi_entry_group_add_service_strlst(g, where[j].ifindex, where[j].proto,
+		    AVAHI_PUBLISH_NO_COOKIE, m->name, CS_MDNS_TYPE, NULL, m->host, m->cfg.port,
+		    txt);
 		if (rc < 0)
 			goto out;
 	}

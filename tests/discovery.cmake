@@ -2,6 +2,7 @@
 cs_unit_test(tag cs_discovery cs_base)
 cs_unit_test(avpoll cs_discovery cs_base)
 cs_unit_test(addrcache cs_discovery cs_base)
+cs_unit_test(mdns cs_discovery cs_base)
 
 # The probe the LAN test runs in each network namespace.
 add_executable(cs-mdns-probe ${CMAKE_CURRENT_SOURCE_DIR}/lan/mdns_probe.c)

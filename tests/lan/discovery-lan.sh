@@ -106,6 +106,8 @@ switch_up() {
 	ip -n "$SW" link set lo up
 }
 
+# add-service-cookie=yes: avahi would add its per-boot cookie to every TXT
+# record; the records check below proves the module refuses it.
 avahi_conf() {
 	cat >"$TMP/avahi-$1.conf" <<CONF
 [server]
@@ -118,6 +120,7 @@ enable-wide-area=no
 [publish]
 publish-workstation=no
 publish-aaaa-on-ipv4=no
+add-service-cookie=yes
 CONF
 }
 
