@@ -695,7 +695,9 @@ cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config
 	struct cs_mdns *m;
 
 	if (out == NULL || loop == NULL || cfg == NULL || cfg->port == 0 ||
-	    cfg->n_ifindex > CS_MDNS_MAX_IF || cfg->on_event == NULL)
+	    cfg->n_ifindex > CS_MDNS_MAX_IF || cfg->on_event == NULL ||
+	    (cfg->first_name != NULL &&
+	        (cfg->first_name[0] == '\0' || strlen(cfg->first_name) >= CS_MDNS_NAME_MAX)))
 		return CS_EINVAL;
 	if (sodium_init() < 0)
 		return CS_EIO;
@@ -712,6 +714,9 @@ cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config
 	m->timer.data = m;
 	cs_avpoll_init(&m->poll, loop);
 	new_names(m);
+	if (cfg->first_name != NULL)
+		memcpy(m->name, cfg->first_name, strlen(cfg->first_name) + 1);
+	m->cfg.first_name = NULL; /* not kept: the caller's pointer */
 	/* Connect from the loop: no callback runs before this returns. */
 	schedule(m, 0);
 	*out = m;

@@ -11,8 +11,9 @@
  *
  *   MS rotate DAY DEVTAG      after SIGUSR2: tags of the next day (a midnight)
  *
- * SIGUSR1 re-publishes. Exit 0 after a clean close, 3 if a handle leaked.
- * Test keys only: this prints no secret it was not given on its command line.
+ * --name: the first instance name (to provoke a collision). SIGUSR1 re-publishes. Exit 0 after a
+ * clean close, 3 if a handle leaked. Test keys only: this prints no secret it was not given on its
+ * command line.
  */
 #include <net/if.h>
 #include <signal.h>
@@ -175,7 +176,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: cs-mdns-probe --cab HEX64 --dev HEX64 --port N [--if NAME]... "
-	    "[--day N] [--seconds N] [--retry-ms N]\n");
+	    "[--day N] [--seconds N] [--retry-ms N] [--name FIRST]\n");
 	exit(2);
 }
 
@@ -219,6 +220,8 @@ main(int argc, char **argv)
 			day = atol(argv[++i]);
 		} else if (strcmp(argv[i], "--seconds") == 0) {
 			seconds = atol(argv[++i]);
+		} else if (strcmp(argv[i], "--name") == 0) {
+			cfg.first_name = argv[++i];
 		} else if (strcmp(argv[i], "--retry-ms") == 0) {
 			cfg.retry_ms = (unsigned)atoi(argv[++i]);
 		} else {

@@ -6,10 +6,10 @@
  * the LAN test (tests/lan/discovery-lan.sh).
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +142,7 @@ test_mdns_without_bus_says_no_daemon_once(void **state)
 	config(f, &cfg);
 	assert_int_equal(cs_mdns_start(&f->m, &f->loop, &cfg), 0);
 	assert_int_equal(f->n_status, 0); /* nothing from inside start */
-	run_for(&f->loop, 400);		  /* several 50 ms retries */
+	run_for(&f->loop, 400);           /* several 50 ms retries */
 	assert_int_equal(f->status[CS_MDNS_NO_DAEMON], 1);
 	assert_int_equal(f->n_status, 1);
 	assert_int_equal(f->n_events, 0);
@@ -201,6 +201,11 @@ test_mdns_start_refuses_bad_config(void **state)
 	config(f, &cfg);
 	cfg.on_event = NULL;
 	assert_int_equal(cs_mdns_start(&m, &f->loop, &cfg), CS_EINVAL);
+	config(f, &cfg);
+	cfg.first_name = "";
+	assert_int_equal(cs_mdns_start(&m, &f->loop, &cfg), CS_EINVAL);
+	cfg.first_name = "0123456789012345678901234567890123456789012345678901234567890123";
+	assert_int_equal(cs_mdns_start(&m, &f->loop, &cfg), CS_EINVAL);
 	assert_null(m);
 }
 
@@ -247,15 +252,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(
-		test_mdns_without_bus_says_no_daemon_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(
-		test_mdns_with_bus_but_no_daemon_waits_for_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mdns_without_bus_says_no_daemon_once, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_mdns_with_bus_but_no_daemon_waits_for_it, setup,
+	        teardown),
 	    cmocka_unit_test_setup_teardown(test_mdns_start_refuses_bad_config, setup, teardown),
-	    cmocka_unit_test_setup_teardown(
-		test_mdns_close_at_once_reports_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(
-		test_mdns_start_survives_allocation_failures, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mdns_close_at_once_reports_nothing, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_mdns_start_survives_allocation_failures, setup,
+	        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
