@@ -17,3 +17,10 @@ set_tests_properties(lan_discovery PROPERTIES TIMEOUT 240 LABELS lan SKIP_RETURN
 
 cs_fuzz_target(addrcache cs_discovery cs_base)
 cs_fuzz_target(addr cs_discovery cs_base)
+
+# ./run bench mdns: the LAN harness in --measure mode (root).
+cs_bench(mdns cs_base)
+target_compile_definitions(bench_mdns PRIVATE
+	CS_LAN_SCRIPT="${CMAKE_CURRENT_SOURCE_DIR}/lan/discovery-lan.sh"
+	CS_PROBE="$<TARGET_FILE:cs-mdns-probe>")
+add_dependencies(bench_mdns cs-mdns-probe)
