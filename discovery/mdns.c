@@ -686,6 +686,8 @@ timer_cb(uv_timer_t *t)
 		return;
 	}
 	drop_client(m);
+	if (m->closing)
+		return; /* closed from a GONE callback: the timer runs again */
 	connect_client(m);
 }
 
