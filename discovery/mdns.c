@@ -336,8 +336,14 @@ fill_group(struct cs_mdns *m, AvahiEntryGroup *g, const struct pub_addr *addrs, 
 		goto out;
 	}
 	for (j = 0; j < nw; j++) {
-		rc = avahi_entry_group_add_service_strlst(g, where[j].ifindex, where[j].proto, 0,
-		    m->name, CS_MDNS_TYPE, NULL, m->host, m->cfg.port, txt);
+		/*
+		 * NO_COOKIE: with add-service-cookie=yes in the daemon's config,
+		 * avahi would add its per-boot "local service cookie" to our
+		 * TXT record: a stable number that links the rotating tags.
+		 */
+		rc = avahi_entry_group_add_service_strlst(g, where[j].ifindex, where[j].proto,
+		    AVAHI_PUBLISH_NO_COOKIE, m->name, CS_MDNS_TYPE, NULL, m->host, m->cfg.port,
+		    txt);
 		if (rc < 0)
 			goto out;
 	}
@@ -680,6 +686,8 @@ timer_cb(uv_timer_t *t)
 		return;
 	}
 	drop_client(m);
+	if (m->closing)
+		return; /* closed from a GONE callback: the timer runs again */
 	connect_client(m);
 }
 
@@ -689,7 +697,9 @@ cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config
 	struct cs_mdns *m;
 
 	if (out == NULL || loop == NULL || cfg == NULL || cfg->port == 0 ||
-	    cfg->n_ifindex > CS_MDNS_MAX_IF || cfg->on_event == NULL)
+	    cfg->n_ifindex > CS_MDNS_MAX_IF || cfg->on_event == NULL ||
+	    (cfg->first_name != NULL &&
+	        (cfg->first_name[0] == '\0' || strlen(cfg->first_name) >= CS_MDNS_NAME_MAX)))
 		return CS_EINVAL;
 	if (sodium_init() < 0)
 		return CS_EIO;
@@ -706,6 +716,9 @@ cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config
 	m->timer.data = m;
 	cs_avpoll_init(&m->poll, loop);
 	new_names(m);
+	if (cfg->first_name != NULL)
+		memcpy(m->name, cfg->first_name, strlen(cfg->first_name) + 1);
+	m->cfg.first_name = NULL; /* not kept: the caller's pointer */
 	/* Connect from the loop: no callback runs before this returns. */
 	schedule(m, 0);
 	*out = m;
