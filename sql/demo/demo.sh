@@ -66,9 +66,12 @@ title "First sync: cabsync db sync (all changes, both ways, until nothing moves)
 "$cabsync" db sync --tables "$tables" "$desk" "$laptop" "$durand"
 
 # The rows the edits touch, found by content: local ids differ between copies.
-P1="(SELECT id FROM patient WHERE cree_le NOT LIKE '2026-11-27%' ORDER BY nom, prenom, date_naissance LIMIT 1)"
-P2="(SELECT id FROM patient WHERE cree_le NOT LIKE '2026-11-27%' ORDER BY nom, prenom, date_naissance LIMIT 1 OFFSET 1)"
-P3="(SELECT id FROM patient WHERE cree_le NOT LIKE '2026-11-27%' ORDER BY nom, prenom, date_naissance LIMIT 1 OFFSET 2)"
+# Patients whose name is unique (the generator may repeat one), so that the
+# printout names them without ambiguity.
+UNIQ="cree_le NOT LIKE '2026-11-27%' AND (nom, prenom) IN (SELECT nom, prenom FROM patient GROUP BY nom, prenom HAVING count(*) = 1)"
+P1="(SELECT id FROM patient WHERE $UNIQ ORDER BY nom, prenom, date_naissance LIMIT 1)"
+P2="(SELECT id FROM patient WHERE $UNIQ ORDER BY nom, prenom, date_naissance LIMIT 1 OFFSET 1)"
+P3="(SELECT id FROM patient WHERE $UNIQ ORDER BY nom, prenom, date_naissance LIMIT 1 OFFSET 2)"
 C1="(SELECT id FROM consultation WHERE patient_id = $P1 ORDER BY date_consultation DESC LIMIT 1)"
 C2="(SELECT id FROM consultation WHERE patient_id = $P2 ORDER BY date_consultation DESC LIMIT 1)"
 C3="(SELECT id FROM consultation WHERE patient_id = $P3 ORDER BY date_consultation LIMIT 1)"
@@ -97,7 +100,7 @@ app "desk (Dr Martin)" "$desk" \
 	"same consultation, same field, a moment later: diagnostic := 'Dysfonction sacro-iliaque gauche, bassin en rotation'"
 app "laptop (Dr Martin)" "$laptop" \
 	"UPDATE appointment SET note = 'Prévient d''un retard de 10 minutes' WHERE id = $A1" \
-	"$pat2, next appointment: note := 'Prévient d''un retard de 10 minutes'"
+	"$pat2, next appointment: note := 'Prévient d'un retard de 10 minutes'"
 app "PC (Dr Durand)" "$durand" "DELETE FROM appointment WHERE id = $A1" \
 	"deletes that same appointment (the patient cancelled by phone)"
 app "desk (Dr Martin)" "$desk" \
