@@ -120,10 +120,12 @@ switch_up() {
 # add-service-cookie=yes: avahi would add its per-boot cookie to every TXT
 # record; the records check below proves the module refuses it.
 avahi_conf() {
+	local v6=no
+	[ "${2:-}" = ipv6 ] && v6=yes
 	cat >"$TMP/avahi-$1.conf" <<CONF
 [server]
 host-name=cabdesk$1
-use-ipv6=no
+use-ipv6=$v6
 allow-interfaces=eth0
 enable-dbus=yes
 [wide-area]
@@ -142,7 +144,7 @@ avahi_start() {
 	AVAHI[$n]=$!
 }
 
-# host_up N [noavahi]: namespace, veth on the bridge, 10.77.0.N, own /run,
+# host_up N [noavahi|ipv6]: namespace, veth on the bridge, 10.77.0.N, own /run,
 # dbus-daemon (and avahi-daemon).
 host_up() {
 	local n=$1 ns="${P}h$1" pid
@@ -157,7 +159,7 @@ host_up() {
 		mkdir /run/dbus && exec dbus-daemon --system --fork --print-pid') || fail "dbus $n"
 	DBUS[$n]=$(echo "$pid" | head -n1 | tr -dc 0-9)
 	[ -n "${DBUS[$n]}" ] || fail "no dbus pid on h$n"
-	avahi_conf "$n"
+	avahi_conf "$n" "${2:-}"
 	[ "${2:-}" = noavahi ] || avahi_start "$n"
 }
 
@@ -369,6 +371,25 @@ no_collide_left() {
 }
 wait_until 10 no_collide_left || fail "avahi-publish's record outlived it"
 log "ok: a name collision gave a new random instance ($inst), seen by h3"
+
+# 2e. IPv6 on (use-ipv6=yes, avahi's default on real machines): each side
+# also publishes an AAAA for its random host, on the IPv6 side only, and the
+# peer gets the fe80:: address with the interface it was seen on (the scope).
+host_up 6 ipv6
+host_up 7 ipv6
+probe_start 9 "$CAB_A" 6
+probe_start 10 "$CAB_A" 7
+wait_until 20 sees 9 10 || fail "h6 does not see h7 over IPv4"
+if6=$(ip -n "${P}h6" -o link show eth0 | cut -d: -f1)
+seen_v6() {
+	awk -v t="${TAG[10]}" -v i="$if6" -v p="${PORT[10]}" \
+		'$2 == "seen" && $3 == t && $4 ~ /^fe80:/ && $5 == p && $6 == i { ok = 1 }
+		END { exit !ok }' "$TMP/probe-9.out"
+}
+wait_until 20 seen_v6 || fail "h6 did not get h7's fe80:: address on eth0 ($if6)"
+stop_pid "${PROBEPID[9]}"
+stop_pid "${PROBEPID[10]}"
+log "ok: IPv6: $(awk -v t="${TAG[10]}" '$2 == "seen" && $3 == t && $4 ~ /^fe80:/ { print $4 "%" $6; exit }' "$TMP/probe-9.out") seen beside 10.77.0.7"
 
 # 3. privacy: the records hold a random instance, a random host and the tags.
 nsenter -t "${DBUS[1]}" -m -n avahi-browse -rpt _cabsync._tcp >"$TMP/browse.out" 2>&1
