@@ -58,6 +58,7 @@ struct cs_mdns {
 	char name[CS_MDNS_NAME_MAX]; /* random instance name */
 	char host[CS_MDNS_NAME_MAX]; /* random host name, "<hex>.local" */
 	enum cs_mdns_status status;
+	uint64_t connected_at; /* uv_now() of the last client creation */
 	unsigned collisions;
 	bool closing;
 	int pending; /* handles still closing during teardown */
@@ -620,7 +621,9 @@ client_cb(AvahiClient *c, AvahiClientState state, void *ud)
 		 */
 		report(m, CS_MDNS_DAEMON_LOST, "%s; reconnecting",
 		    avahi_strerror(avahi_client_errno(c)));
-		schedule(m, 0);
+		/* At once, unless the last client died young: no busy loop. */
+		schedule(m,
+		    uv_now(m->loop) - m->connected_at < m->cfg.retry_ms ? m->cfg.retry_ms : 0);
 		break;
 	}
 }
@@ -631,6 +634,7 @@ connect_client(struct cs_mdns *m)
 	AvahiClient *c;
 	int err = 0;
 
+	m->connected_at = uv_now(m->loop);
 	c = avahi_client_new(cs_avpoll_api(&m->poll), AVAHI_CLIENT_NO_FAIL, client_cb, m, &err);
 	if (c == NULL) {
 		/* NO_FAIL still needs the system bus: retry until there is one. */

@@ -8,7 +8,10 @@
  * own as SRV target with the interface addresses as A/AAAA records (so the
  * machine's host name is in none of our records), and the TXT items `v=`,
  * `cab=`, `dev=` of a struct cs_tag_set (discovery/tag.h). Instances whose
- * cab tag is not accepted (another cabinet, or garbage) give no event.
+ * cab tag is not accepted (another cabinet, or garbage) give no event. One
+ * device reachable over IPv4 and IPv6, or on two interfaces, gives one SEEN
+ * per (interface, protocol); a GONE names the instance it ends. SEEN is a
+ * hint where to dial, not an identity: the handshake and the roster decide.
  *
  * Daemon life (docs/DISCOVERY.md §4): without a daemon or a system bus the
  * module keeps retrying and says so once through the status callback; when

@@ -17,6 +17,7 @@ set_tests_properties(lan_discovery PROPERTIES TIMEOUT 240 LABELS lan SKIP_RETURN
 
 cs_fuzz_target(addrcache cs_discovery cs_base)
 cs_fuzz_target(addr cs_discovery cs_base)
+cs_fuzz_target(txt cs_discovery cs_base)
 
 # ./run bench mdns: the LAN harness in --measure mode (root).
 cs_bench(mdns cs_base)
