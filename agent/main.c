@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/ctl_cmd.h"
+#include "agent/daemon.h"
 #include "agent/db_cmd.h"
+#include "agent/enroll.h"
+#include "agent/init_cmd.h"
 #include "sql/version.h"
 #include "wire/version.h"
 
@@ -18,6 +22,21 @@ usage(FILE *f)
 	    "\n"
 	    "cabsync shares patient records between the PCs of a practice over the LAN,\n"
 	    "end-to-end encrypted. See docs/OPERATIONS.md.\n"
+	    "\n"
+	    "  cabsync init --home DIR --db APP.db --tables T.ini --cabinet NAME\n"
+	    "               --practitioner NAME [--device-name NAME] [--enable-wal]\n"
+	    "               [--port N] [--peer HOST:PORT]... [--same-cabinet-as HOME2]\n"
+	    "  cabsync invite --home DIR [--same-practitioner | --practitioner NAME]\n"
+	    "               [--listen ADDR] [--port N]\n"
+	    "  cabsync join CODE --home DIR --db APP.db --peer HOST:PORT\n"
+	    "               [--device-name NAME] [--enable-wal]\n"
+	    "  cabsync agent --home DIR [--listen ADDR] [--port N] [--peer HOST:PORT]...\n"
+	    "  cabsync status [--home DIR] [--json]\n"
+	    "  cabsync peers [--home DIR] [--json]\n"
+	    "  cabsync pause|resume [--home DIR]\n"
+	    "exit codes: 0 ok; 1 failure; 2 bad command line; 3 refused (existing home,\n"
+	    "  database needs an action first); 5 no agent running; 6 status: offline\n"
+	    "  or paused.\n"
 	    "\n");
 	cs_db_cmd_usage(f);
 }
@@ -38,6 +57,17 @@ main(int argc, char **argv)
 		    cs_sql_library_version());
 		return 0;
 	}
+	if (strcmp(argv[1], "init") == 0)
+		return cs_init_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "invite") == 0)
+		return cs_invite_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "join") == 0)
+		return cs_join_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "agent") == 0)
+		return cs_agent_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "peers") == 0 ||
+	    strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0)
+		return cs_ctl_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "db") == 0)
 		return cs_db_cmd(argc - 1, argv + 1);
 	fprintf(stderr, "cabsync: unknown command '%s' (try cabsync --help)\n", argv[1]);

@@ -1,0 +1,1617 @@
+/*
+ * agent/daemon.c: the sync daemon (see daemon.h).
+ */
+#include "agent/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "agent/control.h"
+#include "agent/db_cmd.h"
+#include "agent/dbw.h"
+#include "agent/devstate.h"
+#include "agent/home.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "discovery/addr.h"
+#include "sql/engine.h"
+#include "wire/chunk.h"
+#include "wire/frame.h"
+#include "wire/msg.h"
+#include "wire/noise.h"
+
+#define HS_TIMEOUT_MS  10000
+#define PING_AFTER_MS  10000
+#define DEAD_AFTER_MS  30000
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+#define BUSY_RETRY_MS  5
+#define BUSY_RETRY_MAX 2000 /* x 5 ms: 10 s of SQLITE_BUSY before giving up a batch */
+#define FRAME_BUF      (CS_FRAME_HDR_LEN + CS_FRAME_MAX_BODY)
+#define MAX_DIALERS    (2 * CS_HOME_MAX_PEERS)
+
+enum sess_state { S_HANDSHAKE = 1, S_HELLO, S_LIVE, S_CLOSING };
+
+struct agent;
+struct dialer;
+
+/* What the loop knows of one roster device. */
+struct peerinfo {
+	struct session *s;    /* the live session, or NULL */
+	uint64_t recv_cursor; /* applied here up to this db_version of theirs */
+	uint64_t acked;       /* they applied ours up to here (valid if acked_known) */
+	int acked_known;
+	int64_t last_sync_ms; /* last CHANGES applied or ACK received, 0 never */
+	uint64_t rows_in, rows_out;
+	char addr[64];
+};
+
+struct session {
+	struct agent *a;
+	uv_tcp_t tcp;
+	struct cs_noise noise;
+	int initiator;
+	enum sess_state state;
+	int refs; /* 1 for the handle + one per job in the worker */
+	int handle_closed;
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	uint8_t *plain;
+	struct cs_chunk_reasm reasm;
+	struct cs_msg_buf mb;
+	int peer_idx; /* roster index, -1 before the handshake check */
+	struct dialer *dialer;
+	char addr[64];
+	uint64_t send_after;
+	int have_cursor, extracting, inflight, more;
+	uint64_t sent_gen;
+	int64_t started_ms, last_rx_ms, last_tx_ms;
+	uint64_t ping_nonce;
+	struct session *next;
+};
+
+struct dialer {
+	struct agent *a;
+	struct cs_peer_addr addr;
+	uv_timer_t timer;
+	uv_connect_t conn;
+	struct session *s; /* the session this dial made, while it lives */
+	uint32_t backoff_ms;
+	int peer_idx; /* device reached last time, -1 unknown */
+	int connecting;
+};
+
+struct agent {
+	uv_loop_t loop;
+	struct cs_home home;
+	struct cs_devstate *st; /* worker only once started */
+	struct cs_engine *eng;  /* worker only once started */
+	struct cs_dbw dbw;
+	uint8_t site[CS_DEVID_LEN], incarnation[CS_GID_LEN];
+	uv_tcp_t listener;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t tick, settle;
+	uv_fs_event_t watch;
+	int watch_on, settle_stage;
+	char db_base[256];
+	struct cs_control ctl;
+	struct session *sessions;
+	struct dialer dialers[MAX_DIALERS];
+	size_t ndialers;
+	struct peerinfo peers[CS_HOME_MAX_DEVICES];
+	uint64_t local_gen, local_dbv;
+	int paused, stopping, exit_code;
+	struct timespec roster_mtime;
+	char listen_addr[64];
+	int port;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+devhex8(const uint8_t *id, char out[17])
+{
+	cs_home_hex(id, 8, out);
+}
+
+static const char *
+peer_label(struct agent *a, int idx, char *buf, size_t cap)
+{
+	char hex[17];
+
+	if (idx < 0)
+		return "unknown device";
+	devhex8(a->home.roster[idx].id, hex);
+	snprintf(buf, cap, "%s (%.8s)", a->home.roster[idx].name, hex);
+	return buf;
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+static void session_close(struct session *s, uint32_t bye, const char *why);
+static void pump(struct session *s);
+static void dialer_schedule(struct dialer *d);
+
+static void
+session_unref(struct session *s)
+{
+	if (--s->refs > 0)
+		return;
+	cs_noise_free(&s->noise);
+	cs_chunk_reasm_free(&s->reasm);
+	cs_msg_buf_free(&s->mb);
+	cs_free(s->rbuf);
+	cs_free(s->plain);
+	cs_free(s);
+}
+
+struct wreq {
+	uv_write_t req;
+	struct session *s;
+	uint8_t *buf;
+};
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct session *s = w->s;
+
+	cs_free(w->buf);
+	cs_free(w);
+	if (status < 0 && s->state != S_CLOSING)
+		session_close(s, 0, uv_strerror(status));
+	session_unref(s);
+}
+
+/* Queue buf (len bytes, taken over) on the socket. */
+static int
+send_raw(struct session *s, uint8_t *buf, size_t len)
+{
+	struct wreq *w;
+	uv_buf_t b;
+	int rc;
+
+	if (s->handle_closed) {
+		cs_free(buf);
+		return CS_EIO;
+	}
+	w = cs_malloc(sizeof(*w));
+	if (w == NULL) {
+		cs_free(buf);
+		return CS_ENOMEM;
+	}
+	w->s = s;
+	w->buf = buf;
+	b = uv_buf_init((char *)buf, (unsigned)len);
+	rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written);
+	if (rc != 0) {
+		cs_free(buf);
+		cs_free(w);
+		return CS_EIO;
+	}
+	s->refs++;
+	s->last_tx_ms = now_ms();
+	return 0;
+}
+
+/* Encrypt an application message (chunks, Noise transport, frames) and send it. */
+static int
+send_app(struct session *s, const uint8_t *msg, size_t len)
+{
+	struct cs_chunk_split sp;
+	uint8_t chunk[CS_CHUNK_MAX_PLAIN];
+	uint8_t *out;
+	size_t n, cap, used = 0, clen, elen, fl;
+	int rc;
+
+	n = cs_chunk_count(len, 0);
+	cap = len + n * (CS_CHUNK_FIRST_HDR + CS_NOISE_TAG_LEN + CS_FRAME_HDR_LEN);
+	out = cs_malloc(cap);
+	if (out == NULL)
+		return CS_ENOMEM;
+	rc = cs_chunk_split_init(&sp, msg, len, 0, 0);
+	while (rc == 0 && (rc = cs_chunk_split_next(&sp, chunk, sizeof(chunk), &clen)) == 1) {
+		rc = cs_noise_encrypt(&s->noise, chunk, clen, out + used + CS_FRAME_HDR_LEN,
+		    cap - used - CS_FRAME_HDR_LEN, &elen);
+		if (rc == 0)
+			rc = cs_frame_write(out + used, cap - used, out + used + CS_FRAME_HDR_LEN,
+			    elen, &fl);
+		if (rc == 0)
+			used += fl;
+	}
+	sodium_memzero(chunk, sizeof(chunk));
+	if (rc < 0) {
+		cs_free(out);
+		return rc;
+	}
+	return send_raw(s, out, used);
+}
+
+static int
+send_mb(struct session *s)
+{
+	return send_app(s, s->mb.p, s->mb.len);
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	session_unref(s);
+}
+
+static void
+session_unlink(struct session *s)
+{
+	struct session **pp;
+
+	for (pp = &s->a->sessions; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+}
+
+static void
+after_bye(uv_shutdown_t *req, int status)
+{
+	struct session *s = req->data;
+
+	(void)status;
+	cs_free(req);
+	if (!s->handle_closed) {
+		s->handle_closed = 1;
+		uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+	}
+	session_unref(s);
+}
+
+/*
+ * Close a session: a BYE first when the transport is up and bye > 0 (or 0
+ * with CS_BYE_NORMAL requested through bye = 0x100), then the handle.
+ */
+static void
+session_close(struct session *s, uint32_t bye, const char *why)
+{
+	struct agent *a = s->a;
+	char lbl[96];
+	int sent_bye = 0;
+
+	if (s->state == S_CLOSING)
+		return;
+	if (s->peer_idx >= 0 && a->peers[s->peer_idx].s == s) {
+		a->peers[s->peer_idx].s = NULL;
+		cs_log(CS_LOG_INFO, "session with %s closed: %s",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), why);
+	} else if (why != NULL) {
+		cs_log(CS_LOG_DEBUG, "connection %s closed: %s", s->addr, why);
+	}
+	if (bye != 0 && !s->handle_closed && cs_noise_handshake_done(&s->noise) &&
+	    s->state != S_HANDSHAKE) {
+		uint32_t code = bye == 0x100 ? CS_BYE_NORMAL : bye;
+
+		if (cs_msg_encode_bye(&s->mb, code, NULL) == 0 && send_mb(s) == 0) {
+			/* the last write: close once it is out */
+			uv_shutdown_t *sh = cs_malloc(sizeof(*sh));
+
+			if (sh != NULL) {
+				sh->data = s;
+				uv_read_stop((uv_stream_t *)&s->tcp);
+				if (uv_shutdown(sh, (uv_stream_t *)&s->tcp, after_bye) == 0) {
+					s->refs++;
+					sent_bye = 1;
+				} else {
+					cs_free(sh);
+				}
+			}
+		}
+	}
+	s->state = S_CLOSING;
+	session_unlink(s);
+	if (s->dialer != NULL) {
+		struct dialer *d = s->dialer;
+
+		d->s = NULL;
+		s->dialer = NULL;
+		if (!a->stopping)
+			dialer_schedule(d);
+	}
+	if (!sent_bye && !s->handle_closed) {
+		s->handle_closed = 1;
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+	}
+}
+
+static void
+audit(struct agent *a, const char *what, const uint8_t *key, const char *addr)
+{
+	char hex[17] = "-";
+
+	(void)a;
+	if (key != NULL)
+		cs_home_hex(key, 8, hex);
+	/* one audit line on the log (cs_audit in the database needs an sql/ API) */
+	cs_log(CS_LOG_NOTICE, "audit: handshake-rejected key %.16s from %s: %s", hex, addr, what);
+}
+
+static int
+check_remote(struct session *s)
+{
+	struct agent *a = s->a;
+	const struct cs_roster_dev *d;
+	uint8_t pk[32];
+
+	if (cs_noise_remote_static(&s->noise, pk) != 0)
+		return -1;
+	d = cs_home_roster_by_key(&a->home, pk);
+	if (d == NULL) {
+		audit(a,
+		    s->initiator ? "device not in the roster (after message 2)"
+		                 : "device not in the roster (after message 3)",
+		    pk, s->addr);
+		return -1;
+	}
+	if (d->revoked) {
+		audit(a,
+		    s->initiator ? "device revoked (after message 2)"
+		                 : "device revoked (after message 3)",
+		    pk, s->addr);
+		return -1;
+	}
+	if (memcmp(d->id, a->home.device_id, CS_DEVID_LEN) == 0) {
+		audit(a, "our own key", pk, s->addr);
+		return -1;
+	}
+	s->peer_idx = (int)(d - a->home.roster);
+	return 0;
+}
+
+static int
+send_hello(struct session *s)
+{
+	struct agent *a = s->a;
+	struct cs_hello h;
+	int rc;
+
+	cs_msg_hello_init(&h);
+	memcpy(h.device, a->home.device_id, CS_DEVID_LEN);
+	memcpy(h.incarnation, a->incarnation, CS_MSG_INCARNATION_LEN);
+	h.epoch = a->home.epoch;
+	rc = cs_msg_encode_hello(&s->mb, &h);
+	cs_changeset_free(&h.schema);
+	if (rc == 0)
+		rc = send_mb(s);
+	return rc;
+}
+
+/* Write the next handshake message (if it is our turn). */
+static int
+hs_write(struct session *s)
+{
+	uint8_t *out;
+	size_t len;
+	int rc;
+
+	if (cs_noise_action(&s->noise) != CS_NOISE_WRITE)
+		return 0;
+	out = cs_malloc(FRAME_BUF);
+	if (out == NULL)
+		return CS_ENOMEM;
+	rc = cs_noise_write_message(&s->noise, NULL, 0, out + CS_FRAME_HDR_LEN,
+	    FRAME_BUF - CS_FRAME_HDR_LEN, &len);
+	if (rc == 0)
+		rc = cs_frame_hdr(out, len);
+	if (rc != 0) {
+		cs_free(out);
+		return rc;
+	}
+	rc = send_raw(s, out, len + CS_FRAME_HDR_LEN);
+	if (rc == 0 && cs_noise_handshake_done(&s->noise)) {
+		s->state = S_HELLO;
+		rc = send_hello(s);
+	}
+	return rc;
+}
+
+static void
+handshake_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	size_t plen;
+	int rc;
+
+	rc = cs_noise_read_message(&s->noise, body, len, s->plain, CS_NOISE_MAX_MSG, &plen);
+	if (rc != 0) {
+		if (rc == CS_NOISE_EAUTH1)
+			audit(s->a, "wrong cabinet key (message 1)", NULL, s->addr);
+		session_close(s, 0, cs_noise_strerror(rc));
+		return;
+	}
+	/* initiator: after message 2; responder: after message 3 */
+	if ((s->initiator && cs_noise_action(&s->noise) == CS_NOISE_WRITE) ||
+	    (!s->initiator && cs_noise_handshake_done(&s->noise))) {
+		if (check_remote(s) != 0) {
+			session_close(s, 0, "device refused");
+			return;
+		}
+	}
+	if (cs_noise_handshake_done(&s->noise)) {
+		s->state = S_HELLO;
+		if (send_hello(s) != 0)
+			session_close(s, 0, "cannot send HELLO");
+		return;
+	}
+	if ((rc = hs_write(s)) != 0)
+		session_close(s, 0, cs_noise_strerror(rc));
+}
+
+/* ------------------------------------------------------------ worker jobs */
+
+struct extract_job {
+	struct cs_dbw_job j;
+	struct session *s;
+	uint8_t peer[CS_DEVID_LEN];
+	uint64_t after, gen;
+	/* results */
+	int rc, more;
+	uint64_t db_version, local_dbv;
+	uint32_t nrows;
+	struct cs_msg_buf mb;
+	char err[256];
+};
+
+static void
+extract_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct extract_job *x = (struct extract_job *)job;
+	struct agent *a = ctx;
+	struct cs_changeset cs;
+	struct cs_stream main_stream;
+
+	cs_changeset_init(&cs);
+	memset(&main_stream, 0, sizeof(main_stream));
+	x->more = cs_engine_extract(a->eng, x->after, x->peer, NULL, CS_AGENT_BATCH_ROWS, &cs);
+	if (x->more < 0) {
+		x->rc = x->more;
+		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+		goto out;
+	}
+	x->db_version = cs.db_version;
+	x->nrows = cs.nrows;
+	x->local_dbv = cs_engine_db_version(a->eng);
+	if (cs.nrows > 0 || cs.db_version > x->after) {
+		x->rc = cs_msg_encode_changes(&x->mb, &main_stream, &cs);
+		if (x->rc != 0)
+			snprintf(x->err, sizeof(x->err), "%s", cs_msg_strerror(x->rc));
+	}
+out:
+	cs_changeset_free(&cs);
+}
+
+static void
+extract_done(struct cs_dbw_job *job)
+{
+	struct extract_job *x = (struct extract_job *)job;
+	struct session *s = x->s;
+	struct agent *a = s->a;
+
+	s->extracting = 0;
+	if (x->j.cancelled || s->state != S_LIVE)
+		goto out;
+	if (x->rc != 0) {
+		cs_log(CS_LOG_ERR, "extracting changes failed: %s", x->err);
+		session_close(s, CS_BYE_INTERNAL, "extract failed");
+		goto out;
+	}
+	if (x->local_dbv > a->local_dbv)
+		a->local_dbv = x->local_dbv;
+	if (x->mb.len > 0) {
+		if (send_app(s, x->mb.p, x->mb.len) != 0) {
+			session_close(s, 0, "send failed");
+			goto out;
+		}
+		s->inflight++;
+		s->send_after = x->db_version;
+		a->peers[s->peer_idx].rows_out += x->nrows;
+	}
+	s->more = x->more;
+	if (!x->more)
+		s->sent_gen = x->gen;
+	pump(s);
+out:
+	cs_msg_buf_free(&x->mb);
+	cs_free(x);
+	session_unref(s);
+}
+
+static void
+pump(struct session *s)
+{
+	struct agent *a = s->a;
+	struct extract_job *x;
+
+	if (s->state != S_LIVE || !s->have_cursor || a->paused || a->stopping || s->extracting ||
+	    s->inflight >= CS_AGENT_INFLIGHT || (!s->more && s->sent_gen == a->local_gen))
+		return;
+	x = cs_calloc(1, sizeof(*x));
+	if (x == NULL)
+		return;
+	x->j.run = extract_run;
+	x->j.done = extract_done;
+	x->s = s;
+	memcpy(x->peer, a->home.roster[s->peer_idx].id, CS_DEVID_LEN);
+	x->after = s->send_after;
+	x->gen = a->local_gen;
+	cs_msg_buf_init(&x->mb, 0);
+	s->extracting = 1;
+	s->refs++;
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
+static void
+pump_all(struct agent *a)
+{
+	struct session *s;
+
+	for (s = a->sessions; s != NULL; s = s->next)
+		pump(s);
+}
+
+static void
+local_changed(struct agent *a)
+{
+	a->local_gen++;
+	pump_all(a);
+}
+
+struct apply_job {
+	struct cs_dbw_job j;
+	struct session *s;
+	uint8_t peer[CS_DEVID_LEN];
+	struct cs_msg m;
+	int rc;
+	struct cs_apply_result res;
+	char err[256];
+};
+
+static void
+save_state(struct agent *a)
+{
+	cs_engine_incarnation(a->eng, a->st->incarnation);
+	a->st->has_incarnation = 1;
+	a->st->db_version = cs_engine_db_version(a->eng);
+	if (cs_devstate_save(a->st) != 0)
+		cs_log(CS_LOG_ERR, "cannot write the device state file %s: %s", a->st->path,
+		    strerror(errno));
+}
+
+static void
+apply_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct apply_job *x = (struct apply_job *)job;
+	struct agent *a = ctx;
+	struct cs_changeset *cs = &x->m.u.changes.cs;
+	struct cs_devpeer *p;
+	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
+	int tries = 0;
+
+	if (cs->nrows > 0) {
+		for (;;) {
+			x->rc = cs_engine_apply(a->eng, cs, x->peer, &x->res);
+			if (x->rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
+				break;
+			nanosleep(&ts, NULL);
+		}
+		if (x->rc != 0) {
+			snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+			return;
+		}
+	}
+	p = cs_devstate_peer(a->st, x->peer, 1);
+	if (p == NULL) {
+		x->rc = CS_ERANGE;
+		snprintf(x->err, sizeof(x->err), "too many peers in the device state file");
+		return;
+	}
+	if (cs->db_version > p->cursor) {
+		p->cursor = cs->db_version;
+		save_state(a); /* fsync + rename: durable before the ACK */
+	}
+}
+
+static void
+apply_done(struct cs_dbw_job *job)
+{
+	struct apply_job *x = (struct apply_job *)job;
+	struct session *s = x->s;
+	struct agent *a = s->a;
+	struct peerinfo *pi;
+	struct cs_stream st;
+	char lbl[96];
+
+	if (x->j.cancelled || s->peer_idx < 0)
+		goto out;
+	pi = &a->peers[s->peer_idx];
+	if (x->rc != 0) {
+		cs_log(CS_LOG_ERR, "applying a batch from %s failed: %s",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), x->err);
+		if (s->state != S_CLOSING)
+			session_close(s, x->rc == CS_SQL_EBATCH ? CS_BYE_REFUSED : CS_BYE_INTERNAL,
+			    "apply failed");
+		goto out;
+	}
+	if (x->m.u.changes.cs.db_version > pi->recv_cursor)
+		pi->recv_cursor = x->m.u.changes.cs.db_version;
+	pi->rows_in += x->m.u.changes.cs.nrows;
+	pi->last_sync_ms = now_ms();
+	if (x->res.conflicts > 0)
+		cs_log(CS_LOG_NOTICE, "%u concurrent edit(s) from %s recorded in cs_conflicts",
+		    x->res.conflicts, peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
+	if (s->state == S_LIVE) {
+		memset(&st, 0, sizeof(st));
+		if (cs_msg_encode_ack(&s->mb, &st, x->m.u.changes.cs.db_version) != 0 ||
+		    send_mb(s) != 0)
+			session_close(s, 0, "cannot send ACK");
+	}
+	if (x->res.applied > 0 || x->res.released > 0)
+		local_changed(a); /* forward to the other peers at once */
+out:
+	cs_msg_free(&x->m);
+	cs_free(x);
+	session_unref(s);
+}
+
+/* ----------------------------------------------------------- messages */
+
+static void
+on_hello(struct session *s, const struct cs_hello *h)
+{
+	struct agent *a = s->a;
+	struct peerinfo *pi = &a->peers[s->peer_idx];
+	struct session *old;
+	struct cs_cursor c;
+	struct cs_cursor_entry e;
+	const uint8_t *me = a->home.device_id, *them = a->home.roster[s->peer_idx].id;
+	uint32_t version;
+	char lbl[96];
+	int keep_new, rc;
+
+	if (s->state != S_HELLO) {
+		session_close(s, CS_BYE_UNEXPECTED, "HELLO out of place");
+		return;
+	}
+	rc = cs_msg_negotiate(h, &version);
+	if (rc != 0) {
+		session_close(s,
+		    rc == CS_MSG_EVERSION_NEW ? CS_BYE_VERSION_TOO_NEW : CS_BYE_VERSION_TOO_OLD,
+		    "no common protocol version");
+		return;
+	}
+	if (memcmp(h->device, them, CS_DEVID_LEN) != 0) {
+		audit(a, "HELLO device differs from the roster entry of its key",
+		    a->home.roster[s->peer_idx].dh_pk, s->addr);
+		session_close(s, CS_BYE_UNAUTHORIZED, "device id mismatch");
+		return;
+	}
+	if (h->epoch != a->home.epoch) {
+		session_close(s, CS_BYE_EPOCH, "cabinet key epoch mismatch");
+		return;
+	}
+	old = pi->s;
+	if (old != NULL && old != s) {
+		/* DESIGN.md: the session initiated by the lower device id stays */
+		const uint8_t *init_new = s->initiator ? me : them;
+
+		keep_new = memcmp(init_new, memcmp(me, them, CS_DEVID_LEN) < 0 ? me : them,
+		               CS_DEVID_LEN) == 0;
+		if (!keep_new) {
+			session_close(s, CS_BYE_DUPLICATE, "duplicate session");
+			return;
+		}
+		pi->s = NULL;
+		session_close(old, CS_BYE_DUPLICATE, "duplicate session");
+	}
+	pi->s = s;
+	s->state = S_LIVE;
+	snprintf(pi->addr, sizeof(pi->addr), "%s", s->addr);
+	if (s->dialer != NULL) {
+		s->dialer->backoff_ms = BACKOFF_MIN_MS;
+		s->dialer->peer_idx = s->peer_idx;
+	}
+	cs_log(CS_LOG_INFO, "session with %s up (%s, %s, protocol %u)",
+	    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), s->addr,
+	    s->initiator ? "outgoing" : "incoming", version);
+	memset(&e, 0, sizeof(e));
+	e.stream.kind = CS_STREAM_MAIN;
+	e.after = pi->recv_cursor;
+	c.v = &e;
+	c.n = 1;
+	if (cs_msg_encode_cursor(&s->mb, &c) != 0 || send_mb(s) != 0)
+		session_close(s, 0, "cannot send CURSOR");
+}
+
+static void
+on_message(struct session *s, const uint8_t *buf, size_t len)
+{
+	struct agent *a = s->a;
+	struct peerinfo *pi;
+	struct cs_msg m;
+	struct apply_job *x;
+	uint32_t i;
+	int rc;
+
+	rc = cs_msg_decode(buf, len, &m);
+	if (rc != 0) {
+		cs_log(CS_LOG_WARNING, "malformed message from %s: %s", s->addr,
+		    cs_msg_strerror(rc));
+		session_close(s, cs_msg_bye_code(rc), "malformed message");
+		return;
+	}
+	if (m.type != CS_MSG_HELLO && m.type != CS_MSG_BYE && s->state != S_LIVE) {
+		session_close(s, CS_BYE_UNEXPECTED, "message before HELLO");
+		goto out;
+	}
+	pi = &a->peers[s->peer_idx];
+	switch (m.type) {
+	case CS_MSG_HELLO:
+		on_hello(s, &m.u.hello);
+		break;
+	case CS_MSG_CURSOR:
+		for (i = 0; i < m.u.cursor.n; i++) {
+			if (m.u.cursor.v[i].stream.kind == CS_STREAM_MAIN) {
+				s->send_after = m.u.cursor.v[i].after;
+				s->have_cursor = 1;
+				pi->acked = s->send_after;
+				pi->acked_known = 1;
+			}
+		}
+		pump(s);
+		break;
+	case CS_MSG_CHANGES:
+		if (m.u.changes.stream.kind != CS_STREAM_MAIN) {
+			session_close(s, CS_BYE_UNEXPECTED, "patient streams not supported yet");
+			break;
+		}
+		x = cs_calloc(1, sizeof(*x));
+		if (x == NULL) {
+			session_close(s, CS_BYE_INTERNAL, "out of memory");
+			break;
+		}
+		x->j.run = apply_run;
+		x->j.done = apply_done;
+		x->s = s;
+		memcpy(x->peer, a->home.roster[s->peer_idx].id, CS_DEVID_LEN);
+		x->m = m; /* the job owns the decoded batch now */
+		memset(&m, 0, sizeof(m));
+		s->refs++;
+		cs_dbw_post(&a->dbw, &x->j);
+		break;
+	case CS_MSG_ACK:
+		if (s->inflight > 0)
+			s->inflight--;
+		if (m.u.ack.db_version > pi->acked || !pi->acked_known)
+			pi->acked = m.u.ack.db_version;
+		pi->acked_known = 1;
+		pi->last_sync_ms = now_ms();
+		pump(s);
+		break;
+	case CS_MSG_PING:
+		if (cs_msg_encode_pong(&s->mb, m.u.nonce) != 0 || send_mb(s) != 0)
+			session_close(s, 0, "cannot send PONG");
+		break;
+	case CS_MSG_PONG:
+		break;
+	case CS_MSG_BYE:
+		session_close(s, 0, cs_msg_bye_name(m.u.bye.code));
+		break;
+	}
+out:
+	cs_msg_free(&m);
+}
+
+static void
+transport_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	const uint8_t *msg;
+	size_t plen, mlen;
+	int rc;
+
+	rc = cs_noise_decrypt(&s->noise, body, len, s->plain, CS_NOISE_MAX_MSG, &plen);
+	if (rc != 0) {
+		session_close(s, 0, cs_noise_strerror(rc));
+		return;
+	}
+	rc = cs_chunk_reasm_feed(&s->reasm, s->plain, plen, &msg, &mlen);
+	if (rc == CS_EAGAIN)
+		return;
+	if (rc != 0) {
+		session_close(s, cs_msg_bye_code(rc), cs_msg_strerror(rc));
+		return;
+	}
+	on_message(s, msg, mlen);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct session *s = h->data;
+	size_t want = s->rlen + 65536;
+
+	(void)suggested;
+	if (s->rcap < want) {
+		uint8_t *p = cs_realloc(s->rbuf, want);
+
+		if (p == NULL) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+		s->rbuf = p;
+		s->rcap = want;
+	}
+	*buf = uv_buf_init((char *)s->rbuf + s->rlen, (unsigned)(s->rcap - s->rlen));
+}
+
+static void
+on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct session *s = st->data;
+	struct cs_frame f;
+	size_t off = 0;
+	int rc;
+
+	(void)buf;
+	if (nread < 0) {
+		session_close(s, 0,
+		    nread == UV_EOF ? "peer closed the connection" : uv_strerror((int)nread));
+		return;
+	}
+	if (nread == 0)
+		return;
+	s->rlen += (size_t)nread;
+	s->last_rx_ms = now_ms();
+	s->refs++; /* the session may close while we process */
+	while (s->state != S_CLOSING) {
+		rc = cs_frame_take(s->rbuf + off, s->rlen - off, &f);
+		if (rc == CS_EAGAIN)
+			break;
+		if (rc != 0) {
+			session_close(s, 0, "bad frame");
+			break;
+		}
+		off += f.used;
+		if (s->state == S_HANDSHAKE)
+			handshake_frame(s, f.body, f.body_len);
+		else
+			transport_frame(s, f.body, f.body_len);
+	}
+	if (s->state != S_CLOSING && off > 0) {
+		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+		s->rlen -= off;
+	}
+	session_unref(s);
+}
+
+/* A new session on an initialised tcp handle (connected or accepted). */
+static struct session *
+session_new(struct agent *a, int initiator)
+{
+	struct session *s = cs_calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->plain = cs_malloc(CS_NOISE_MAX_MSG);
+	if (s->plain == NULL) {
+		cs_free(s);
+		return NULL;
+	}
+	s->a = a;
+	s->initiator = initiator;
+	s->state = S_HANDSHAKE;
+	s->refs = 1;
+	s->peer_idx = -1;
+	s->started_ms = s->last_rx_ms = s->last_tx_ms = now_ms();
+	s->sent_gen = (uint64_t)-1; /* extract once the cursor is known */
+	cs_chunk_reasm_init(&s->reasm, 0);
+	cs_msg_buf_init(&s->mb, 0);
+	if (uv_tcp_init(&a->loop, &s->tcp) != 0) {
+		cs_free(s->plain);
+		cs_free(s);
+		return NULL;
+	}
+	s->tcp.data = s;
+	s->next = a->sessions;
+	a->sessions = s;
+	return s;
+}
+
+static void
+peer_name(uv_tcp_t *t, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[64] = "?";
+	int port = 0;
+
+	if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	snprintf(out, cap, "%s:%d", ip, port);
+}
+
+/* Start the handshake on a connected session. */
+static void
+session_begin(struct session *s)
+{
+	struct agent *a = s->a;
+	struct cs_noise_config cfg;
+	uint8_t psk[CS_NOISE_PSK_LEN], prologue[CS_NOISE_PROLOGUE_MAX];
+	int rc;
+
+	peer_name(&s->tcp, s->addr, sizeof(s->addr));
+	uv_tcp_nodelay(&s->tcp, 1);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.initiator = s->initiator;
+	cfg.prologue = prologue;
+	cfg.prologue_len = cs_noise_session_prologue(prologue, a->home.cabinet_id);
+	cfg.static_key = a->home.sec->dh_sk;
+	rc = cs_noise_session_psk(psk, a->home.sec->cabinet_key, a->home.epoch);
+	cfg.psks = psk;
+	cfg.psk_count = 1;
+	if (rc == 0)
+		rc = cs_noise_init(&s->noise, &cfg);
+	sodium_memzero(psk, sizeof(psk));
+	if (rc == 0 && uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) != 0)
+		rc = CS_EIO;
+	if (rc == 0 && s->initiator)
+		rc = hs_write(s);
+	if (rc != 0)
+		session_close(s, 0, "cannot start the handshake");
+}
+
+/* ----------------------------------------------------------------- dialing */
+
+static void
+on_connected(uv_connect_t *req, int status)
+{
+	struct session *s = req->data;
+
+	if (s->dialer != NULL)
+		s->dialer->connecting = 0;
+	if (status < 0) {
+		session_close(s, 0, uv_strerror(status));
+		return;
+	}
+	if (s->state == S_CLOSING)
+		return;
+	session_begin(s);
+}
+
+static void
+dial(uv_timer_t *t)
+{
+	struct dialer *d = t->data;
+	struct agent *a = d->a;
+	struct sockaddr_storage ss;
+	struct session *s;
+
+	if (a->stopping || a->paused || d->s != NULL)
+		return;
+	if (d->peer_idx >= 0 && a->peers[d->peer_idx].s != NULL) {
+		/* already connected to that device by another way: check later */
+		uv_timer_start(&d->timer, dial, 5000, 0);
+		return;
+	}
+	if (uv_ip4_addr(d->addr.host, d->addr.port, (struct sockaddr_in *)&ss) != 0 &&
+	    uv_ip6_addr(d->addr.host, d->addr.port, (struct sockaddr_in6 *)&ss) != 0) {
+		cs_log(CS_LOG_ERR, "static peer %s: only numeric addresses are supported",
+		    d->addr.host);
+		return;
+	}
+	s = session_new(a, 1);
+	if (s == NULL) {
+		dialer_schedule(d);
+		return;
+	}
+	s->dialer = d;
+	d->s = s;
+	d->connecting = 1;
+	d->conn.data = s;
+	snprintf(s->addr, sizeof(s->addr), "%s:%u", d->addr.host, d->addr.port);
+	if (uv_tcp_connect(&d->conn, &s->tcp, (struct sockaddr *)&ss, on_connected) != 0) {
+		d->connecting = 0;
+		session_close(s, 0, "connect failed");
+	}
+}
+
+static void
+dialer_schedule(struct dialer *d)
+{
+	uint32_t delay = d->backoff_ms;
+
+	/* jitter: 75 % .. 125 % of the backoff */
+	delay = delay * 3 / 4 + randombytes_uniform(delay / 2 + 1);
+	d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d->backoff_ms * 2;
+	if (!d->a->stopping)
+		uv_timer_start(&d->timer, dial, delay, 0);
+}
+
+static int
+add_dialer(struct agent *a, const char *spec)
+{
+	struct dialer *d;
+
+	if (a->ndialers >= MAX_DIALERS)
+		return CS_ERANGE;
+	d = &a->dialers[a->ndialers];
+	memset(d, 0, sizeof(*d));
+	if (cs_addr_parse(spec, 7433, &d->addr) != 0) {
+		cs_log(CS_LOG_ERR, "static peer '%s' is not HOST:PORT; ignored", spec);
+		return CS_EINVAL;
+	}
+	d->a = a;
+	d->peer_idx = -1;
+	d->backoff_ms = BACKOFF_MIN_MS;
+	uv_timer_init(&a->loop, &d->timer);
+	d->timer.data = d;
+	a->ndialers++;
+	uv_timer_start(&d->timer, dial, 0, 0);
+	return 0;
+}
+
+/* --------------------------------------------------------------- listener */
+
+static void
+on_accept(uv_stream_t *server, int status)
+{
+	struct agent *a = server->data;
+	struct session *s;
+
+	if (status < 0)
+		return;
+	s = session_new(a, 0);
+	if (s == NULL)
+		return;
+	if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0 || a->stopping || a->paused) {
+		session_close(s, 0, a->paused ? "paused" : "accept failed");
+		return;
+	}
+	session_begin(s);
+}
+
+/* ------------------------------------------------------- watch and timers */
+
+static void
+on_settle(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+
+	local_changed(a);
+	if (++a->settle_stage == 1)
+		uv_timer_start(&a->settle, on_settle, 40, 0);
+}
+
+static void
+on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct agent *a = h->data;
+	size_t n = strlen(a->db_base);
+
+	(void)events;
+	if (status < 0 || filename == NULL)
+		return;
+	if (strncmp(filename, a->db_base, n) != 0 ||
+	    (filename[n] != '\0' && strcmp(filename + n, "-wal") != 0))
+		return;
+	/* now, and again shortly after: the commit becomes visible (wal-index in
+	 * the -shm mapping) a moment after its last WAL write */
+	local_changed(a);
+	a->settle_stage = 0;
+	uv_timer_start(&a->settle, on_settle, 3, 0);
+}
+
+/*
+ * Reload roster.ini (SIGHUP, or it changed): the per-device state follows
+ * the device ids; sessions of devices now revoked or gone are closed.
+ */
+static void
+roster_reload(struct agent *a)
+{
+	uint8_t(*ids)[CS_DEVID_LEN];
+	struct peerinfo *old;
+	struct session *s, *next;
+	size_t i, j, n = a->home.nroster;
+	char msg[256];
+
+	ids = cs_malloc(sizeof(*ids) * CS_HOME_MAX_DEVICES);
+	old = cs_malloc(sizeof(a->peers));
+	if (ids == NULL || old == NULL)
+		goto out;
+	for (i = 0; i < n; i++)
+		memcpy(ids[i], a->home.roster[i].id, CS_DEVID_LEN);
+	memcpy(old, a->peers, sizeof(a->peers));
+	if (cs_home_load_roster(&a->home, msg, sizeof(msg)) != 0) {
+		cs_log(CS_LOG_ERR, "%s (the roster in memory stays)", msg);
+		goto out;
+	}
+	memset(a->peers, 0, sizeof(a->peers));
+	for (j = 0; j < a->home.nroster; j++) {
+		for (i = 0; i < n; i++) {
+			if (memcmp(ids[i], a->home.roster[j].id, CS_DEVID_LEN) == 0) {
+				a->peers[j] = old[i];
+				if (old[i].s != NULL)
+					old[i].s->peer_idx = (int)j;
+				break;
+			}
+		}
+	}
+	for (s = a->sessions; s != NULL; s = next) {
+		int found = 0;
+
+		next = s->next;
+		if (s->peer_idx < 0)
+			continue;
+		for (j = 0; j < a->home.nroster; j++)
+			if (a->peers[j].s == s)
+				found = 1;
+		if (!found) {
+			s->peer_idx = -1; /* its device left the roster */
+			session_close(s, CS_BYE_UNAUTHORIZED, "device removed from the roster");
+		} else if (found && a->home.roster[s->peer_idx].revoked) {
+			session_close(s, CS_BYE_UNAUTHORIZED, "device revoked");
+		}
+	}
+	for (i = 0; i < a->ndialers; i++)
+		a->dialers[i].peer_idx = -1;
+	cs_log(CS_LOG_INFO, "roster reloaded (%zu devices)", a->home.nroster);
+out:
+	cs_free(ids);
+	cs_free(old);
+}
+
+/* Reload roster.ini when it changed (an invite added a device). */
+static void
+roster_check(struct agent *a)
+{
+	char path[CS_HOME_PATH_MAX];
+	struct stat sb;
+	int first = a->roster_mtime.tv_sec == 0;
+
+	if (cs_home_path(&a->home, "roster.ini", path, sizeof(path)) != 0 || stat(path, &sb) != 0)
+		return;
+	if (sb.st_mtim.tv_sec == a->roster_mtime.tv_sec &&
+	    sb.st_mtim.tv_nsec == a->roster_mtime.tv_nsec)
+		return;
+	a->roster_mtime = sb.st_mtim;
+	if (!first)
+		roster_reload(a);
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+	struct session *s, *next;
+	int64_t now = now_ms();
+
+	for (s = a->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_HANDSHAKE || s->state == S_HELLO) {
+			if (now - s->started_ms > HS_TIMEOUT_MS)
+				session_close(s, 0, "handshake timeout");
+			continue;
+		}
+		if (now - s->last_rx_ms > DEAD_AFTER_MS) {
+			session_close(s, CS_BYE_TIMEOUT, "no answer for 30 s");
+			continue;
+		}
+		if (now - s->last_tx_ms > PING_AFTER_MS) {
+			if (cs_msg_encode_ping(&s->mb, ++s->ping_nonce) != 0 || send_mb(s) != 0)
+				session_close(s, 0, "cannot send PING");
+		}
+	}
+	/* fallback for writes the watch missed (e.g. a filesystem without inotify) */
+	local_changed(a);
+	roster_check(a);
+}
+
+/* ---------------------------------------------------------------- control */
+
+static int
+ctl_status(void *ctx, int verb, char *out, size_t cap)
+{
+	struct agent *a = ctx;
+	size_t i, len = 0, online = 0, waiting = 0;
+	int n, first = 1;
+	char hex[33];
+	const char *state;
+
+#define ADD(...)                                                                                   \
+	do {                                                                                       \
+		n = snprintf(out + len, cap - len, __VA_ARGS__);                                   \
+		if (n < 0 || (size_t)n >= cap - len)                                               \
+			return CS_ERANGE;                                                          \
+		len += (size_t)n;                                                                  \
+	} while (0)
+
+	if (verb == CS_CTL_PAUSE || verb == CS_CTL_RESUME) {
+		struct session *s, *next;
+
+		if (verb == CS_CTL_PAUSE && !a->paused) {
+			a->paused = 1;
+			for (s = a->sessions; s != NULL; s = next) {
+				next = s->next;
+				session_close(s, 0x100, "paused");
+			}
+			cs_log(CS_LOG_NOTICE, "paused");
+		} else if (verb == CS_CTL_RESUME && a->paused) {
+			a->paused = 0;
+			for (i = 0; i < a->ndialers; i++) {
+				a->dialers[i].backoff_ms = BACKOFF_MIN_MS;
+				uv_timer_start(&a->dialers[i].timer, dial, 0, 0);
+			}
+			cs_log(CS_LOG_NOTICE, "resumed");
+		}
+		ADD("{\"ok\":true,\"paused\":%s}", a->paused ? "true" : "false");
+		return (int)len;
+	}
+	for (i = 0; i < a->home.nroster; i++) {
+		struct peerinfo *p = &a->peers[i];
+
+		if (memcmp(a->home.roster[i].id, a->home.device_id, CS_DEVID_LEN) == 0)
+			continue;
+		if (p->s != NULL)
+			online++;
+		if (!p->acked_known || p->acked < a->local_dbv)
+			waiting++;
+	}
+	if (a->paused)
+		state = "paused";
+	else if (online == 0)
+		state = "offline";
+	else if (waiting > 0)
+		state = "syncing";
+	else
+		state = "synced";
+	cs_home_hex(a->home.device_id, CS_DEVID_LEN, hex);
+	ADD("{\"state\":\"%s\",\"device\":\"%s\",\"name\":\"%s\",\"port\":%d,"
+	    "\"db_version\":%llu,\"peers\":[",
+	    state, hex, a->home.device_name, a->port, (unsigned long long)a->local_dbv);
+	for (i = 0; i < a->home.nroster; i++) {
+		struct peerinfo *p = &a->peers[i];
+		const struct cs_roster_dev *d = &a->home.roster[i];
+
+		if (memcmp(d->id, a->home.device_id, CS_DEVID_LEN) == 0)
+			continue;
+		cs_home_hex(d->id, CS_DEVID_LEN, hex);
+		ADD("%s{\"device\":\"%s\",\"name\":\"%s\",\"online\":%s,\"revoked\":%s,"
+		    "\"addr\":\"%s\",\"last_sync\":%lld,",
+		    first ? "" : ",", hex, d->name, p->s != NULL ? "true" : "false",
+		    d->revoked ? "true" : "false", p->addr, (long long)(p->last_sync_ms / 1000));
+		if (p->acked_known)
+			ADD("\"pending\":%llu,",
+			    (unsigned long long)(a->local_dbv > p->acked ? a->local_dbv - p->acked
+			                                                 : 0));
+		else
+			ADD("\"pending\":null,");
+		ADD("\"rows_in\":%llu,\"rows_out\":%llu,\"received_up_to\":%llu}",
+		    (unsigned long long)p->rows_in, (unsigned long long)p->rows_out,
+		    (unsigned long long)p->recv_cursor);
+		first = 0;
+	}
+	ADD("]}");
+#undef ADD
+	return (int)len;
+}
+
+/* ----------------------------------------------------------- start / stop */
+
+static void
+on_closed_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void
+agent_stop(struct agent *a)
+{
+	struct session *s, *next;
+	size_t i;
+
+	if (a->stopping)
+		return;
+	a->stopping = 1;
+	cs_log(CS_LOG_INFO, "stopping");
+	for (s = a->sessions; s != NULL; s = next) {
+		next = s->next;
+		session_close(s, 0x100, "agent stopping");
+	}
+	for (i = 0; i < a->ndialers; i++)
+		uv_close((uv_handle_t *)&a->dialers[i].timer, on_closed_noop);
+	uv_close((uv_handle_t *)&a->listener, on_closed_noop);
+	uv_close((uv_handle_t *)&a->tick, on_closed_noop);
+	uv_close((uv_handle_t *)&a->settle, on_closed_noop);
+	uv_close((uv_handle_t *)&a->sigterm, on_closed_noop);
+	uv_close((uv_handle_t *)&a->sigint, on_closed_noop);
+	uv_close((uv_handle_t *)&a->sighup, on_closed_noop);
+	if (a->watch_on)
+		uv_close((uv_handle_t *)&a->watch, on_closed_noop);
+	cs_control_stop(&a->ctl);
+	/* the running job finishes (its transaction commits or rolls back);
+	 * queued ones are cancelled: their batches are sent again next time */
+	cs_dbw_close(&a->dbw, NULL);
+}
+
+static void
+on_signal(uv_signal_t *sig, int signum)
+{
+	struct agent *a = sig->data;
+
+	if (signum == SIGHUP) {
+		roster_reload(a);
+		return;
+	}
+	agent_stop(a);
+}
+
+static int
+write_port_file(struct agent *a)
+{
+	char path[CS_HOME_PATH_MAX], tmp[CS_HOME_PATH_MAX + 8], txt[16];
+	FILE *f;
+
+	if (cs_home_path(&a->home, "port", path, sizeof(path)) != 0)
+		return CS_ERANGE;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return CS_EIO;
+	snprintf(txt, sizeof(txt), "%d\n", a->port);
+	fputs(txt, f);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		return CS_EIO;
+	return 0;
+}
+
+static int
+open_engine(struct agent *a)
+{
+	struct cs_engine_opts o;
+	size_t i;
+	int rc, line = 0;
+
+	a->st = cs_calloc(1, sizeof(*a->st));
+	if (a->st == NULL)
+		return CS_ENOMEM;
+	if (cs_devstate_init(a->st, a->home.db) != 0)
+		return CS_ERANGE;
+	rc = cs_devstate_load(a->st, &line);
+	if (rc != 0) {
+		cs_log(CS_LOG_ERR, "%s: cannot read the device state file %s (line %d)", a->home.db,
+		    a->st->path, line);
+		return rc;
+	}
+	if (memcmp(a->st->id, a->home.device_id, CS_DEVID_LEN) != 0) {
+		cs_log(CS_LOG_ERR, "%s: the database belongs to another device than this home",
+		    a->home.db);
+		return CS_EPERM;
+	}
+	memset(&o, 0, sizeof(o));
+	o.db_path = a->home.db;
+	o.tables_ini = a->home.tables;
+	o.device_id = a->st->id;
+	o.expected_incarnation = a->st->has_incarnation ? a->st->incarnation : NULL;
+	o.min_db_version = a->st->db_version;
+	rc = cs_engine_open(&a->eng, &o);
+	if (rc != 0) {
+		cs_log(CS_LOG_ERR, "%s: %s", a->home.db, cs_engine_open_errmsg());
+		return rc;
+	}
+	if (!cs_engine_installed(a->eng)) {
+		cs_log(CS_LOG_ERR, "%s: cabsync is not installed in this database", a->home.db);
+		return CS_SQL_ENOTINST;
+	}
+	if (cs_engine_reincarnated(a->eng)) {
+		cs_log(CS_LOG_WARNING,
+		    "%s: restored from a backup or copied: new identity, resync from peers",
+		    a->home.db);
+		for (i = 0; i < a->st->npeers; i++)
+			a->st->peers[i].cursor = 0;
+	}
+	cs_engine_site(a->eng, a->site);
+	cs_engine_incarnation(a->eng, a->incarnation);
+	a->local_dbv = cs_engine_db_version(a->eng);
+	save_state(a);
+	for (i = 0; i < a->home.nroster; i++) {
+		struct cs_devpeer *p = cs_devstate_peer(a->st, a->home.roster[i].id, 0);
+
+		if (p != NULL)
+			a->peers[i].recv_cursor = p->cursor;
+	}
+	return 0;
+}
+
+static int
+start(struct agent *a, const char *listen_addr, int port, const char **peers, size_t npeers)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), rc;
+	char dir[CS_HOME_PATH_MAX], base[CS_HOME_PATH_MAX];
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s", a->home.db);
+	snprintf(base, sizeof(base), "%s", a->home.db);
+	snprintf(a->db_base, sizeof(a->db_base), "%s", basename(base));
+	if (uv_ip4_addr(listen_addr, port, (struct sockaddr_in *)&ss) != 0 &&
+	    uv_ip6_addr(listen_addr, port, (struct sockaddr_in6 *)&ss) != 0) {
+		cs_log(CS_LOG_ERR, "listen address '%s' is not a numeric address", listen_addr);
+		return CS_EINVAL;
+	}
+	uv_tcp_init(&a->loop, &a->listener);
+	a->listener.data = a;
+	rc = uv_tcp_bind(&a->listener, (struct sockaddr *)&ss, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&a->listener, 64, on_accept);
+	if (rc != 0) {
+		cs_log(CS_LOG_ERR, "cannot listen on %s port %d: %s", listen_addr, port,
+		    uv_strerror(rc));
+		return CS_EIO;
+	}
+	uv_tcp_getsockname(&a->listener, (struct sockaddr *)&ss, &len);
+	a->port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+	                                  : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	if (write_port_file(a) != 0)
+		cs_log(CS_LOG_WARNING, "cannot write the port file in %s", a->home.dir);
+	roster_check(a);
+	uv_timer_init(&a->loop, &a->tick);
+	a->tick.data = a;
+	uv_timer_start(&a->tick, on_tick, 1000, 1000);
+	uv_timer_init(&a->loop, &a->settle);
+	a->settle.data = a;
+	uv_signal_init(&a->loop, &a->sigterm);
+	uv_signal_init(&a->loop, &a->sigint);
+	uv_signal_init(&a->loop, &a->sighup);
+	a->sigterm.data = a->sigint.data = a->sighup.data = a;
+	uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&a->sigint, on_signal, SIGINT);
+	uv_signal_start(&a->sighup, on_signal, SIGHUP);
+	if (uv_fs_event_init(&a->loop, &a->watch) == 0) {
+		a->watch.data = a;
+		a->watch_on = 1;
+		if (uv_fs_event_start(&a->watch, on_fs_event, dirname(dir), 0) != 0)
+			cs_log(CS_LOG_WARNING,
+			    "cannot watch the database directory; local writes are noticed "
+			    "within 1 s only");
+	}
+	rc = cs_control_start(&a->ctl, &a->loop, a->home.dir, ctl_status, a);
+	if (rc != 0)
+		cs_log(CS_LOG_WARNING, "no control socket: %s", a->ctl.errmsg);
+	for (i = 0; i < a->home.npeers; i++)
+		add_dialer(a, a->home.peers[i]);
+	for (i = 0; i < npeers; i++)
+		add_dialer(a, peers[i]);
+	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
+	    a->home.device_name, listen_addr, a->port, a->ndialers);
+	return 0;
+}
+
+static void
+walk_close(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int
+cs_agent_cmd(int argc, char **argv)
+{
+	struct agent *a;
+	const char *home = NULL, *listen_addr = "0.0.0.0", *port_s = NULL;
+	const char *peers[CS_HOME_MAX_PEERS];
+	size_t npeers = 0;
+	char msg[512];
+	int i, port, rc = CS_DB_EXIT_FAIL;
+
+	for (i = 1; i < argc; i++) {
+		const char **slot;
+
+		if (strcmp(argv[i], "--home") == 0)
+			slot = &home;
+		else if (strcmp(argv[i], "--listen") == 0)
+			slot = &listen_addr;
+		else if (strcmp(argv[i], "--port") == 0)
+			slot = &port_s;
+		else if (strcmp(argv[i], "--peer") == 0 && npeers < CS_HOME_MAX_PEERS)
+			slot = &peers[npeers++];
+		else {
+			fprintf(stderr,
+			    "cabsync agent: unknown argument '%s' (see cabsync --help).\n",
+			    argv[i]);
+			return CS_DB_EXIT_USAGE;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "cabsync agent: option '%s' needs a value.\n", argv[i]);
+			return CS_DB_EXIT_USAGE;
+		}
+		*slot = argv[++i];
+	}
+	if (home == NULL) {
+		fprintf(stderr, "cabsync agent: needs --home DIR (see cabsync --help).\n");
+		return CS_DB_EXIT_USAGE;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "cabsync agent: libsodium failed to initialise.\n");
+		return CS_DB_EXIT_FAIL;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	a = cs_calloc(1, sizeof(*a));
+	if (a == NULL)
+		return CS_DB_EXIT_FAIL;
+	if (cs_home_load(&a->home, home, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "cabsync agent: %s\n", msg);
+		cs_free(a);
+		return CS_DB_EXIT_FAIL;
+	}
+	port = a->home.port;
+	if (port_s != NULL)
+		port = atoi(port_s);
+	if (uv_loop_init(&a->loop) != 0)
+		goto out;
+	if (open_engine(a) != 0)
+		goto out_loop;
+	if (cs_dbw_start(&a->dbw, &a->loop, a) != 0)
+		goto out_loop;
+	if (start(a, listen_addr, port, peers, npeers) != 0) {
+		agent_stop(a);
+		uv_run(&a->loop, UV_RUN_DEFAULT);
+		goto out_loop;
+	}
+	uv_run(&a->loop, UV_RUN_DEFAULT);
+	rc = 0;
+out_loop:
+	if (a->dbw.started)
+		cs_dbw_close(&a->dbw, NULL);
+	uv_walk(&a->loop, walk_close, NULL);
+	uv_run(&a->loop, UV_RUN_DEFAULT);
+	if (a->eng != NULL) {
+		save_state(a);
+		cs_engine_close(a->eng);
+	}
+	if (uv_loop_close(&a->loop) == UV_EBUSY) {
+		cs_log(CS_LOG_ERR, "handles still open at exit");
+		rc = CS_DB_EXIT_FAIL;
+	}
+out:
+	cs_free(a->st);
+	cs_home_free(&a->home);
+	cs_free(a);
+	if (rc == 0)
+		cs_log(CS_LOG_INFO, "stopped");
+	return rc;
+}

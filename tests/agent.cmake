@@ -1,0 +1,24 @@
+# tests/agent.cmake: the agent (issue 5): real `cabsync agent` processes on
+# 127.0.0.1 with static peers, the control socket, its fuzzed decoder.
+foreach(t sync refuse kill enroll)
+	add_test(NAME agent_${t}
+		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/agent/${t}_test.sh ${CMAKE_BINARY_DIR}
+			${CMAKE_SOURCE_DIR})
+	set_tests_properties(agent_${t} PROPERTIES TIMEOUT 300 LABELS agent)
+endforeach()
+cs_unit_test(control cs_agent cs_base)
+cs_fuzz_target(control cs_agent cs_base)
+if(TARGET fuzz_control)
+	# instrument the decoder itself (cs_agent is built without fuzzer coverage)
+	target_sources(fuzz_control PRIVATE ${CMAKE_SOURCE_DIR}/agent/control.c)
+endif()
+
+# Edit-to-peer latency of two real agents (./run bench latency).
+cs_bench(latency cs_base)
+target_link_libraries(bench_latency PRIVATE PkgConfig::SQLITE)
+target_compile_definitions(bench_latency PRIVATE CS_DEMO_DIR="${CMAKE_SOURCE_DIR}/sql/demo"
+	CS_CABSYNC_BIN="$<TARGET_FILE:cabsync>")
+add_dependencies(bench_latency cabsync)
+add_test(NAME bench_smoke_latency COMMAND bench_latency)
+set_tests_properties(bench_smoke_latency PROPERTIES TIMEOUT 120 LABELS agent
+	ENVIRONMENT "CS_BENCH_SMALL=1")
