@@ -180,6 +180,8 @@ struct cs_engine {
 	uint64_t (*now_ms)(void *);
 	void *now_ctx;
 	int reincarnated;
+	int stale; /* the INI names tables/columns not installed yet */
+	char stale_msg[300];
 	sqlite3_stmt *st[ST_COUNT];
 	struct site *sites;
 	size_t nsites, sites_cap;
@@ -1677,9 +1679,23 @@ cs_engine_open(struct cs_engine **out, const struct cs_engine_opts *o)
 		    o->db_path, (long long)ver, CS_SCHEMA_VERSION);
 		goto out;
 	}
+	if (ver < CS_SCHEMA_VERSION) {
+		e->stale = CS_SQL_ENOTINST;
+		snprintf(e->stale_msg, sizeof(e->stale_msg),
+		    "the cabsync schema is not installed in %s: run install", o->db_path);
+	}
 	if (ver == CS_SCHEMA_VERSION) {
-		if ((rc = load_identity(e)) < 0 || (rc = sync_ids(e, 0)) < 0)
+		if ((rc = load_identity(e)) < 0)
 			goto out;
+		/* a table or column new in the INI: open anyway, so that the
+		 * caller can run cs_engine_install; extract/apply refuse until then */
+		if ((rc = sync_ids(e, 0)) == CS_SQL_ENOTINST || rc == CS_SQL_ESCHEMA) {
+			e->stale = rc;
+			snprintf(e->stale_msg, sizeof(e->stale_msg), "%s", e->err);
+			e->err[0] = '\0';
+		} else if (rc < 0) {
+			goto out;
+		}
 		if ((o->expected_incarnation != NULL &&
 		        memcmp(o->expected_incarnation, e->incarnation, CS_GID_LEN) != 0) ||
 		    cs_engine_db_version(e) < o->min_db_version)
@@ -1780,6 +1796,7 @@ cs_engine_install(struct cs_engine *e)
 		goto out;
 	if ((rc = install_triggers(e)) < 0)
 		goto out;
+	e->stale = 0;
 	for (i = 0; i < e->ntabs; i++)
 		if (!e->tabs[i].internal && (rc = register_existing(e, &e->tabs[i])) < 0)
 			goto out;
@@ -2280,6 +2297,8 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	int rc, more = 0, i, maxc = 1;
 
 	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	if (out == NULL || max_rows == 0 || max_rows > INT32_MAX ||
 	    (scope != NULL && scope->practitioner == NULL))
 		return fail(e, CS_EINVAL, "cs_engine_extract: bad arguments");
@@ -3898,6 +3917,8 @@ cs_engine_apply(struct cs_engine *e, const struct cs_changeset *cs,
 	memset(res, 0, sizeof(*res));
 	if (cs == NULL)
 		return fail(e, CS_EINVAL, "cs_engine_apply: no changeset");
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	{
 		/* refuse a hostile batch before opening a transaction */
 		struct bmap m = {0};

@@ -90,7 +90,10 @@ struct cs_engine_opts {
 /*
  * Open the database and read the tables INI. Checks: WAL (or switches it
  * if enable_wal), not on a network filesystem, the INI against the app
- * schema. Does not install anything (cs_engine_install). On error *out is
+ * schema. Does not install anything (cs_engine_install): until the schema
+ * is installed, and while the INI names a table or column that was not
+ * installed yet, open succeeds but extract/apply return CS_SQL_ENOTINST /
+ * CS_SQL_ESCHEMA with a message, so that the caller can install. On error *out is
  * NULL and, when the engine object could be built, the message is lost:
  * use cs_engine_open_errmsg() for the sentence of the last failed open on
  * this thread. Returns 0 or CS_SQL_ECONFIG, CS_SQL_ENOTWAL, CS_SQL_ENETFS,
