@@ -4175,3 +4175,86 @@ cs_engine_change_valid(struct cs_engine *e, const uint8_t patient[static CS_GID_
 		return CS_EAGAIN;
 	return ok;
 }
+
+/*
+ * DESIGN.md Scope and permissions: revoking purges the colleague's copy in
+ * apply mode: not captured, nothing propagates. The row records go too, so
+ * that a later share applies the patient's rows from zero as new rows.
+ */
+int
+cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL, *del = NULL;
+	int rc, n = 0;
+
+	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
+	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	rc = sqlite3_prepare_v2(e->db,
+	    "SELECT tid, pk FROM cs_ids WHERE coalesce(pat, gid)=?1 AND pk IS NOT NULL AND "
+	    "(cl&1)=1 ORDER BY tid DESC",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ttab *t = tab_by_tid(e, sqlite3_column_int(st, 0));
+
+		if (t == NULL)
+			continue;
+		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
+			goto out;
+		sqlite3_bind_value(t->del_row, 1, sqlite3_column_value(st, 1));
+		rc = base_step(e, t->tid, t->del_row, "purging a row failed");
+		if (rc == QUARANTINE)
+			rc = fail(e, CS_SQL_ESQLITE, "purging a row of %s failed: %s", t->name,
+			    e->err);
+		if (rc < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	{
+		static const char *const q[] = {
+		    "DELETE FROM cs_clock WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_vv WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_ids WHERE coalesce(pat, gid)=?1",
+		};
+		int i;
+
+		rc = SQLITE_OK;
+		for (i = 0; i < 3 && rc == SQLITE_OK; i++) {
+			sqlite3_finalize(del);
+			del = NULL;
+			rc = sqlite3_prepare_v2(e->db, q[i], -1, &del, NULL);
+			if (rc != SQLITE_OK)
+				break;
+			sqlite3_bind_blob(del, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+			rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(e->db);
+		}
+	}
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "purging row records failed");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = exec(e, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	if (rc < 0) {
+		sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return n;
+}

@@ -231,6 +231,16 @@ int cs_engine_conflict_resolve(struct cs_engine *e, int64_t id, enum cs_resolve 
 int cs_engine_pending(struct cs_engine *e, uint64_t *held, uint64_t *quarantined);
 
 /*
+ * Purge every row of a patient from this replica (a share to this
+ * device's practitioner was revoked; DESIGN.md Scope and permissions): the
+ * base rows are deleted in apply mode (not captured, nothing propagates) and
+ * their row records dropped, so a later share applies them anew. The
+ * caller sends this device's unacknowledged changes first. Returns the
+ * number of rows purged or a negative code.
+ */
+int cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN]);
+
+/*
  * Validity of a change by practitioner p on patient at hlc (DESIGN.md Scope
  * and permissions): 1 valid (p owns the patient, or a share to p with
  * grant_hlc <= hlc < revoke_hlc and a writing permission), 0 invalid,
