@@ -116,7 +116,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_IDS_INSERT] = "INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_IDS_UPDATE] = "UPDATE cs_ids SET pk=?2, pat=?3, cl=?4, xs=?5, xn=?6, xh=?7, xv=?8, "
-                      "v=?9, h=max(h, ?10) WHERE rid=?1",
+                      "v=?9, h=max(h, ?10), ppat=CASE WHEN coalesce(pat, gid) IS NOT ?3 "
+                      "THEN coalesce(pat, gid) ELSE ppat END WHERE rid=?1",
     [ST_CLOCK_OF] = "SELECT cid, s, n, h, v FROM cs_clock WHERE rid=?1",
     [ST_CLOCK_PUT] = "INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) "
                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -133,15 +134,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EXTRACT] =
         "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
         "WHERE v > ?1 ORDER BY v LIMIT ?2",
+    /* column 11: the row is visible to the receiver; a row that moved away
+     * from a visible patient (ppat) comes too, as a removal */
     [ST_EXTRACT_SCOPE] =
-        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
-        "WHERE v > ?1 AND coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE "
-        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
-    [ST_EXTRACT_PAT] =
-        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
-        "WHERE v > ?1 AND coalesce(pat, gid)=?4 AND EXISTS (SELECT 1 FROM cs_shares WHERE "
-        "patient=?4 AND practitioner=?3 AND revoke_hlc IS NULL) "
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
+        "coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE practitioner=?3 AND "
+        "revoke_hlc IS NULL) AS vis FROM cs_ids WHERE v > ?1 AND (vis OR ppat IN (SELECT "
+        "patient FROM cs_shares WHERE practitioner=?3 AND revoke_hlc IS NULL)) "
         "ORDER BY v LIMIT ?2",
+    [ST_EXTRACT_PAT] =
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
+        "coalesce(pat, gid)=?4 AS vis FROM cs_ids WHERE v > ?1 AND (coalesce(pat, gid)=?4 "
+        "OR ppat=?4) AND EXISTS (SELECT 1 FROM cs_shares WHERE patient=?4 AND "
+        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
     [ST_GID_OF_PK] = "SELECT gid FROM cs_ids WHERE tid=?1 AND pk=?2",
     [ST_PK_OF_GID] = "SELECT pk, cl FROM cs_ids WHERE gid=?1",
     [ST_HELD_ADD] = "INSERT INTO cs_held(kind, reason, wait_gid, until_ms, src, tbl, gid, "
@@ -1119,7 +1124,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS cs_ids(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, pk, "
     " gid BLOB NOT NULL, pat BLOB, cl INTEGER NOT NULL, xs INTEGER NOT NULL, "
     " xn INTEGER NOT NULL, xh INTEGER NOT NULL, xv INTEGER NOT NULL, v INTEGER NOT NULL, "
-    " h INTEGER NOT NULL);"
+    " h INTEGER NOT NULL, ppat BLOB);"
     "CREATE UNIQUE INDEX IF NOT EXISTS cs_ids_pk ON cs_ids(tid, pk);"
     "CREATE UNIQUE INDEX IF NOT EXISTS cs_ids_gid ON cs_ids(gid);"
     "CREATE INDEX IF NOT EXISTS cs_ids_v ON cs_ids(v, h);"
@@ -1328,7 +1333,11 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_id(&q, t->cols[t->scope_col].name);
 		sb_s(&q, " THEN ");
 		sb_pat_expr(&q, e, t, "NEW");
-		sb_s(&q, " ELSE pat END");
+		sb_s(&q, " ELSE pat END, ppat=CASE WHEN NEW.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " IS NOT OLD.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " THEN pat ELSE ppat END");
 	}
 	sb_f(&q, " WHERE tid=%d AND pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
@@ -2145,6 +2154,36 @@ load_vv(struct cs_engine *e, int64_t rid, struct vvec *v)
 	return rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading cs_vv failed");
 }
 
+/*
+ * A row that moved to a patient the receiver may not see: a removal marker
+ * (a row with no cell and no vector, which no real row is: a row's vector
+ * always covers its existence). The receiver drops its copy, uncaptured.
+ */
+static int
+extract_removal(struct cs_engine *e, sqlite3_stmt *rs, const struct ttab *t,
+    struct cs_changeset *out)
+{
+	struct cs_row hdr;
+	int ti, di;
+
+	memset(&hdr, 0, sizeof(hdr));
+	if ((ti = dict_table(out, t)) < 0)
+		return ti;
+	if ((di = dict_dev(e, out, sqlite3_column_int64(rs, 6))) < 0)
+		return di;
+	hdr.table = (uint32_t)ti;
+	memcpy(hdr.gid, sqlite3_column_blob(rs, 3), CS_GID_LEN);
+	if (sqlite3_column_bytes(rs, 4) == CS_GID_LEN)
+		memcpy(hdr.patient, sqlite3_column_blob(rs, 4), CS_GID_LEN);
+	hdr.cl = (uint64_t)sqlite3_column_int64(rs, 5);
+	hdr.ex_dot.dev = (uint32_t)di;
+	hdr.ex_dot.n = (uint64_t)sqlite3_column_int64(rs, 7);
+	hdr.ex_hlc = (uint64_t)sqlite3_column_int64(rs, 8);
+	if ((di = cs_changeset_row_begin(out, &hdr)) < 0)
+		return di;
+	return cs_changeset_row_end(out);
+}
+
 /* Append one row record to the changeset (see cs_engine_extract). */
 static int
 extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t *for_dev,
@@ -2165,6 +2204,8 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 		return 0; /* a table no longer tracked */
 	if (sqlite3_column_bytes(rs, 3) != CS_GID_LEN)
 		return fail(e, CS_ECORRUPT, "cs_ids holds a gid of the wrong length");
+	if (sqlite3_column_count(rs) > 11 && !sqlite3_column_int(rs, 11))
+		return extract_removal(e, rs, t, out);
 	memset(&hdr, 0, sizeof(hdr));
 	if ((ti = dict_table(out, t)) < 0)
 		return ti;
@@ -2475,8 +2516,9 @@ validate(struct cs_engine *e, const struct cs_changeset *cs, struct bmap *m)
 				    "batch refused: row %u of %s has a bad vector entry", i,
 				    t->name);
 		}
-		/* the sender's vector must cover its own existence and cells */
-		for (k = 0; k <= r->ncells; k++) {
+		/* the sender's vector must cover its own existence and cells; a
+		 * row with neither cells nor vector is a removal (scope move) */
+		for (k = 0; k <= r->ncells && !(r->nvv == 0 && r->ncells == 0); k++) {
 			const struct cs_dot *d =
 			    k < r->ncells ? &cs->cells[r->cell_first + k].dot : &r->ex_dot;
 			uint32_t x;
@@ -3428,6 +3470,51 @@ rowstate_free(struct rowstate *s, uint32_t ncells)
 	cs_free(s->take);
 }
 
+/* A removal marker (extract_removal): drop the local copy, uncaptured. */
+static int
+apply_removal(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
+{
+	struct ttab *t = &e->tabs[a->m.tab[r->table]];
+	sqlite3_stmt *st;
+	struct lrec l;
+	int rc;
+
+	if ((rc = lookup_gid(e, r->gid, &l)) < 0 || !l.found)
+		goto out;
+	if ((l.cl & 1) == 1 && sqlite3_value_type(l.pk) != SQLITE_NULL) {
+		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
+			goto out;
+		sqlite3_bind_value(t->del_row, 1, l.pk);
+		rc = base_step(e, t->tid, t->del_row, "removing a row failed");
+		if (rc == QUARANTINE)
+			rc = fail(e, CS_SQL_ESQLITE, "removing a row of %s failed: %s", t->name,
+			    e->err);
+		if (rc < 0)
+			goto out;
+	}
+	if ((st = S(e, ST_CLOCK_DROP)) == NULL) {
+		rc = CS_SQL_ESQLITE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, l.rid);
+	if ((rc = done(e, st, "dropping cell clocks failed")) < 0)
+		goto out;
+	{
+		char sql[120];
+
+		snprintf(sql, sizeof(sql),
+		    "DELETE FROM cs_vv WHERE rid=%lld; DELETE FROM cs_ids WHERE rid=%lld",
+		    (long long)l.rid, (long long)l.rid);
+		if ((rc = exec(e, sql)) < 0)
+			goto out;
+	}
+	if (a->res != NULL)
+		a->res->applied++;
+out:
+	sqlite3_value_free(l.pk);
+	return rc;
+}
+
 /*
  * Apply row ri of the batch (DESIGN.md "Merge rules", MR 1-7) inside the
  * open transaction. A row that cannot be decided yet is held whole (MR 7),
@@ -3446,6 +3533,8 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	uint32_t k;
 	int rc = 0, i, sp = 0, nc;
 
+	if (r->nvv == 0 && r->ncells == 0)
+		return apply_removal(e, a, r);
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.t = &e->tabs[a->m.tab[r->table]];

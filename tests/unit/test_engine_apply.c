@@ -399,6 +399,46 @@ test_purge_removes_a_patient_here_only_and_a_new_share_restores_it(void **state)
 }
 
 static void
+test_scope_move_is_a_removal_for_who_loses_sight(void **state)
+{
+	struct fx *f = fx_new(2);
+	struct cs_changeset cs;
+	struct cs_scope sc;
+	uint8_t prac[CS_GID_LEN];
+	uint64_t cur;
+
+	(void)state;
+	memset(prac, 0x42, sizeof(prac));
+	cs_changeset_init(&cs);
+	sc.practitioner = prac;
+	sc.patient = NULL;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('partagé'), ('privé')");
+	fx_exec(f->r[A].e, "INSERT INTO consultation(patient_id, motif) VALUES(1, 'a'), (2, 'b')");
+	fx_exec(f->r[A].e,
+	    "INSERT INTO cs_shares(patient, practitioner, perm, grant_hlc) SELECT "
+	    "gid, x'42424242424242424242424242424242', 'write', 0 FROM cs_ids WHERE "
+	    "pk=1 AND tid=1");
+	assert_int_equal(cs_engine_extract(f->r[A].e, 0, NULL, &sc, 100, &cs), 0);
+	assert_int_equal(cs_engine_apply(f->r[B].e, &cs, f->r[A].dev, NULL), 0);
+	cur = cs.db_version;
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "a");
+	/* consultation 'a' moves to the private patient, 'b' to the shared one */
+	fx_exec(f->r[A].e, "UPDATE consultation SET patient_id=3-patient_id");
+	assert_int_equal(cs_engine_extract(f->r[A].e, cur, NULL, &sc, 100, &cs), 0);
+	assert_int_equal(cs_engine_apply(f->r[B].e, &cs, f->r[A].dev, NULL), 0);
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "b");
+	fx_assert_str(f->r[B].e,
+	    "SELECT p.nom FROM consultation c JOIN patient p ON "
+	    "p.id=c.patient_id",
+	    "partagé");
+	/* the removal was not captured: B has nothing of its own to send */
+	assert_int_equal(cs_engine_extract(f->r[B].e, 0, f->r[A].dev, NULL, 100, &cs), 0);
+	assert_int_equal(cs.nrows, 0);
+	cs_changeset_free(&cs);
+	fx_free(f);
+}
+
+static void
 test_change_validity_is_a_function_of_shares_and_hlc(void **state)
 {
 	struct fx *f = fx_new(1);
@@ -646,6 +686,7 @@ main(void)
 	    cmocka_unit_test(test_batches_are_bounded_and_the_cursor_is_safe),
 	    cmocka_unit_test(test_extraction_filters_by_practitioner_scope),
 	    cmocka_unit_test(test_change_validity_is_a_function_of_shares_and_hlc),
+	    cmocka_unit_test(test_scope_move_is_a_removal_for_who_loses_sight),
 	    cmocka_unit_test(test_purge_removes_a_patient_here_only_and_a_new_share_restores_it),
 	    cmocka_unit_test(test_restored_database_takes_a_new_incarnation),
 	    cmocka_unit_test(test_app_trigger_writes_during_apply_are_captured),
