@@ -85,6 +85,13 @@ struct cs_engine_opts {
 	 * reset every peer cursor (resync from 0 both ways). */
 	const uint8_t *expected_incarnation;
 	uint64_t min_db_version;
+	/* Scope check of incoming changes (DESIGN.md Scope and permissions):
+	 * the practitioner (CS_GID_LEN bytes) of a writing device, from the
+	 * roster: return 1 and fill out, 0 if the device is not known yet (the
+	 * row is held), < 0 on error. NULL: no check (every change is valid). */
+	int (*practitioner_of)(void *ctx, const uint8_t device[CS_DEVID_LEN],
+	    uint8_t out[CS_GID_LEN]);
+	void *practitioner_ctx;
 };
 
 /*
@@ -172,6 +179,7 @@ struct cs_apply_result {
 	uint32_t held;        /* rows held (orphan, far-future hlc, undecidable scope) */
 	uint32_t quarantined; /* rows that cannot apply locally (UNIQUE, NOT NULL...) */
 	uint32_t released;    /* earlier held rows applied during this call */
+	uint32_t refused;     /* rows refused: a write the writer had no right to make */
 };
 
 /*
