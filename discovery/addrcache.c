@@ -379,3 +379,52 @@ cs_addrcache_remove(struct cs_addrcache *c, const char *id)
 	c->n--;
 	return 0;
 }
+
+static int
+same_addr(const struct cs_peer_addr *a, const struct cs_peer_addr *b)
+{
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* Append a to out[0..*n) unless it is there already or out is full. */
+static void
+add_target(const struct cs_peer_addr *a, struct cs_peer_addr *out, size_t cap, size_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (same_addr(&out[i], a))
+			return;
+	}
+	if (*n < cap)
+		out[(*n)++] = *a;
+}
+
+int
+cs_addrcache_targets(const struct cs_addrcache *c, const struct cs_peer_addr *statics,
+    size_t n_static, struct cs_peer_addr *out, size_t cap, size_t *n)
+{
+	size_t *idx = NULL, i, j, k, count;
+
+	if (n == NULL || (statics == NULL && n_static > 0) || (out == NULL && cap > 0))
+		return CS_EINVAL;
+	*n = 0;
+	for (i = 0; i < n_static; i++)
+		add_target(&statics[i], out, cap, n);
+	count = c != NULL ? c->n : 0;
+	if (count == 0)
+		return 0;
+	if ((idx = cs_calloc(count, sizeof(*idx))) == NULL)
+		return CS_ENOMEM;
+	/* Insertion sort, most recent first, stable: n is at most 1024. */
+	for (i = 0; i < count; i++) {
+		k = i;
+		for (j = i; j > 0 && c->v[idx[j - 1]].when < c->v[k].when; j--)
+			idx[j] = idx[j - 1];
+		idx[j] = k;
+	}
+	for (i = 0; i < count; i++)
+		add_target(&c->v[idx[i]].addr, out, cap, n);
+	cs_free(idx);
+	return 0;
+}

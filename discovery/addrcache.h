@@ -86,4 +86,14 @@ const struct cs_addrcache_entry *cs_addrcache_get(const struct cs_addrcache *c, 
 /* Forget id: 0 or CS_ENOENT. */
 int cs_addrcache_remove(struct cs_addrcache *c, const char *id);
 
+/*
+ * What to dial without mDNS (at start, with no avahi-daemon, after a
+ * partition heals): the static peers of the config first, in their order,
+ * then the cached addresses, most recently working first; each (host, port)
+ * once. Up to cap addresses into out, their count in *n. c may be NULL.
+ * Returns 0, CS_EINVAL or CS_ENOMEM.
+ */
+int cs_addrcache_targets(const struct cs_addrcache *c, const struct cs_peer_addr *statics,
+    size_t n_static, struct cs_peer_addr *out, size_t cap, size_t *n);
+
 #endif

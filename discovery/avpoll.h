@@ -48,7 +48,8 @@ const AvahiPoll *cs_avpoll_api(struct cs_avpoll *p);
  * End p: free the Avahi client first (it frees its watches and timeouts);
  * any watch or timeout still live is closed here. on_closed runs once every
  * uv handle went through its close callback — from inside this call when
- * none was pending, else from the loop. After it, p may be freed.
+ * none was pending, else from the loop. After it, p may be freed. Not from
+ * inside an Avahi callback (discovery/mdns.c closes from a timer).
  */
 void cs_avpoll_close(struct cs_avpoll *p, cs_avpoll_closed_cb on_closed, void *ctx);
 

@@ -58,6 +58,7 @@ struct cs_mdns {
 	char name[CS_MDNS_NAME_MAX]; /* random instance name */
 	char host[CS_MDNS_NAME_MAX]; /* random host name, "<hex>.local" */
 	enum cs_mdns_status status;
+	uint64_t connected_at; /* uv_now() of the last client creation */
 	unsigned collisions;
 	bool closing;
 	int pending; /* handles still closing during teardown */
@@ -336,8 +337,14 @@ fill_group(struct cs_mdns *m, AvahiEntryGroup *g, const struct pub_addr *addrs, 
 		goto out;
 	}
 	for (j = 0; j < nw; j++) {
-		rc = avahi_entry_group_add_service_strlst(g, where[j].ifindex, where[j].proto, 0,
-		    m->name, CS_MDNS_TYPE, NULL, m->host, m->cfg.port, txt);
+		/*
+		 * NO_COOKIE: with add-service-cookie=yes in the daemon's config,
+		 * avahi would add its per-boot "local service cookie" to our
+		 * TXT record: a stable number that links the rotating tags.
+		 */
+		rc = avahi_entry_group_add_service_strlst(g, where[j].ifindex, where[j].proto,
+		    AVAHI_PUBLISH_NO_COOKIE, m->name, CS_MDNS_TYPE, NULL, m->host, m->cfg.port,
+		    txt);
 		if (rc < 0)
 			goto out;
 	}
@@ -614,7 +621,9 @@ client_cb(AvahiClient *c, AvahiClientState state, void *ud)
 		 */
 		report(m, CS_MDNS_DAEMON_LOST, "%s; reconnecting",
 		    avahi_strerror(avahi_client_errno(c)));
-		schedule(m, 0);
+		/* At once, unless the last client died young: no busy loop. */
+		schedule(m,
+		    uv_now(m->loop) - m->connected_at < m->cfg.retry_ms ? m->cfg.retry_ms : 0);
 		break;
 	}
 }
@@ -625,6 +634,7 @@ connect_client(struct cs_mdns *m)
 	AvahiClient *c;
 	int err = 0;
 
+	m->connected_at = uv_now(m->loop);
 	c = avahi_client_new(cs_avpoll_api(&m->poll), AVAHI_CLIENT_NO_FAIL, client_cb, m, &err);
 	if (c == NULL) {
 		/* NO_FAIL still needs the system bus: retry until there is one. */
@@ -680,6 +690,8 @@ timer_cb(uv_timer_t *t)
 		return;
 	}
 	drop_client(m);
+	if (m->closing)
+		return; /* closed from a GONE callback: the timer runs again */
 	connect_client(m);
 }
 
@@ -689,7 +701,9 @@ cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config
 	struct cs_mdns *m;
 
 	if (out == NULL || loop == NULL || cfg == NULL || cfg->port == 0 ||
-	    cfg->n_ifindex > CS_MDNS_MAX_IF || cfg->on_event == NULL)
+	    cfg->n_ifindex > CS_MDNS_MAX_IF || cfg->on_event == NULL ||
+	    (cfg->first_name != NULL &&
+	        (cfg->first_name[0] == '\0' || strlen(cfg->first_name) >= CS_MDNS_NAME_MAX)))
 		return CS_EINVAL;
 	if (sodium_init() < 0)
 		return CS_EIO;
@@ -706,6 +720,9 @@ cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config
 	m->timer.data = m;
 	cs_avpoll_init(&m->poll, loop);
 	new_names(m);
+	if (cfg->first_name != NULL)
+		memcpy(m->name, cfg->first_name, strlen(cfg->first_name) + 1);
+	m->cfg.first_name = NULL; /* not kept: the caller's pointer */
 	/* Connect from the loop: no callback runs before this returns. */
 	schedule(m, 0);
 	*out = m;

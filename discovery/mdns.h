@@ -8,7 +8,10 @@
  * own as SRV target with the interface addresses as A/AAAA records (so the
  * machine's host name is in none of our records), and the TXT items `v=`,
  * `cab=`, `dev=` of a struct cs_tag_set (discovery/tag.h). Instances whose
- * cab tag is not accepted (another cabinet, or garbage) give no event.
+ * cab tag is not accepted (another cabinet, or garbage) give no event. One
+ * device reachable over IPv4 and IPv6, or on two interfaces, gives one SEEN
+ * per (interface, protocol); a GONE names the instance it ends. SEEN is a
+ * hint where to dial, not an identity: the handshake and the roster decide.
  *
  * Daemon life (docs/DISCOVERY.md §4): without a daemon or a system bus the
  * module keeps retrying and says so once through the status callback; when
@@ -83,6 +86,12 @@ struct cs_mdns_config {
 	size_t n_ifindex;
 	struct cs_tag_set tags; /* published and accepted (copied) */
 	unsigned retry_ms;      /* reconnect delay without a bus; 0: 2000 */
+	/*
+	 * Tests only (the LAN test provokes a collision with it): the first
+	 * instance name instead of a random one; any collision, re-publish or
+	 * rotation goes back to random names. NULL in the agent. Copied.
+	 */
+	const char *first_name;
 	cs_mdns_event_cb on_event;
 	cs_mdns_status_cb on_status;
 	void *ctx;
@@ -91,7 +100,8 @@ struct cs_mdns_config {
 /*
  * Start publishing and browsing on loop. *out gets the object. Without a
  * daemon this still succeeds (status CS_MDNS_NO_DAEMON, retried).
- * Returns 0, CS_EINVAL (port 0, too many interfaces, no callback) or
+ * Returns 0, CS_EINVAL (port 0, too many interfaces, no callback, a
+ * first_name longer than a DNS label) or
  * CS_ENOMEM / CS_EIO (libuv).
  */
 int cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config *cfg);

@@ -9,8 +9,11 @@
  *   MS gone DEVTAG INSTANCE
  *   MS exit                   after a clean close (SIGTERM, SIGINT, --seconds)
  *
- * SIGUSR1 re-publishes. Exit 0 after a clean close, 3 if a handle leaked.
- * Test keys only: this prints no secret it was not given on its command line.
+ *   MS rotate DAY DEVTAG      after SIGUSR2: tags of the next day (a midnight)
+ *
+ * --name: the first instance name (to provoke a collision). SIGUSR1 re-publishes. Exit 0 after a
+ * clean close, 3 if a handle leaked. Test keys only: this prints no secret it was not given on its
+ * command line.
  */
 #include <net/if.h>
 #include <signal.h>
@@ -29,10 +32,12 @@
 
 struct probe {
 	uv_loop_t loop;
-	uv_signal_t sigterm, sigint, sigusr1;
+	uv_signal_t sigterm, sigint, sigusr1, sigusr2;
 	uv_timer_t deadline;
 	struct cs_mdns *m;
 	int closing;
+	uint32_t day;
+	uint8_t cab_key[32], dev_pk[32]; /* test keys, kept for SIGUSR2 */
 };
 
 static long long
@@ -105,6 +110,7 @@ mdns_closed(void *ctx)
 	uv_close((uv_handle_t *)&p->sigterm, handle_closed);
 	uv_close((uv_handle_t *)&p->sigint, handle_closed);
 	uv_close((uv_handle_t *)&p->sigusr1, handle_closed);
+	uv_close((uv_handle_t *)&p->sigusr2, handle_closed);
 	uv_close((uv_handle_t *)&p->deadline, handle_closed);
 }
 
@@ -123,6 +129,21 @@ on_signal(uv_signal_t *s, int signum)
 	struct probe *p = s->data;
 	int rc;
 
+	if (signum == SIGUSR2) {
+		struct cs_tag_set set;
+		char tag[CS_TAG_HEX_LEN + 1];
+
+		p->day++;
+		if (cs_tag_set_make(p->dev_pk, p->cab_key, p->day, &set) < 0 ||
+		    cs_mdns_set_tags(p->m, &set) < 0) {
+			fprintf(stderr, "cs-mdns-probe: rotate failed\n");
+			return;
+		}
+		cs_tag_hex(set.dev, tag);
+		printf("%lld rotate %u %s\n", now_ms(), (unsigned)p->day, tag);
+		fflush(stdout);
+		return;
+	}
 	if (signum == SIGUSR1) {
 		rc = cs_mdns_republish(p->m);
 		printf("%lld republish %d %s\n", now_ms(), rc, cs_mdns_instance(p->m));
@@ -155,7 +176,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: cs-mdns-probe --cab HEX64 --dev HEX64 --port N [--if NAME]... "
-	    "[--day N] [--seconds N] [--retry-ms N]\n");
+	    "[--day N] [--seconds N] [--retry-ms N] [--name FIRST]\n");
 	exit(2);
 }
 
@@ -164,7 +185,7 @@ main(int argc, char **argv)
 {
 	struct probe p;
 	struct cs_mdns_config cfg;
-	uint8_t cab_key[32], dev_pk[32];
+	uint8_t *cab_key = p.cab_key, *dev_pk = p.dev_pk;
 	char tag[CS_TAG_HEX_LEN + 1];
 	long day = -1, seconds = 120;
 	int have_cab = 0, have_dev = 0, i, rc;
@@ -199,6 +220,8 @@ main(int argc, char **argv)
 			day = atol(argv[++i]);
 		} else if (strcmp(argv[i], "--seconds") == 0) {
 			seconds = atol(argv[++i]);
+		} else if (strcmp(argv[i], "--name") == 0) {
+			cfg.first_name = argv[++i];
 		} else if (strcmp(argv[i], "--retry-ms") == 0) {
 			cfg.retry_ms = (unsigned)atoi(argv[++i]);
 		} else {
@@ -209,9 +232,9 @@ main(int argc, char **argv)
 		usage();
 	if (day < 0)
 		day = (long)cs_tag_day((int64_t)time(NULL));
-	if (cs_tag_set_make(dev_pk, cab_key, (uint32_t)day, &cfg.tags) < 0)
+	p.day = (uint32_t)day;
+	if (cs_tag_set_make(dev_pk, cab_key, p.day, &cfg.tags) < 0)
 		return 1;
-	sodium_memzero(cab_key, sizeof(cab_key));
 	cfg.on_event = on_event;
 	cfg.on_status = on_status;
 	cfg.ctx = &p;
@@ -222,11 +245,13 @@ main(int argc, char **argv)
 	uv_signal_init(&p.loop, &p.sigterm);
 	uv_signal_init(&p.loop, &p.sigint);
 	uv_signal_init(&p.loop, &p.sigusr1);
+	uv_signal_init(&p.loop, &p.sigusr2);
 	uv_timer_init(&p.loop, &p.deadline);
-	p.sigterm.data = p.sigint.data = p.sigusr1.data = p.deadline.data = &p;
+	p.sigterm.data = p.sigint.data = p.sigusr1.data = p.sigusr2.data = p.deadline.data = &p;
 	uv_signal_start(&p.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&p.sigint, on_signal, SIGINT);
 	uv_signal_start(&p.sigusr1, on_signal, SIGUSR1);
+	uv_signal_start(&p.sigusr2, on_signal, SIGUSR2);
 	uv_timer_start(&p.deadline, on_deadline, (uint64_t)seconds * 1000, 0);
 
 	cs_tag_hex(cfg.tags.dev, tag);
@@ -237,6 +262,7 @@ main(int argc, char **argv)
 	}
 	uv_run(&p.loop, UV_RUN_DEFAULT);
 	rc = uv_loop_close(&p.loop);
+	sodium_memzero(p.cab_key, sizeof(p.cab_key));
 	printf("%lld exit %s\n", now_ms(), rc == 0 ? "clean" : "busy");
 	return rc == 0 ? 0 : 3;
 }

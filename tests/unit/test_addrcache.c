@@ -324,6 +324,37 @@ test_addrcache_parse_survives_allocation_failures(void **state)
 	assert_int_equal(cs_mem_live(), live);
 }
 
+static void
+test_addrcache_targets_put_static_peers_first_then_recent(void **state)
+{
+	struct cs_addrcache c;
+	struct cs_peer_addr statics[2], out[8];
+	struct cs_peer_addr a = addr("10.0.0.1:7000"), b = addr("10.0.0.2:7000");
+	struct cs_peer_addr d = addr("desk-pc:7415"), e = addr("10.0.0.3:1");
+	size_t n = 99;
+
+	(void)state;
+	cs_addrcache_init(&c);
+	statics[0] = d;
+	statics[1] = a;
+	assert_int_equal(cs_addrcache_set(&c, "old", &b, 100), 0);
+	assert_int_equal(cs_addrcache_set(&c, "dup", &a, 500), 0); /* also static */
+	assert_int_equal(cs_addrcache_set(&c, "new", &e, 900), 0);
+	assert_int_equal(cs_addrcache_targets(&c, statics, 2, out, 8, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(out[0].host, "desk-pc");
+	assert_string_equal(out[1].host, "10.0.0.1");
+	assert_string_equal(out[2].host, "10.0.0.3"); /* most recent cached */
+	assert_string_equal(out[3].host, "10.0.0.2");
+	/* Bounded by cap; no cache at all is fine. */
+	assert_int_equal(cs_addrcache_targets(&c, statics, 2, out, 3, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(cs_addrcache_targets(NULL, statics, 1, out, 8, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(cs_addrcache_targets(&c, NULL, 1, out, 8, &n), CS_EINVAL);
+	cs_addrcache_free(&c);
+}
+
 int
 main(void)
 {
@@ -339,6 +370,7 @@ main(void)
 	    cmocka_unit_test(test_addrcache_corrupt_file_is_a_clear_error),
 	    cmocka_unit_test_setup_teardown(test_addrcache_corrupt_file_on_disk, setup, teardown),
 	    cmocka_unit_test(test_addrcache_parse_survives_allocation_failures),
+	    cmocka_unit_test(test_addrcache_targets_put_static_peers_first_then_recent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
