@@ -103,11 +103,15 @@ enum stmt_id {
 	ST_CONFLICT_ADD,
 	ST_FLAG_ON,
 	ST_FLAG_OFF,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_IDS_BY_GID] = "SELECT rid, pk, cl, xs, xn, xh, xv, v, pat FROM cs_ids WHERE gid=?1",
+    [ST_IDS_BY_GID] = "SELECT rid, pk, cl, xs, xn, xh, xv, v, coalesce(pat, gid) FROM cs_ids "
+                      "WHERE gid=?1",
     [ST_IDS_BY_PK] = "SELECT rid FROM cs_ids WHERE tid=?1 AND pk=?2",
     [ST_IDS_INSERT] = "INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -126,15 +130,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LAST_H] = "SELECT h FROM cs_ids ORDER BY v DESC LIMIT 1",
     [ST_META_GET] = "SELECT v FROM cs_meta WHERE k=?1",
     [ST_META_PUT] = "INSERT OR REPLACE INTO cs_meta(k, v) VALUES(?1, ?2)",
-    [ST_EXTRACT] = "SELECT rid, tid, pk, gid, pat, cl, xs, xn, xh, xv, v FROM cs_ids "
-                   "WHERE v > ?1 ORDER BY v LIMIT ?2",
-    [ST_EXTRACT_SCOPE] = "SELECT rid, tid, pk, gid, pat, cl, xs, xn, xh, xv, v FROM cs_ids "
-                         "WHERE v > ?1 AND pat IN (SELECT patient FROM cs_shares WHERE "
-                         "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
-    [ST_EXTRACT_PAT] = "SELECT rid, tid, pk, gid, pat, cl, xs, xn, xh, xv, v FROM cs_ids "
-                       "WHERE v > ?1 AND pat=?4 AND EXISTS (SELECT 1 FROM cs_shares WHERE "
-                       "patient=?4 AND practitioner=?3 AND revoke_hlc IS NULL) "
-                       "ORDER BY v LIMIT ?2",
+    [ST_EXTRACT] =
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
+        "WHERE v > ?1 ORDER BY v LIMIT ?2",
+    [ST_EXTRACT_SCOPE] =
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
+        "WHERE v > ?1 AND coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE "
+        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
+    [ST_EXTRACT_PAT] =
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
+        "WHERE v > ?1 AND coalesce(pat, gid)=?4 AND EXISTS (SELECT 1 FROM cs_shares WHERE "
+        "patient=?4 AND practitioner=?3 AND revoke_hlc IS NULL) "
+        "ORDER BY v LIMIT ?2",
     [ST_GID_OF_PK] = "SELECT gid FROM cs_ids WHERE tid=?1 AND pk=?2",
     [ST_PK_OF_GID] = "SELECT pk, cl FROM cs_ids WHERE gid=?1",
     [ST_HELD_ADD] = "INSERT INTO cs_held(kind, reason, wait_gid, until_ms, src, tbl, gid, "
@@ -149,6 +156,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                         "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0)",
     [ST_FLAG_ON] = "INSERT OR IGNORE INTO cs_apply(tid, pk) VALUES(?1, '*')",
     [ST_FLAG_OFF] = "DELETE FROM cs_apply WHERE tid=?1",
+    [ST_SAVEPOINT] = "SAVEPOINT cs_row",
+    [ST_RELEASE] = "RELEASE cs_row",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO cs_row",
 };
 
 struct site {
@@ -170,6 +180,8 @@ struct cs_engine {
 	uint64_t (*now_ms)(void *);
 	void *now_ctx;
 	int reincarnated;
+	int stale; /* the INI names tables/columns not installed yet */
+	char stale_msg[300];
 	sqlite3_stmt *st[ST_COUNT];
 	struct site *sites;
 	size_t nsites, sites_cap;
@@ -1156,6 +1168,17 @@ static const char uninstall_tables[] =
 	"coalesce((SELECT h FROM cs_ids ORDER BY v DESC LIMIT 1), 0) + 1, "                        \
 	"coalesce((SELECT v FROM cs_meta WHERE k='hlc'), 0) + 1)"
 
+/*
+ * A new row's gid: 6 bytes of its hlc's milliseconds (7 bits each, so that
+ * plain SQL can build them with char()), then 80 random bits. Time-ordered
+ * gids are inserted at the right edge of the gid index instead of a random
+ * page each (a random 16-byte key made capture 10x slower than the insert
+ * itself on a 100 K-row table); 80 random bits keep them globally unique.
+ */
+#define SQL_GID                                                                                    \
+	"CAST(char((hh>>51)&127, (hh>>44)&127, (hh>>37)&127, (hh>>30)&127, (hh>>23)&127, "         \
+	"(hh>>16)&127) || randomblob(10) AS BLOB)"
+
 static int
 drop_triggers(struct cs_engine *e)
 {
@@ -1184,6 +1207,12 @@ drop_triggers(struct cs_engine *e)
 	return rc;
 }
 
+/*
+ * Note on "pk=+NEW.x" below: cs_ids.pk has no affinity, so comparing it with
+ * an INTEGER column would apply numeric affinity to pk and forbid the index
+ * (a scan per write); the unary + strips the column's affinity.
+ */
+
 /* The "not inside an engine apply" condition of every trigger. */
 static void
 sb_not_applying(struct sb *q, int tid)
@@ -1195,12 +1224,14 @@ static void
 sb_pat_expr(struct sb *q, struct cs_engine *e, const struct ttab *t, const char *rowvar)
 {
 	if (t->scope == SCOPE_SELF) {
-		sb_s(q, "g");
+		/* NULL = the row's own gid (readers use coalesce(pat, gid)): naming
+		 * g twice would let SQLite evaluate its randomblob() twice */
+		sb_s(q, "NULL");
 	} else if (t->scope == SCOPE_GID) {
 		sb_f(q, "%s.", rowvar);
 		sb_id(q, t->cols[t->scope_col].name);
 	} else {
-		sb_f(q, "(SELECT gid FROM cs_ids WHERE tid=%d AND pk=%s.",
+		sb_f(q, "(SELECT gid FROM cs_ids WHERE tid=%d AND pk=+%s.",
 		    e->tabs[t->cols[t->scope_col].fk_tab].tid, rowvar);
 		sb_id(q, t->cols[t->scope_col].name);
 		sb_s(q, ")");
@@ -1232,15 +1263,15 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_s(&q, ", g, ");
 		sb_pat_expr(&q, e, t, "NEW");
 		sb_f(&q,
-		    ", 1, %lld, m, hh, m, m, hh FROM (SELECT randomblob(16) AS g, " SQL_M
-		    " AS m, " SQL_H " AS hh) WHERE true ON CONFLICT(tid, pk) DO UPDATE SET "
+		    ", 1, %lld, m, hh, m, m, hh FROM (SELECT " SQL_GID
+		    " AS g, m, hh FROM (SELECT " SQL_M " AS m, " SQL_H
+		    " AS hh)) WHERE true ON CONFLICT(tid, pk) DO UPDATE SET "
 		    "cl=cl+1+(cl&1), xs=%lld, xn=excluded.xn, xh=excluded.xh, xv=excluded.xv, "
-		    "v=excluded.v, h=excluded.h%s; "
-		    "DELETE FROM cs_clock WHERE rid=(SELECT rid FROM cs_ids WHERE tid=%d AND "
-		    "pk=NEW.",
-		    S0, S0, t->scope == SCOPE_SELF ? "" : ", pat=excluded.pat", t->tid);
-		sb_id(&q, t->pk);
-		sb_s(&q, " AND cl>1); END;");
+		    "v=excluded.v, h=excluded.h%s; END;",
+		    S0, S0, t->scope == SCOPE_SELF ? "" : ", pat=excluded.pat");
+		/* no cs_clock write: a re-insert leaves older cell clocks behind,
+		 * and a clock older than the existence entry (v < xv) is stale by
+		 * definition (load_clocks ignores it) */
 
 		/* Delete: causal length +1, existence := new dot, cells dropped. */
 		sb_f(&q, "CREATE TRIGGER \"cs_ad_%d\" AFTER DELETE ON ", t->tid);
@@ -1249,12 +1280,12 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_not_applying(&q, t->tid);
 		sb_f(&q,
 		    " BEGIN DELETE FROM cs_clock WHERE rid=(SELECT rid FROM cs_ids WHERE tid=%d "
-		    "AND pk=OLD.",
+		    "AND pk=+OLD.",
 		    t->tid);
 		sb_id(&q, t->pk);
 		sb_f(&q,
 		    "); UPDATE cs_ids SET cl=cl+1, xs=%lld, xn=" SQL_M ", xh=" SQL_H ", xv=" SQL_M
-		    ", v=" SQL_M ", h=" SQL_H "%s WHERE tid=%d AND pk=OLD.",
+		    ", v=" SQL_M ", h=" SQL_H "%s WHERE tid=%d AND pk=+OLD.",
 		    S0, t->rowid_pk ? ", pk=NULL" : "", t->tid);
 		sb_id(&q, t->pk);
 		sb_s(&q, " AND (cl&1)=1; END;");
@@ -1278,13 +1309,28 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 	}
 	sb_s(&q, ") AND ");
 	sb_not_applying(&q, t->tid);
-	sb_s(&q, " BEGIN UPDATE cs_ids SET v=" SQL_M ", h=" SQL_H ", pk=NEW.");
+	/* a pk change (rare) first, apart: SET pk on every update would rewrite
+	 * the (tid, pk) index entry each time */
+	sb_s(&q, " BEGIN UPDATE cs_ids SET pk=NEW.");
 	sb_id(&q, t->pk);
+	sb_f(&q, " WHERE tid=%d AND pk=+OLD.", t->tid);
+	sb_id(&q, t->pk);
+	sb_s(&q, " AND NEW.");
+	sb_id(&q, t->pk);
+	sb_s(&q, " IS NOT OLD.");
+	sb_id(&q, t->pk);
+	sb_s(&q, "; UPDATE cs_ids SET v=" SQL_M ", h=" SQL_H);
 	if (t->scope == SCOPE_FK) {
-		sb_s(&q, ", pat=");
+		/* a scope move: the row now belongs to another patient */
+		sb_s(&q, ", pat=CASE WHEN NEW.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " IS NOT OLD.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " THEN ");
 		sb_pat_expr(&q, e, t, "NEW");
+		sb_s(&q, " ELSE pat END");
 	}
-	sb_f(&q, " WHERE tid=%d AND pk=OLD.", t->tid);
+	sb_f(&q, " WHERE tid=%d AND pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
 	sb_f(&q,
 	    "; INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
@@ -1299,7 +1345,7 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 	}
 	if (t->ncols == 0)
 		sb_s(&q, "SELECT 0 AS cid WHERE 0");
-	sb_f(&q, ") AS c WHERE i.tid=%d AND i.pk=NEW.", t->tid);
+	sb_f(&q, ") AS c WHERE i.tid=%d AND i.pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
 	sb_s(&q, "; END;");
 	if (q.err) {
@@ -1633,9 +1679,23 @@ cs_engine_open(struct cs_engine **out, const struct cs_engine_opts *o)
 		    o->db_path, (long long)ver, CS_SCHEMA_VERSION);
 		goto out;
 	}
+	if (ver < CS_SCHEMA_VERSION) {
+		e->stale = CS_SQL_ENOTINST;
+		snprintf(e->stale_msg, sizeof(e->stale_msg),
+		    "the cabsync schema is not installed in %s: run install", o->db_path);
+	}
 	if (ver == CS_SCHEMA_VERSION) {
-		if ((rc = load_identity(e)) < 0 || (rc = sync_ids(e, 0)) < 0)
+		if ((rc = load_identity(e)) < 0)
 			goto out;
+		/* a table or column new in the INI: open anyway, so that the
+		 * caller can run cs_engine_install; extract/apply refuse until then */
+		if ((rc = sync_ids(e, 0)) == CS_SQL_ENOTINST || rc == CS_SQL_ESCHEMA) {
+			e->stale = rc;
+			snprintf(e->stale_msg, sizeof(e->stale_msg), "%s", e->err);
+			e->err[0] = '\0';
+		} else if (rc < 0) {
+			goto out;
+		}
 		if ((o->expected_incarnation != NULL &&
 		        memcmp(o->expected_incarnation, e->incarnation, CS_GID_LEN) != 0) ||
 		    cs_engine_db_version(e) < o->min_db_version)
@@ -1683,7 +1743,7 @@ register_existing(struct cs_engine *e, const struct ttab *t)
 	} else if (t->scope == SCOPE_FK) {
 		sb_f(&q, "UPDATE cs_ids SET pat=(SELECT p.gid FROM cs_ids AS p, ");
 		sb_id(&q, t->name);
-		sb_f(&q, " AS r WHERE p.tid=%d AND p.pk=r.",
+		sb_f(&q, " AS r WHERE p.tid=%d AND p.pk=+r.",
 		    e->tabs[t->cols[t->scope_col].fk_tab].tid);
 		sb_id(&q, t->cols[t->scope_col].name);
 		sb_s(&q, " AND r.");
@@ -1736,6 +1796,7 @@ cs_engine_install(struct cs_engine *e)
 		goto out;
 	if ((rc = install_triggers(e)) < 0)
 		goto out;
+	e->stale = 0;
 	for (i = 0; i < e->ntabs; i++)
 		if (!e->tabs[i].internal && (rc = register_existing(e, &e->tabs[i])) < 0)
 			goto out;
@@ -1967,7 +2028,7 @@ col_value(struct cs_engine *e, const struct ttab *t, int c, sqlite3_value *sv, s
 }
 
 static int
-load_clocks(struct cs_engine *e, const struct ttab *t, int64_t rid, struct clk *cl)
+load_clocks(struct cs_engine *e, const struct ttab *t, int64_t rid, uint64_t xv, struct clk *cl)
 {
 	sqlite3_stmt *st = S(e, ST_CLOCK_OF);
 	int rc, i;
@@ -1980,6 +2041,8 @@ load_clocks(struct cs_engine *e, const struct ttab *t, int64_t rid, struct clk *
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int cid = sqlite3_column_int(st, 0);
 
+		if ((uint64_t)sqlite3_column_int64(st, 4) < xv)
+			continue; /* from an earlier incarnation of the row: stale */
 		for (i = 0; i < t->ncols; i++)
 			if (t->cols[i].cid == cid) {
 				cl[i].has = 1;
@@ -2024,6 +2087,64 @@ dict_dev(struct cs_engine *e, struct cs_changeset *cs, int64_t site)
 	return cs_changeset_dev(cs, d);
 }
 
+struct vvent {
+	int64_t s;
+	uint64_t n;
+};
+
+struct vvec {
+	struct vvent *e;
+	size_t n, cap;
+};
+
+static uint64_t
+vv_get(const struct vvec *v, int64_t s)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (v->e[i].s == s)
+			return v->e[i].n;
+	return 0;
+}
+
+static int
+vv_put(struct vvec *v, int64_t s, uint64_t n)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (v->e[i].s == s) {
+			if (n > v->e[i].n)
+				v->e[i].n = n;
+			return 0;
+		}
+	if (cs_grow(&v->e, &v->cap, v->n + 1, sizeof(*v->e)) < 0)
+		return CS_ENOMEM;
+	v->e[v->n].s = s;
+	v->e[v->n++].n = n;
+	return 0;
+}
+
+static int
+load_vv(struct cs_engine *e, int64_t rid, struct vvec *v)
+{
+	sqlite3_stmt *st = S(e, ST_VV_OF);
+	int rc;
+
+	if (st == NULL)
+		return CS_SQL_ESQLITE;
+	sqlite3_bind_int64(st, 1, rid);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (vv_put(v, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1)) <
+		    0) {
+			sqlite3_reset(st);
+			return CS_ENOMEM;
+		}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading cs_vv failed");
+}
+
 /* Append one row record to the changeset (see cs_engine_extract). */
 static int
 extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t *for_dev,
@@ -2033,7 +2154,9 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 	struct ttab *t = tab_by_tid(e, sqlite3_column_int(rs, 1));
 	int64_t rid = sqlite3_column_int64(rs, 0), xs = sqlite3_column_int64(rs, 6);
 	uint64_t xv = (uint64_t)sqlite3_column_int64(rs, 9);
-	sqlite3_stmt *sel = NULL, *vs;
+	sqlite3_stmt *sel = NULL;
+	struct vvec vv = {0};
+	size_t k;
 	const uint8_t *xdev;
 	uint8_t ref[CS_GID_LEN];
 	int rc, ti, i, ncells = 0, alive, di, skip_ex;
@@ -2072,7 +2195,7 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 	skip_ex = for_dev != NULL && memcmp(xdev, for_dev, CS_DEVID_LEN) == 0;
 
 	if (alive) {
-		if ((rc = load_clocks(e, t, rid, clks)) < 0)
+		if ((rc = load_clocks(e, t, rid, xv, clks)) < 0)
 			return rc;
 		if ((rc = tab_stmt(e, t, &t->sel_row, 0)) < 0)
 			return rc;
@@ -2132,41 +2255,21 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 				goto out;
 		}
 	}
-	/* the sender's row vector: stored entries + its own entry (the row's v) */
-	if ((vs = S(e, ST_VV_OF)) == NULL) {
-		rc = CS_SQL_ESQLITE;
+	/* the sender's row vector: stored entries + the existence dot + its own
+	 * entry (the row's v), see merge_vv() */
+	if ((rc = load_vv(e, rid, &vv)) < 0)
 		goto out;
-	}
-	sqlite3_bind_int64(vs, 1, rid);
-	while ((rc = sqlite3_step(vs)) == SQLITE_ROW) {
-		struct cs_dot d;
-		int64_t s = sqlite3_column_int64(vs, 0);
-
-		if (s == e->self_site)
-			continue;
-		if ((rc = dict_dev(e, out, s)) < 0) {
-			sqlite3_reset(vs);
-			goto out;
-		}
-		d.dev = (uint32_t)rc;
-		d.n = (uint64_t)sqlite3_column_int64(vs, 1);
-		if ((rc = cs_changeset_vv(out, d)) < 0) {
-			sqlite3_reset(vs);
-			goto out;
-		}
-	}
-	sqlite3_reset(vs);
-	if (rc != SQLITE_DONE) {
-		rc = sqfail(e, rc, "reading cs_vv failed");
+	if (xs != e->self_site && (rc = vv_put(&vv, xs, hdr.ex_dot.n)) < 0)
 		goto out;
-	}
-	{
+	if ((rc = vv_put(&vv, e->self_site, (uint64_t)sqlite3_column_int64(rs, 10))) < 0)
+		goto out;
+	for (k = 0; k < vv.n; k++) {
 		struct cs_dot d;
 
-		if ((rc = dict_dev(e, out, e->self_site)) < 0)
+		if ((rc = dict_dev(e, out, vv.e[k].s)) < 0)
 			goto out;
 		d.dev = (uint32_t)rc;
-		d.n = (uint64_t)sqlite3_column_int64(rs, 10);
+		d.n = vv.e[k].n;
 		if ((rc = cs_changeset_vv(out, d)) < 0)
 			goto out;
 	}
@@ -2179,6 +2282,7 @@ out:
 		out->ncells = out->rows[out->nrows].cell_first;
 		out->nvv = out->rows[out->nrows].vv_first;
 	}
+	cs_free(vv.e);
 	return rc < 0 ? rc : 0;
 }
 
@@ -2193,6 +2297,8 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	int rc, more = 0, i, maxc = 1;
 
 	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	if (out == NULL || max_rows == 0 || max_rows > INT32_MAX ||
 	    (scope != NULL && scope->practitioner == NULL))
 		return fail(e, CS_EINVAL, "cs_engine_extract: bad arguments");
@@ -2260,45 +2366,6 @@ out0:
 }
 
 /* ---- apply ------------------------------------------------------------ */
-
-struct vvent {
-	int64_t s;
-	uint64_t n;
-};
-
-struct vvec {
-	struct vvent *e;
-	size_t n, cap;
-};
-
-static uint64_t
-vv_get(const struct vvec *v, int64_t s)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++)
-		if (v->e[i].s == s)
-			return v->e[i].n;
-	return 0;
-}
-
-static int
-vv_put(struct vvec *v, int64_t s, uint64_t n)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++)
-		if (v->e[i].s == s) {
-			if (n > v->e[i].n)
-				v->e[i].n = n;
-			return 0;
-		}
-	if (cs_grow(&v->e, &v->cap, v->n + 1, sizeof(*v->e)) < 0)
-		return CS_ENOMEM;
-	v->e[v->n].s = s;
-	v->e[v->n++].n = n;
-	return 0;
-}
 
 /* dot (s, n) is in vector v (DESIGN.md: "v.dot in VVb") */
 static int
@@ -2772,25 +2839,6 @@ collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_valu
 }
 
 static int
-load_vv(struct cs_engine *e, int64_t rid, struct vvec *v)
-{
-	sqlite3_stmt *st = S(e, ST_VV_OF);
-	int rc;
-
-	if (st == NULL)
-		return CS_SQL_ESQLITE;
-	sqlite3_bind_int64(st, 1, rid);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (vv_put(v, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1)) <
-		    0) {
-			sqlite3_reset(st);
-			return CS_ENOMEM;
-		}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading cs_vv failed");
-}
-
-static int
 put_clock(struct cs_engine *e, int64_t rid, int cid, int64_t s, uint64_t n, uint64_t h, uint64_t v)
 {
 	sqlite3_stmt *st = S(e, ST_CLOCK_PUT);
@@ -2919,7 +2967,7 @@ in_cell(const struct applyctx *a, const struct rowstate *s, int i)
 /* Write every column of b to the base row (insert or full update). */
 static int
 write_full(struct cs_engine *e, struct applyctx *a, struct rowstate *s, int update,
-    sqlite3_value *pk, int64_t *newpk)
+    sqlite3_value *pk, int64_t *newpk, int mixed)
 {
 	sqlite3_stmt *st;
 	int i, rc;
@@ -2931,8 +2979,12 @@ write_full(struct cs_engine *e, struct applyctx *a, struct rowstate *s, int upda
 	for (i = 0; i < s->t->ncols; i++) {
 		const struct cs_cell *c = in_cell(a, s, i);
 
-		if (c != NULL)
+		/* mixed: the taken cells, the local values elsewhere (one record
+		 * rewrite instead of one UPDATE per taken column) */
+		if (c != NULL && (!mixed || s->take[i]))
 			bind_cv(st, i + 1, &c->v, s->refpk[s->cellof[i]]);
+		else if (mixed && s->lval[i] != NULL)
+			sqlite3_bind_value(st, i + 1, s->lval[i]);
 	}
 	if (update)
 		sqlite3_bind_value(st, s->t->ncols + 1, pk);
@@ -2984,8 +3036,27 @@ put_taken_clocks(struct cs_engine *e, struct applyctx *a, struct rowstate *s, in
 	return 0;
 }
 
+/*
+ * MR 5. Entries implied by the row's existence dot (same site, n <= xn) are
+ * not stored either: the vector is always read as stored entries + the
+ * existence dot + this device's own entry (the row's v), so a new row from
+ * its author costs no cs_vv write.
+ */
 static int
-merge_vv(struct cs_engine *e, int64_t rid, const struct vvec *vb)
+put_vv(struct cs_engine *e, int64_t rid, int64_t s, uint64_t n)
+{
+	sqlite3_stmt *st = S(e, ST_VV_PUT);
+
+	if (st == NULL)
+		return CS_SQL_ESQLITE;
+	sqlite3_bind_int64(st, 1, rid);
+	sqlite3_bind_int64(st, 2, s);
+	sqlite3_bind_int64(st, 3, (int64_t)n);
+	return done(e, st, "writing cs_vv failed");
+}
+
+static int
+merge_vv(struct cs_engine *e, int64_t rid, const struct vvec *vb, int64_t xs, uint64_t xn)
 {
 	sqlite3_stmt *st;
 	size_t i;
@@ -2994,6 +3065,8 @@ merge_vv(struct cs_engine *e, int64_t rid, const struct vvec *vb)
 	for (i = 0; i < vb->n; i++) {
 		if (vb->e[i].s == e->self_site)
 			continue; /* own entry derived, never stored (MR 5) */
+		if (vb->e[i].s == xs && vb->e[i].n <= xn)
+			continue; /* implied by the existence dot */
 		if ((st = S(e, ST_VV_PUT)) == NULL)
 			return CS_SQL_ESQLITE;
 		sqlite3_bind_int64(st, 1, rid);
@@ -3032,10 +3105,10 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		return fail(e, CS_ECORRUPT, "a row record names an unknown site");
 	if ((rc = load_vv(e, l->rid, &vl)) < 0)
 		goto out;
-	if ((rc = vv_put(&vl, e->self_site, l->v)) < 0)
+	if ((rc = vv_put(&vl, e->self_site, l->v)) < 0 || (rc = vv_put(&vl, l->xs, l->xn)) < 0)
 		goto out;
 	if (l_alive) {
-		if ((rc = load_clocks(e, t, l->rid, s->lc)) < 0)
+		if ((rc = load_clocks(e, t, l->rid, l->xv, s->lc)) < 0)
 			goto out;
 		for (i = 0; i < t->ncols; i++)
 			if (!s->lc[i].has) {
@@ -3101,7 +3174,7 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		if (b_alive) {
 			for (i = 0; i < t->ncols; i++)
 				s->take[i] = s->cellof[i] >= 0;
-			rc = write_full(e, a, s, l_alive, l->pk, &newpk);
+			rc = write_full(e, a, s, l_alive, l->pk, &newpk, 0);
 			if (rc != 0)
 				goto out;
 			inserted = !l_alive;
@@ -3146,8 +3219,10 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 				for (i = 0; i < t->ncols; i++) {
 					if (s->lc[i].s != l->xs || s->lc[i].n != l->xn)
 						continue;
+					/* v = m: the existence entry's v becomes m, and a
+					 * clock older than it would read as stale */
 					rc = put_clock(e, l->rid, t->cols[i].cid, l->xs, l->xn,
-					    l->xh, l->xv);
+					    l->xh, m);
 					if (rc < 0)
 						goto out;
 				}
@@ -3199,8 +3274,8 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 			}
 			for (i = 0; i < t->ncols; i++)
 				ntaken += s->take[i];
-			if (ntaken == t->ncols && t->ncols > 0) {
-				if ((rc = write_full(e, a, s, 1, l->pk, &newpk)) != 0)
+			if (ntaken >= 2) {
+				if ((rc = write_full(e, a, s, 1, l->pk, &newpk, 1)) != 0)
 					goto out;
 			} else {
 				for (i = 0; i < t->ncols && ntaken > 0; i++) {
@@ -3230,7 +3305,10 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		}
 	}
 	/* MR 5 */
-	if ((rc = merge_vv(e, l->rid, vb)) < 0)
+	if (ex_changed && l->xs != e->self_site && (rc = put_vv(e, l->rid, l->xs, l->xn)) < 0)
+		goto out; /* the old existence dot is no longer implied */
+	if ((rc = merge_vv(e, l->rid, vb, ex_changed ? bxs : l->xs,
+	         ex_changed ? r->ex_dot.n : l->xn)) < 0)
 		goto out;
 	/* MR 6: only taken cells and a changed existence get a local db_version */
 	if (ex_changed || ntaken > 0 || wrote_base) {
@@ -3293,7 +3371,7 @@ apply_new(struct cs_engine *e, struct applyctx *a, struct rowstate *s, const str
 
 		for (i = 0; i < s->t->ncols; i++)
 			s->take[i] = s->cellof[i] >= 0;
-		if ((rc = write_full(e, a, s, 0, NULL, &newpk)) != 0)
+		if ((rc = write_full(e, a, s, 0, NULL, &newpk, 0)) != 0)
 			return rc;
 	}
 	if ((st = S(e, ST_IDS_INSERT)) == NULL)
@@ -3324,7 +3402,7 @@ apply_new(struct cs_engine *e, struct applyctx *a, struct rowstate *s, const str
 	rid = sqlite3_last_insert_rowid(e->db);
 	if ((r->cl & 1) && (rc = put_taken_clocks(e, a, s, rid, 1, m)) < 0)
 		return rc;
-	if ((rc = merge_vv(e, rid, vb)) < 0)
+	if ((rc = merge_vv(e, rid, vb, a->m.site[r->ex_dot.dev], r->ex_dot.n)) < 0)
 		return rc;
 	if (a->res != NULL)
 		a->res->applied++;
@@ -3364,6 +3442,7 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	struct vvec vb = {0};
 	struct lrec l = {0};
 	uint64_t maxh = r->ex_hlc, nowms = now_ms(e);
+	sqlite3_stmt *st0;
 	uint32_t k;
 	int rc = 0, i, sp = 0, nc;
 
@@ -3448,7 +3527,11 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		rc = fail(e, CS_ECORRUPT, "cs_ids holds a row with causal length 0");
 		goto out;
 	}
-	if ((rc = exec(e, "SAVEPOINT cs_row")) < 0)
+	if ((st0 = S(e, ST_SAVEPOINT)) == NULL) {
+		rc = CS_SQL_ESQLITE;
+		goto out;
+	}
+	if ((rc = done(e, st0, "opening a savepoint failed")) < 0)
 		goto out;
 	sp = 1;
 	rc = l.found ? apply_merge(e, a, &s, &l, &vb, maxh) : apply_new(e, a, &s, &vb, maxh);
@@ -3457,7 +3540,11 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 
 		snprintf(reason, sizeof(reason), "refused by the local database: %s", e->err);
 		e->err[0] = '\0';
-		if ((rc = exec(e, "ROLLBACK TO cs_row")) < 0)
+		if ((st0 = S(e, ST_ROLLBACK_TO)) == NULL) {
+			rc = CS_SQL_ESQLITE;
+			goto out;
+		}
+		if ((rc = done(e, st0, "rolling back a row failed")) < 0)
 			goto out;
 		rc = hold_row(e, cs, r, 1, reason, NULL, 0, a->src);
 		if (rc == 0 && a->res != NULL)
@@ -3468,7 +3555,8 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		e->max_recv = maxh; /* MR 1 */
 out:
 	if (sp) {
-		int rc2 = exec(e, "RELEASE cs_row");
+		sqlite3_stmt *rs = S(e, ST_RELEASE);
+		int rc2 = rs != NULL ? done(e, rs, "releasing a savepoint failed") : CS_SQL_ESQLITE;
 
 		if (rc == 0)
 			rc = rc2;
@@ -3829,6 +3917,8 @@ cs_engine_apply(struct cs_engine *e, const struct cs_changeset *cs,
 	memset(res, 0, sizeof(*res));
 	if (cs == NULL)
 		return fail(e, CS_EINVAL, "cs_engine_apply: no changeset");
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	{
 		/* refuse a hostile batch before opening a transaction */
 		struct bmap m = {0};
@@ -4084,4 +4174,87 @@ cs_engine_change_valid(struct cs_engine *e, const uint8_t patient[static CS_GID_
 	if (!any)
 		return CS_EAGAIN;
 	return ok;
+}
+
+/*
+ * DESIGN.md Scope and permissions: revoking purges the colleague's copy in
+ * apply mode: not captured, nothing propagates. The row records go too, so
+ * that a later share applies the patient's rows from zero as new rows.
+ */
+int
+cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL, *del = NULL;
+	int rc, n = 0;
+
+	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
+	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	rc = sqlite3_prepare_v2(e->db,
+	    "SELECT tid, pk FROM cs_ids WHERE coalesce(pat, gid)=?1 AND pk IS NOT NULL AND "
+	    "(cl&1)=1 ORDER BY tid DESC",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ttab *t = tab_by_tid(e, sqlite3_column_int(st, 0));
+
+		if (t == NULL)
+			continue;
+		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
+			goto out;
+		sqlite3_bind_value(t->del_row, 1, sqlite3_column_value(st, 1));
+		rc = base_step(e, t->tid, t->del_row, "purging a row failed");
+		if (rc == QUARANTINE)
+			rc = fail(e, CS_SQL_ESQLITE, "purging a row of %s failed: %s", t->name,
+			    e->err);
+		if (rc < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	{
+		static const char *const q[] = {
+		    "DELETE FROM cs_clock WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_vv WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_ids WHERE coalesce(pat, gid)=?1",
+		};
+		int i;
+
+		rc = SQLITE_OK;
+		for (i = 0; i < 3 && rc == SQLITE_OK; i++) {
+			sqlite3_finalize(del);
+			del = NULL;
+			rc = sqlite3_prepare_v2(e->db, q[i], -1, &del, NULL);
+			if (rc != SQLITE_OK)
+				break;
+			sqlite3_bind_blob(del, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+			rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(e->db);
+		}
+	}
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "purging row records failed");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = exec(e, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	if (rc < 0) {
+		sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return n;
 }
