@@ -4,10 +4,12 @@ stub_test.sh): Auth, PostgREST and Storage status codes, headers and JSON
 error bodies as in shared/supabase-api.md, RLS refusals seen through HTTP,
 the sweep's request replayed, and the fault hooks."""
 
+import atexit
 import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,7 @@ ANON = INFO["anon_key"]
 PSQL = os.environ["PSQL"].split()
 OBJDIR = os.environ["STUB_OBJDIR"]
 TMP = tempfile.mkdtemp(prefix="cabsync-stubtest.")
+atexit.register(shutil.rmtree, TMP, True)
 USERS = {
     "alice": "a0000000-0000-0000-0000-000000000001",
     "bob": "b0000000-0000-0000-0000-000000000002",
