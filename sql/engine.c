@@ -1344,7 +1344,7 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 	sb_f(&q, " WHERE tid=%d AND pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
 	sb_f(&q,
-	    "; INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
+	    "; INSERT INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
 	    "i.v, i.h, i.v FROM cs_ids AS i, (",
 	    S0);
 	for (i = 0; i < t->ncols; i++) {
@@ -1358,7 +1358,11 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_s(&q, "SELECT 0 AS cid WHERE 0");
 	sb_f(&q, ") AS c WHERE i.tid=%d AND i.pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
-	sb_s(&q, "; END;");
+	/* an upsert updates the clock row in place (REPLACE would delete and
+	 * re-insert it) */
+	sb_s(&q,
+	    " ON CONFLICT(rid, cid) DO UPDATE SET s=excluded.s, n=excluded.n, "
+	    "h=excluded.h, v=excluded.v; END;");
 	if (q.err) {
 		sb_free(&q);
 		return CS_ENOMEM;
