@@ -228,6 +228,10 @@ test_row_deleted_behind_the_triggers_is_quarantined_not_stalling(void **state)
 	assert_int_equal(r.quarantined, 1);
 	assert_int_equal(r.applied, 1);
 	fx_assert_str(f->r[B].e, "SELECT prenom FROM patient", "x");
+	/* B's own stream to A goes on past that row */
+	fx_exec(f->r[B].e, "UPDATE patient SET nom='Martine'");
+	fx_sync(f, B, A);
+	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM patient WHERE nom='Martine'"), 1);
 	fx_free(f);
 }
 
