@@ -1437,8 +1437,11 @@ on_tick(uv_timer_t *t)
 	for (s = a->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == S_HANDSHAKE || s->state == S_HELLO) {
-			if (now - s->started_ms > HS_TIMEOUT_MS)
+			if (now - s->started_ms > HS_TIMEOUT_MS) {
+				cs_log(CS_LOG_INFO,
+				    "connection %s: handshake timeout (10 s), closed", s->addr);
 				session_close(s, 0, "handshake timeout");
+			}
 			continue;
 		}
 		if (now - s->last_rx_ms > DEAD_AFTER_MS) {
