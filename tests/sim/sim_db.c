@@ -266,7 +266,9 @@ sim_schema_col(const struct sim_table *t, const char *name)
 }
 
 /* The engine's mapping table; see README.md "What the simulator reads". */
-#define GID_SQL "SELECT gid FROM cs_ids WHERE tbl = ?1 AND pk = ?2"
+#define GID_SQL                                                                          \
+	"SELECT i.gid FROM cs_ids i JOIN cs_tables t ON t.tid = i.tid WHERE t.name = ?1 AND " \
+	"i.pk = ?2"
 
 int
 sim_db_gid(sqlite3 *db, const char *table, int64_t pk, uint8_t gid[16])
