@@ -29,10 +29,10 @@
 
 #include "base/change.h"
 #include "base/mem.h"
-#include "sql/engine.h"
 #include "sim_db.h"
 #include "sim_gen.h"
 #include "sim_rng.h"
+#include "sql/engine.h"
 
 #ifndef CS_SOURCE_DIR
 #define CS_SOURCE_DIR "."
@@ -165,7 +165,7 @@ run_writer(const char *self, const char *src, const char *dst, int64_t kill_afte
 	if (pipe(fds) != 0)
 		return -1;
 	snprintf(fdarg, sizeof(fdarg), "%d", fds[1]);
-	snprintf(rows, sizeof(rows), "%d", 400);
+	snprintf(rows, sizeof(rows), "%d", 100);
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -247,9 +247,9 @@ make_replica(const char *path, const uint8_t *dev, struct sim_rng *rng, int npat
 		if (sqlite3_open(path, &db) != SQLITE_OK ||
 		    sim_db_exec(db, "PRAGMA foreign_keys = ON") != SQLITE_OK ||
 		    sim_gen_practice(db, rng, npat, 3) != SQLITE_OK ||
-		    sim_db_exec(db, "UPDATE consultation SET diagnostic = 'Dysfonction L4-L5' "
-				    "WHERE id % 5 = 0; DELETE FROM patient WHERE id % 17 = 0") !=
-			SQLITE_OK)
+		    sim_db_exec(db,
+		        "UPDATE consultation SET diagnostic = 'Dysfonction L4-L5' "
+		        "WHERE id % 5 = 0; DELETE FROM patient WHERE id % 17 = 0") != SQLITE_OK)
 			goto out;
 	}
 	rc = 0;
@@ -295,8 +295,9 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--patients") == 0 && i + 1 < argc)
 			npat = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: cs_crash [--seed S] [--kills N] [--min-kills N] "
-					"[--seconds T] [--patients P]\n");
+			fprintf(stderr,
+			    "usage: cs_crash [--seed S] [--kills N] [--min-kills N] "
+			    "[--seconds T] [--patients P]\n");
 			return 2;
 		}
 	}
@@ -330,7 +331,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "cs_crash: the uninterrupted run failed\n");
 		goto out;
 	}
-	printf("cs_crash: seed %" PRIu64 ", %d patients, uninterrupted apply %.1f ms, dump %zu bytes\n",
+	printf("cs_crash: seed %" PRIu64
+	       ", %d patients, uninterrupted apply %.1f ms, dump %zu bytes\n",
 	    seed, npat, (double)apply_us / 1000.0, strlen(expected));
 	t_end = now_us() + seconds * 1000000;
 	while (kills < max_kills && now_us() < t_end) {
@@ -347,8 +349,9 @@ main(int argc, char **argv)
 		kills++;
 		/* what the kill left: integrity first, then how far it had gone */
 		if (dump_of(tgt, &schema, &got, 1) != 0) {
-			fprintf(stderr, "cs_crash: FAIL seed %" PRIu64 " kill %ld at %" PRId64
-					" us: database damaged\n",
+			fprintf(stderr,
+			    "cs_crash: FAIL seed %" PRIu64 " kill %ld at %" PRId64
+			    " us: database damaged\n",
 			    seed, kills, at);
 			goto out;
 		}
@@ -362,13 +365,15 @@ main(int argc, char **argv)
 		got = NULL;
 		if (run_writer(self, src, tgt, -1, NULL, &killed) != 0 ||
 		    dump_of(tgt, &schema, &got, 1) != 0) {
-			fprintf(stderr, "cs_crash: FAIL seed %" PRIu64 " kill %ld: re-apply failed\n",
-			    seed, kills);
+			fprintf(stderr,
+			    "cs_crash: FAIL seed %" PRIu64 " kill %ld: re-apply failed\n", seed,
+			    kills);
 			goto out;
 		}
 		if (strcmp(got, expected) != 0) {
-			fprintf(stderr, "cs_crash: FAIL seed %" PRIu64 " kill %ld at %" PRId64
-					" us: the re-applied state differs from the uninterrupted run\n",
+			fprintf(stderr,
+			    "cs_crash: FAIL seed %" PRIu64 " kill %ld at %" PRId64
+			    " us: the re-applied state differs from the uninterrupted run\n",
 			    seed, kills, at);
 			goto out;
 		}

@@ -266,8 +266,8 @@ sim_schema_col(const struct sim_table *t, const char *name)
 }
 
 /* The engine's mapping table; see README.md "What the simulator reads". */
-#define GID_SQL                                                                          \
-	"SELECT i.gid FROM cs_ids i JOIN cs_tables t ON t.tid = i.tid WHERE t.name = ?1 AND " \
+#define GID_SQL                                                                                    \
+	"SELECT i.gid FROM cs_ids i JOIN cs_tables t ON t.tid = i.tid WHERE t.name = ?1 AND "      \
 	"i.pk = ?2"
 
 int
@@ -324,7 +324,8 @@ lines_join(struct lines *l, char **out, int ok)
 
 	sb_init(&b);
 	if (ok) {
-		qsort(l->v, l->n, sizeof(char *), cmp_str);
+		if (l->n > 1)
+			qsort(l->v, l->n, sizeof(char *), cmp_str);
 		sb_printf(&b, "%s", "");
 		for (i = 0; i < l->n; i++)
 			sb_printf(&b, "%s\n", l->v[i]);
@@ -343,17 +344,89 @@ lines_join(struct lines *l, char **out, int ok)
 	return 0;
 }
 
+#define GIDMAP_SQL                                                                                 \
+	"SELECT i.pk, i.gid FROM cs_ids i JOIN cs_tables t ON t.tid = i.tid WHERE t.name = ?1 "    \
+	"AND i.pk IS NOT NULL ORDER BY i.pk"
+
+int
+sim_gidmap_load(sqlite3 *db, const struct sim_schema *s, struct sim_gidmap *m)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap;
+	int t, rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	if (sqlite3_prepare_v2(db, GIDMAP_SQL, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	for (t = 0; t < s->nt; t++) {
+		cap = 0;
+		sqlite3_bind_text(st, 1, s->t[t].name, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (sqlite3_column_bytes(st, 1) != 16)
+				continue;
+			if (cs_grow(&m->v[t], &cap, m->n[t] + 1, sizeof(struct sim_gident)) != 0)
+				goto out;
+			m->v[t][m->n[t]].pk = sqlite3_column_int64(st, 0);
+			memcpy(m->v[t][m->n[t]].gid, sqlite3_column_blob(st, 1), 16);
+			m->n[t]++;
+		}
+		sqlite3_reset(st);
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (rc != 0)
+		sim_gidmap_free(m);
+	return rc;
+}
+
+void
+sim_gidmap_free(struct sim_gidmap *m)
+{
+	int t;
+
+	for (t = 0; t < SIM_MAX_TABLES; t++)
+		cs_free(m->v[t]);
+	memset(m, 0, sizeof(*m));
+}
+
+int
+sim_gidmap_find(const struct sim_gidmap *m, int table, int64_t pk, uint8_t gid[16])
+{
+	size_t lo = 0, hi;
+
+	if (table < 0 || table >= SIM_MAX_TABLES)
+		return 0;
+	hi = m->n[table];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->v[table][mid].pk < pk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < m->n[table] && m->v[table][lo].pk == pk) {
+		memcpy(gid, m->v[table][lo].gid, 16);
+		return 1;
+	}
+	return 0;
+}
+
 int
 sim_dump_canonical(sqlite3 *db, const struct sim_schema *s, char **out)
 {
 	struct lines l = {0};
 	struct sbuf line;
+	struct sim_gidmap gm;
 	sqlite3_stmt *st = NULL;
 	char sql[256];
 	uint8_t gid[16];
 	int i, c, r, ok = 0;
 
 	sb_init(&line);
+	if (sim_gidmap_load(db, s, &gm) != 0)
+		return lines_join(&l, out, 0);
 	for (i = 0; i < s->nt; i++) {
 		const struct sim_table *t = &s->t[i];
 
@@ -364,7 +437,7 @@ sim_dump_canonical(sqlite3 *db, const struct sim_schema *s, char **out)
 			int64_t pk = sqlite3_column_int64(st, t->pk_col);
 
 			sb_printf(&line, "%s ", t->name);
-			if (sim_db_gid(db, t->name, pk, gid) == 1)
+			if (sim_gidmap_find(&gm, i, pk, gid) == 1)
 				sb_hex(&line, gid, 16);
 			else
 				sb_printf(&line, "NOGID(pk=%lld)", (long long)pk);
@@ -374,10 +447,8 @@ sim_dump_canonical(sqlite3 *db, const struct sim_schema *s, char **out)
 				sb_printf(&line, " %s=", t->cols[c].name);
 				if (t->cols[c].fk_table >= 0 &&
 				    sqlite3_column_type(st, c) == SQLITE_INTEGER) {
-					const char *pt = s->t[t->cols[c].fk_table].name;
-
-					if (sim_db_gid(db, pt, sqlite3_column_int64(st, c), gid) ==
-					    1) {
+					if (sim_gidmap_find(&gm, t->cols[c].fk_table,
+					        sqlite3_column_int64(st, c), gid) == 1) {
 						sb_printf(&line, "G");
 						sb_hex(&line, gid, 16);
 					} else {
@@ -400,6 +471,7 @@ sim_dump_canonical(sqlite3 *db, const struct sim_schema *s, char **out)
 out:
 	sqlite3_finalize(st);
 	sb_free(&line);
+	sim_gidmap_free(&gm);
 	return lines_join(&l, out, ok);
 }
 

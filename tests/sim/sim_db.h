@@ -72,6 +72,20 @@ int sim_schema_col(const struct sim_table *t, const char *name);
 /* Global id of (table, local pk): 1 found, 0 no mapping, < 0 SQLite error. */
 int sim_db_gid(sqlite3 *db, const char *table, int64_t pk, uint8_t gid[16]);
 
+/* Every (pk, gid) of the tracked tables, read at once (lookups in memory). */
+struct sim_gidmap {
+	struct sim_gident {
+		int64_t pk;
+		uint8_t gid[16];
+	} * v[SIM_MAX_TABLES];
+	size_t n[SIM_MAX_TABLES];
+};
+
+int sim_gidmap_load(sqlite3 *db, const struct sim_schema *s, struct sim_gidmap *m);
+void sim_gidmap_free(struct sim_gidmap *m);
+/* 1 found (gid filled), 0 not mapped. */
+int sim_gidmap_find(const struct sim_gidmap *m, int table, int64_t pk, uint8_t gid[16]);
+
 /* Canonical dump of the tracked tables into *out (NUL-terminated). 0 or -1. */
 int sim_dump_canonical(sqlite3 *db, const struct sim_schema *s, char **out);
 /* Full dump of every table (sqlite_sequence and sqlite_stat* excluded). */

@@ -79,8 +79,15 @@ oracle_free(struct sim_oracle *o)
 	size_t i;
 	int r;
 
-	for (i = 0; i < o->nev; i++)
+	for (i = 0; i < o->nev; i++) {
+		size_t k;
+
 		bits_free(&o->ev[i].saw);
+		cs_free(o->ev[i].val);
+		for (k = 0; k < o->ev[i].nrows_saw; k++)
+			bits_free(&o->ev[i].rows_saw[k]);
+		cs_free(o->ev[i].rows_saw);
+	}
 	for (i = 0; i < o->nrows; i++) {
 		for (r = 0; r < SIM_MAX_REP; r++)
 			bits_free(&o->rows[i].hist[r]);
@@ -151,6 +158,38 @@ oracle_seen(struct sim_oracle *o, int rep, long ev)
 }
 
 int
+oracle_keep_rows_saw(struct sim_oracle *o, long ev, int rep)
+{
+	struct or_event *e = &o->ev[ev];
+	size_t i;
+
+	e->rows_saw = cs_calloc(o->nrows + 1, sizeof(struct bits));
+	if (e->rows_saw == NULL)
+		return -1;
+	e->nrows_saw = o->nrows;
+	for (i = 0; i < o->nrows; i++)
+		if (bits_copy(&e->rows_saw[i], &o->rows[i].hist[rep]) != 0)
+			return -1;
+	return 0;
+}
+
+const struct bits *
+oracle_rows_saw(const struct sim_oracle *o, long ev, long row)
+{
+	const struct or_event *e = &o->ev[ev];
+
+	if (row < 0 || (size_t)row >= e->nrows_saw)
+		return NULL;
+	return &e->rows_saw[row];
+}
+
+int
+oracle_set_saw(struct sim_oracle *o, long ev, const struct bits *saw)
+{
+	return bits_copy(&o->ev[ev].saw, saw);
+}
+
+int
 oracle_integrate(struct sim_oracle *o, int rep, long row, const struct bits *snap)
 {
 	return bits_or(&o->rows[row].hist[rep], snap);
@@ -190,5 +229,17 @@ oracle_superseded(const struct sim_oracle *o, long a)
 		if ((e->col == ea->col || e->col == OR_EXIST) && bits_test(&e->saw, (size_t)a))
 			return 1;
 	}
+	return 0;
+}
+
+int
+oracle_row_cascaded(const struct sim_oracle *o, long a)
+{
+	const struct or_row *r = &o->rows[o->ev[a].row];
+	size_t i;
+
+	for (i = 0; i < r->nev; i++)
+		if (o->ev[r->ev[i]].cascade)
+			return 1;
 	return 0;
 }

@@ -40,7 +40,14 @@ struct or_event {
 	uint8_t dev[16];
 	uint64_t hlc, n;
 	uint64_t cl;     /* existence: the causal length it set */
+	int cascade;     /* a child's tombstone the engine wrote during an apply */
+	char *val;       /* a cell: the value written (sim_main's text form), or NULL */
 	struct bits saw; /* the writer's history of the row before this write */
+	/* a delete: the writer's history of every row at that moment, so that
+	 * the tombstones a receiver's cascade writes for children can see what
+	 * the parent's deleter had seen of them (and nothing more) */
+	struct bits *rows_saw;
+	size_t nrows_saw;
 };
 
 struct or_row {
@@ -73,6 +80,12 @@ long oracle_find_row(const struct sim_oracle *o, const uint8_t gid[16]);
 long oracle_write(struct sim_oracle *o, int rep, long row, int col, const uint8_t dev[16],
     uint64_t hlc, uint64_t n, uint64_t cl);
 int oracle_seen(struct sim_oracle *o, int rep, long ev);
+/* Keep rep's history of every row in delete event ev (see rows_saw). */
+int oracle_keep_rows_saw(struct sim_oracle *o, long ev, int rep);
+/* What delete event ev's writer had seen of row, or NULL. */
+const struct bits *oracle_rows_saw(const struct sim_oracle *o, long ev, long row);
+/* Replace what event ev saw (a write made for someone else's cause). */
+int oracle_set_saw(struct sim_oracle *o, long ev, const struct bits *saw);
 /* rep integrates a sender's history of row (a snapshot). */
 int oracle_integrate(struct sim_oracle *o, int rep, long row, const struct bits *snap);
 /* The event of (row, col, dev, hlc) or -1. */
@@ -85,5 +98,7 @@ int oracle_saw(const struct sim_oracle *o, long b, long a);
  * row's existence (so a's value was knowingly replaced, not lost).
  */
 int oracle_superseded(const struct sim_oracle *o, long a);
+/* 1 if the row of event a was ever tombstoned by an engine cascade. */
+int oracle_row_cascaded(const struct sim_oracle *o, long a);
 
 #endif

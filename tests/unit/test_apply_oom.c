@@ -207,17 +207,19 @@ setup(void **state)
 	cs_changeset_free(&first);
 	cs_engine_close(te);
 	/* concurrent edits on both sides */
-	exec_ok(F.src, "UPDATE consultation SET motif = 'Motif vu par A' WHERE id = 1;"
-		       "UPDATE patient SET telephone = '06 11 22 33 44', ville = 'Villeurbanne' "
-		       "WHERE id = 1;"
-		       "DELETE FROM patient WHERE id = 3;"
-		       "INSERT INTO patient (nom, prenom, date_naissance, sexe, cree_le) VALUES "
-		       "('Nouveau', 'Patient', '1990-01-01', 'F', '2026-03-01');"
-		       "INSERT INTO consultation (patient_id, praticien, date_consultation, motif, "
-		       "tarif_cents) VALUES (last_insert_rowid(), 'Claire Martin', "
-		       "'2026-03-02T10:00', 'Première consultation', 5500);");
-	exec_ok(F.tgt, "UPDATE consultation SET motif = 'Motif vu par B' WHERE id = 1;"
-		       "UPDATE consultation SET examen = 'Complété par B' WHERE patient_id = 3;");
+	exec_ok(F.src,
+	    "UPDATE consultation SET motif = 'Motif vu par A' WHERE id = 1;"
+	    "UPDATE patient SET telephone = '06 11 22 33 44', ville = 'Villeurbanne' "
+	    "WHERE id = 1;"
+	    "DELETE FROM patient WHERE id = 3;"
+	    "INSERT INTO patient (nom, prenom, date_naissance, sexe, cree_le) VALUES "
+	    "('Nouveau', 'Patient', '1990-01-01', 'F', '2026-03-01');"
+	    "INSERT INTO consultation (patient_id, praticien, date_consultation, motif, "
+	    "tarif_cents) VALUES (last_insert_rowid(), 'Claire Martin', "
+	    "'2026-03-02T10:00', 'Première consultation', 5500);");
+	exec_ok(F.tgt,
+	    "UPDATE consultation SET motif = 'Motif vu par B' WHERE id = 1;"
+	    "UPDATE consultation SET examen = 'Complété par B' WHERE patient_id = 3;");
 	cs_changeset_init(&F.batch);
 	extract_all(se, &cursor, &F.batch);
 	assert_true(F.batch.nrows >= 5);
@@ -250,6 +252,20 @@ teardown(void **state)
 	remove_db(F.ref);
 	rmdir(F.dir);
 	return 0;
+}
+
+/* The first line where two dumps differ, to say what changed. */
+static void
+show_first_difference(const char *a, const char *b)
+{
+	size_t i = 0, start = 0;
+
+	while (a[i] != '\0' && a[i] == b[i]) {
+		if (a[i] == '\n')
+			start = i + 1;
+		i++;
+	}
+	print_message("  expected: %.160s\n  found:    %.160s\n", a + start, b + start);
 }
 
 static int
@@ -290,8 +306,11 @@ fail_each_index(int repeat)
 			/* SQLite recovered from the failure by itself: all or nothing */
 			absorbed++;
 			if (strcmp(now, F.after) != 0)
-				fail_msg("allocation %ld failed, apply returned 0, and the database "
-					 "is not the uninterrupted result",
+				show_first_difference(F.after, now);
+			if (strcmp(now, F.after) != 0)
+				fail_msg(
+				    "allocation %ld failed, apply returned 0, and the database "
+				    "is not the uninterrupted result",
 				    i);
 			cs_free(now);
 			cs_engine_close(te);
@@ -300,13 +319,18 @@ fail_each_index(int repeat)
 			continue;
 		}
 		if (!sqlite3_get_autocommit(cs_engine_handle(te)))
-			fail_msg("allocation %ld failed: the engine left a transaction open", i);
+			fail_msg("allocation %ld failed (apply -> %d: %s): the engine left a "
+			         "transaction open",
+			    i, rc, cs_engine_errmsg(te));
 		if (!clean_error(rc))
 			fail_msg("allocation %ld failed: apply returned %d (%s), not a clean error",
 			    i, rc, cs_engine_errmsg(te));
 		enomem += rc == CS_ENOMEM;
 		if (strcmp(now, F.before) != 0)
-			fail_msg("allocation %ld failed (apply -> %d): the database changed", i, rc);
+			show_first_difference(F.before, now);
+		if (strcmp(now, F.before) != 0)
+			fail_msg("allocation %ld failed (apply -> %d): the database changed", i,
+			    rc);
 		cs_free(now);
 		now = NULL;
 	}
@@ -318,7 +342,7 @@ fail_each_index(int repeat)
 	cs_engine_close(te);
 	assert_int_equal(cs_mem_live(), F.live0);
 	print_message("apply: %ld allocation indices failed (%s), %ld CS_ENOMEM, %ld absorbed by "
-		      "SQLite; database unchanged after each error\n",
+	              "SQLite; database unchanged after each error\n",
 	    failures, repeat ? "all later ones too" : "one at a time", enomem, absorbed);
 }
 
@@ -340,8 +364,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_apply_fails_cleanly_at_every_allocation),
-		cmocka_unit_test(test_apply_survives_any_single_failed_allocation),
+	    cmocka_unit_test(test_apply_fails_cleanly_at_every_allocation),
+	    cmocka_unit_test(test_apply_survives_any_single_failed_allocation),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
