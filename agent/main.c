@@ -6,16 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/db_cmd.h"
 #include "sql/version.h"
 #include "wire/version.h"
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: cabsync [--help] [--version] COMMAND [ARGS]\n"
-		   "\n"
-		   "cabsync shares patient records between the PCs of a practice over the LAN,\n"
-		   "end-to-end encrypted. See docs/OPERATIONS.md.\n");
+	fprintf(f,
+	    "usage: cabsync [--help] [--version] COMMAND [ARGS]\n"
+	    "\n"
+	    "cabsync shares patient records between the PCs of a practice over the LAN,\n"
+	    "end-to-end encrypted. See docs/OPERATIONS.md.\n"
+	    "\n");
+	cs_db_cmd_usage(f);
 }
 
 int
@@ -34,6 +38,8 @@ main(int argc, char **argv)
 		    cs_sql_library_version());
 		return 0;
 	}
+	if (strcmp(argv[1], "db") == 0)
+		return cs_db_cmd(argc - 1, argv + 1);
 	fprintf(stderr, "cabsync: unknown command '%s' (try cabsync --help)\n", argv[1]);
 	return 2;
 }

@@ -16,5 +16,5 @@ if [ -d "$dir/regress/$name" ] && [ -n "$(ls -A "$dir/regress/$name")" ]; then
 fi
 art=$(pwd)/fuzz-artifacts/$name
 mkdir -p "$art"
-exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=70000 \
+"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=70000 \
 	-print_final_stats=1 -artifact_prefix="$art/" "$work/corpus"
