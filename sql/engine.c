@@ -1259,12 +1259,11 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		    " AS g, m, hh FROM (SELECT " SQL_M " AS m, " SQL_H
 		    " AS hh)) WHERE true ON CONFLICT(tid, pk) DO UPDATE SET "
 		    "cl=cl+1+(cl&1), xs=%lld, xn=excluded.xn, xh=excluded.xh, xv=excluded.xv, "
-		    "v=excluded.v, h=excluded.h%s; "
-		    "DELETE FROM cs_clock WHERE rid=(SELECT rid FROM cs_ids WHERE tid=%d AND "
-		    "pk=+NEW.",
-		    S0, S0, t->scope == SCOPE_SELF ? "" : ", pat=excluded.pat", t->tid);
-		sb_id(&q, t->pk);
-		sb_s(&q, " AND cl>1); END;");
+		    "v=excluded.v, h=excluded.h%s; END;",
+		    S0, S0, t->scope == SCOPE_SELF ? "" : ", pat=excluded.pat");
+		/* no cs_clock write: a re-insert leaves older cell clocks behind,
+		 * and a clock older than the existence entry (v < xv) is stale by
+		 * definition (load_clocks ignores it) */
 
 		/* Delete: causal length +1, existence := new dot, cells dropped. */
 		sb_f(&q, "CREATE TRIGGER \"cs_ad_%d\" AFTER DELETE ON ", t->tid);
@@ -1302,13 +1301,28 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 	}
 	sb_s(&q, ") AND ");
 	sb_not_applying(&q, t->tid);
-	sb_s(&q, " BEGIN UPDATE cs_ids SET v=" SQL_M ", h=" SQL_H ", pk=NEW.");
+	/* a pk change (rare) first, apart: SET pk on every update would rewrite
+	 * the (tid, pk) index entry each time */
+	sb_s(&q, " BEGIN UPDATE cs_ids SET pk=NEW.");
 	sb_id(&q, t->pk);
-	if (t->scope == SCOPE_FK) {
-		sb_s(&q, ", pat=");
-		sb_pat_expr(&q, e, t, "NEW");
-	}
 	sb_f(&q, " WHERE tid=%d AND pk=+OLD.", t->tid);
+	sb_id(&q, t->pk);
+	sb_s(&q, " AND NEW.");
+	sb_id(&q, t->pk);
+	sb_s(&q, " IS NOT OLD.");
+	sb_id(&q, t->pk);
+	sb_s(&q, "; UPDATE cs_ids SET v=" SQL_M ", h=" SQL_H);
+	if (t->scope == SCOPE_FK) {
+		/* a scope move: the row now belongs to another patient */
+		sb_s(&q, ", pat=CASE WHEN NEW.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " IS NOT OLD.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " THEN ");
+		sb_pat_expr(&q, e, t, "NEW");
+		sb_s(&q, " ELSE pat END");
+	}
+	sb_f(&q, " WHERE tid=%d AND pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
 	sb_f(&q,
 	    "; INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
@@ -1991,7 +2005,7 @@ col_value(struct cs_engine *e, const struct ttab *t, int c, sqlite3_value *sv, s
 }
 
 static int
-load_clocks(struct cs_engine *e, const struct ttab *t, int64_t rid, struct clk *cl)
+load_clocks(struct cs_engine *e, const struct ttab *t, int64_t rid, uint64_t xv, struct clk *cl)
 {
 	sqlite3_stmt *st = S(e, ST_CLOCK_OF);
 	int rc, i;
@@ -2004,6 +2018,8 @@ load_clocks(struct cs_engine *e, const struct ttab *t, int64_t rid, struct clk *
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int cid = sqlite3_column_int(st, 0);
 
+		if ((uint64_t)sqlite3_column_int64(st, 4) < xv)
+			continue; /* from an earlier incarnation of the row: stale */
 		for (i = 0; i < t->ncols; i++)
 			if (t->cols[i].cid == cid) {
 				cl[i].has = 1;
@@ -2096,7 +2112,7 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 	skip_ex = for_dev != NULL && memcmp(xdev, for_dev, CS_DEVID_LEN) == 0;
 
 	if (alive) {
-		if ((rc = load_clocks(e, t, rid, clks)) < 0)
+		if ((rc = load_clocks(e, t, rid, xv, clks)) < 0)
 			return rc;
 		if ((rc = tab_stmt(e, t, &t->sel_row, 0)) < 0)
 			return rc;
@@ -3059,7 +3075,7 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 	if ((rc = vv_put(&vl, e->self_site, l->v)) < 0)
 		goto out;
 	if (l_alive) {
-		if ((rc = load_clocks(e, t, l->rid, s->lc)) < 0)
+		if ((rc = load_clocks(e, t, l->rid, l->xv, s->lc)) < 0)
 			goto out;
 		for (i = 0; i < t->ncols; i++)
 			if (!s->lc[i].has) {
@@ -3170,8 +3186,10 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 				for (i = 0; i < t->ncols; i++) {
 					if (s->lc[i].s != l->xs || s->lc[i].n != l->xn)
 						continue;
+					/* v = m: the existence entry's v becomes m, and a
+					 * clock older than it would read as stale */
 					rc = put_clock(e, l->rid, t->cols[i].cid, l->xs, l->xn,
-					    l->xh, l->xv);
+					    l->xh, m);
 					if (rc < 0)
 						goto out;
 				}
