@@ -103,6 +103,9 @@ enum stmt_id {
 	ST_CONFLICT_ADD,
 	ST_FLAG_ON,
 	ST_FLAG_OFF,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_COUNT
 };
 
@@ -113,7 +116,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_IDS_INSERT] = "INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_IDS_UPDATE] = "UPDATE cs_ids SET pk=?2, pat=?3, cl=?4, xs=?5, xn=?6, xh=?7, xv=?8, "
-                      "v=?9, h=max(h, ?10) WHERE rid=?1",
+                      "v=?9, h=max(h, ?10), ppat=CASE WHEN coalesce(pat, gid) IS NOT ?3 "
+                      "THEN coalesce(pat, gid) ELSE ppat END WHERE rid=?1",
     [ST_CLOCK_OF] = "SELECT cid, s, n, h, v FROM cs_clock WHERE rid=?1",
     [ST_CLOCK_PUT] = "INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) "
                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -130,15 +134,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EXTRACT] =
         "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
         "WHERE v > ?1 ORDER BY v LIMIT ?2",
+    /* column 11: the row is visible to the receiver; a row that moved away
+     * from a visible patient (ppat) comes too, as a removal */
     [ST_EXTRACT_SCOPE] =
-        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
-        "WHERE v > ?1 AND coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE "
-        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
-    [ST_EXTRACT_PAT] =
-        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
-        "WHERE v > ?1 AND coalesce(pat, gid)=?4 AND EXISTS (SELECT 1 FROM cs_shares WHERE "
-        "patient=?4 AND practitioner=?3 AND revoke_hlc IS NULL) "
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
+        "coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE practitioner=?3 AND "
+        "revoke_hlc IS NULL) AS vis FROM cs_ids WHERE v > ?1 AND (vis OR ppat IN (SELECT "
+        "patient FROM cs_shares WHERE practitioner=?3 AND revoke_hlc IS NULL)) "
         "ORDER BY v LIMIT ?2",
+    [ST_EXTRACT_PAT] =
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
+        "coalesce(pat, gid)=?4 AS vis FROM cs_ids WHERE v > ?1 AND (coalesce(pat, gid)=?4 "
+        "OR ppat=?4) AND EXISTS (SELECT 1 FROM cs_shares WHERE patient=?4 AND "
+        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
     [ST_GID_OF_PK] = "SELECT gid FROM cs_ids WHERE tid=?1 AND pk=?2",
     [ST_PK_OF_GID] = "SELECT pk, cl FROM cs_ids WHERE gid=?1",
     [ST_HELD_ADD] = "INSERT INTO cs_held(kind, reason, wait_gid, until_ms, src, tbl, gid, "
@@ -153,6 +161,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                         "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0)",
     [ST_FLAG_ON] = "INSERT OR IGNORE INTO cs_apply(tid, pk) VALUES(?1, '*')",
     [ST_FLAG_OFF] = "DELETE FROM cs_apply WHERE tid=?1",
+    [ST_SAVEPOINT] = "SAVEPOINT cs_row",
+    [ST_RELEASE] = "RELEASE cs_row",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO cs_row",
 };
 
 struct site {
@@ -174,6 +185,8 @@ struct cs_engine {
 	uint64_t (*now_ms)(void *);
 	void *now_ctx;
 	int reincarnated;
+	int stale; /* the INI names tables/columns not installed yet */
+	char stale_msg[300];
 	sqlite3_stmt *st[ST_COUNT];
 	struct site *sites;
 	size_t nsites, sites_cap;
@@ -1111,7 +1124,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS cs_ids(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, pk, "
     " gid BLOB NOT NULL, pat BLOB, cl INTEGER NOT NULL, xs INTEGER NOT NULL, "
     " xn INTEGER NOT NULL, xh INTEGER NOT NULL, xv INTEGER NOT NULL, v INTEGER NOT NULL, "
-    " h INTEGER NOT NULL);"
+    " h INTEGER NOT NULL, ppat BLOB);"
     "CREATE UNIQUE INDEX IF NOT EXISTS cs_ids_pk ON cs_ids(tid, pk);"
     "CREATE UNIQUE INDEX IF NOT EXISTS cs_ids_gid ON cs_ids(gid);"
     "CREATE INDEX IF NOT EXISTS cs_ids_v ON cs_ids(v, h);"
@@ -1320,7 +1333,11 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_id(&q, t->cols[t->scope_col].name);
 		sb_s(&q, " THEN ");
 		sb_pat_expr(&q, e, t, "NEW");
-		sb_s(&q, " ELSE pat END");
+		sb_s(&q, " ELSE pat END, ppat=CASE WHEN NEW.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " IS NOT OLD.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " THEN pat ELSE ppat END");
 	}
 	sb_f(&q, " WHERE tid=%d AND pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
@@ -1671,9 +1688,23 @@ cs_engine_open(struct cs_engine **out, const struct cs_engine_opts *o)
 		    o->db_path, (long long)ver, CS_SCHEMA_VERSION);
 		goto out;
 	}
+	if (ver < CS_SCHEMA_VERSION) {
+		e->stale = CS_SQL_ENOTINST;
+		snprintf(e->stale_msg, sizeof(e->stale_msg),
+		    "the cabsync schema is not installed in %s: run install", o->db_path);
+	}
 	if (ver == CS_SCHEMA_VERSION) {
-		if ((rc = load_identity(e)) < 0 || (rc = sync_ids(e, 0)) < 0)
+		if ((rc = load_identity(e)) < 0)
 			goto out;
+		/* a table or column new in the INI: open anyway, so that the
+		 * caller can run cs_engine_install; extract/apply refuse until then */
+		if ((rc = sync_ids(e, 0)) == CS_SQL_ENOTINST || rc == CS_SQL_ESCHEMA) {
+			e->stale = rc;
+			snprintf(e->stale_msg, sizeof(e->stale_msg), "%s", e->err);
+			e->err[0] = '\0';
+		} else if (rc < 0) {
+			goto out;
+		}
 		if ((o->expected_incarnation != NULL &&
 		        memcmp(o->expected_incarnation, e->incarnation, CS_GID_LEN) != 0) ||
 		    cs_engine_db_version(e) < o->min_db_version)
@@ -1774,6 +1805,7 @@ cs_engine_install(struct cs_engine *e)
 		goto out;
 	if ((rc = install_triggers(e)) < 0)
 		goto out;
+	e->stale = 0;
 	for (i = 0; i < e->ntabs; i++)
 		if (!e->tabs[i].internal && (rc = register_existing(e, &e->tabs[i])) < 0)
 			goto out;
@@ -2064,6 +2096,94 @@ dict_dev(struct cs_engine *e, struct cs_changeset *cs, int64_t site)
 	return cs_changeset_dev(cs, d);
 }
 
+struct vvent {
+	int64_t s;
+	uint64_t n;
+};
+
+struct vvec {
+	struct vvent *e;
+	size_t n, cap;
+};
+
+static uint64_t
+vv_get(const struct vvec *v, int64_t s)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (v->e[i].s == s)
+			return v->e[i].n;
+	return 0;
+}
+
+static int
+vv_put(struct vvec *v, int64_t s, uint64_t n)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (v->e[i].s == s) {
+			if (n > v->e[i].n)
+				v->e[i].n = n;
+			return 0;
+		}
+	if (cs_grow(&v->e, &v->cap, v->n + 1, sizeof(*v->e)) < 0)
+		return CS_ENOMEM;
+	v->e[v->n].s = s;
+	v->e[v->n++].n = n;
+	return 0;
+}
+
+static int
+load_vv(struct cs_engine *e, int64_t rid, struct vvec *v)
+{
+	sqlite3_stmt *st = S(e, ST_VV_OF);
+	int rc;
+
+	if (st == NULL)
+		return CS_SQL_ESQLITE;
+	sqlite3_bind_int64(st, 1, rid);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (vv_put(v, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1)) <
+		    0) {
+			sqlite3_reset(st);
+			return CS_ENOMEM;
+		}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading cs_vv failed");
+}
+
+/*
+ * A row that moved to a patient the receiver may not see: a removal marker
+ * (a row with no cell and no vector, which no real row is: a row's vector
+ * always covers its existence). The receiver drops its copy, uncaptured.
+ */
+static int
+extract_removal(struct cs_engine *e, sqlite3_stmt *rs, const struct ttab *t,
+    struct cs_changeset *out)
+{
+	struct cs_row hdr;
+	int ti, di;
+
+	memset(&hdr, 0, sizeof(hdr));
+	if ((ti = dict_table(out, t)) < 0)
+		return ti;
+	if ((di = dict_dev(e, out, sqlite3_column_int64(rs, 6))) < 0)
+		return di;
+	hdr.table = (uint32_t)ti;
+	memcpy(hdr.gid, sqlite3_column_blob(rs, 3), CS_GID_LEN);
+	if (sqlite3_column_bytes(rs, 4) == CS_GID_LEN)
+		memcpy(hdr.patient, sqlite3_column_blob(rs, 4), CS_GID_LEN);
+	hdr.cl = (uint64_t)sqlite3_column_int64(rs, 5);
+	hdr.ex_dot.dev = (uint32_t)di;
+	hdr.ex_dot.n = (uint64_t)sqlite3_column_int64(rs, 7);
+	hdr.ex_hlc = (uint64_t)sqlite3_column_int64(rs, 8);
+	if ((di = cs_changeset_row_begin(out, &hdr)) < 0)
+		return di;
+	return cs_changeset_row_end(out);
+}
+
 /* Append one row record to the changeset (see cs_engine_extract). */
 static int
 extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t *for_dev,
@@ -2073,7 +2193,9 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 	struct ttab *t = tab_by_tid(e, sqlite3_column_int(rs, 1));
 	int64_t rid = sqlite3_column_int64(rs, 0), xs = sqlite3_column_int64(rs, 6);
 	uint64_t xv = (uint64_t)sqlite3_column_int64(rs, 9);
-	sqlite3_stmt *sel = NULL, *vs;
+	sqlite3_stmt *sel = NULL;
+	struct vvec vv = {0};
+	size_t k;
 	const uint8_t *xdev;
 	uint8_t ref[CS_GID_LEN];
 	int rc, ti, i, ncells = 0, alive, di, skip_ex;
@@ -2082,6 +2204,8 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 		return 0; /* a table no longer tracked */
 	if (sqlite3_column_bytes(rs, 3) != CS_GID_LEN)
 		return fail(e, CS_ECORRUPT, "cs_ids holds a gid of the wrong length");
+	if (sqlite3_column_count(rs) > 11 && !sqlite3_column_int(rs, 11))
+		return extract_removal(e, rs, t, out);
 	memset(&hdr, 0, sizeof(hdr));
 	if ((ti = dict_table(out, t)) < 0)
 		return ti;
@@ -2172,41 +2296,21 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 				goto out;
 		}
 	}
-	/* the sender's row vector: stored entries + its own entry (the row's v) */
-	if ((vs = S(e, ST_VV_OF)) == NULL) {
-		rc = CS_SQL_ESQLITE;
+	/* the sender's row vector: stored entries + the existence dot + its own
+	 * entry (the row's v), see merge_vv() */
+	if ((rc = load_vv(e, rid, &vv)) < 0)
 		goto out;
-	}
-	sqlite3_bind_int64(vs, 1, rid);
-	while ((rc = sqlite3_step(vs)) == SQLITE_ROW) {
-		struct cs_dot d;
-		int64_t s = sqlite3_column_int64(vs, 0);
-
-		if (s == e->self_site)
-			continue;
-		if ((rc = dict_dev(e, out, s)) < 0) {
-			sqlite3_reset(vs);
-			goto out;
-		}
-		d.dev = (uint32_t)rc;
-		d.n = (uint64_t)sqlite3_column_int64(vs, 1);
-		if ((rc = cs_changeset_vv(out, d)) < 0) {
-			sqlite3_reset(vs);
-			goto out;
-		}
-	}
-	sqlite3_reset(vs);
-	if (rc != SQLITE_DONE) {
-		rc = sqfail(e, rc, "reading cs_vv failed");
+	if (xs != e->self_site && (rc = vv_put(&vv, xs, hdr.ex_dot.n)) < 0)
 		goto out;
-	}
-	{
+	if ((rc = vv_put(&vv, e->self_site, (uint64_t)sqlite3_column_int64(rs, 10))) < 0)
+		goto out;
+	for (k = 0; k < vv.n; k++) {
 		struct cs_dot d;
 
-		if ((rc = dict_dev(e, out, e->self_site)) < 0)
+		if ((rc = dict_dev(e, out, vv.e[k].s)) < 0)
 			goto out;
 		d.dev = (uint32_t)rc;
-		d.n = (uint64_t)sqlite3_column_int64(rs, 10);
+		d.n = vv.e[k].n;
 		if ((rc = cs_changeset_vv(out, d)) < 0)
 			goto out;
 	}
@@ -2219,6 +2323,7 @@ out:
 		out->ncells = out->rows[out->nrows].cell_first;
 		out->nvv = out->rows[out->nrows].vv_first;
 	}
+	cs_free(vv.e);
 	return rc < 0 ? rc : 0;
 }
 
@@ -2233,6 +2338,8 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	int rc, more = 0, i, maxc = 1;
 
 	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	if (out == NULL || max_rows == 0 || max_rows > INT32_MAX ||
 	    (scope != NULL && scope->practitioner == NULL))
 		return fail(e, CS_EINVAL, "cs_engine_extract: bad arguments");
@@ -2300,45 +2407,6 @@ out0:
 }
 
 /* ---- apply ------------------------------------------------------------ */
-
-struct vvent {
-	int64_t s;
-	uint64_t n;
-};
-
-struct vvec {
-	struct vvent *e;
-	size_t n, cap;
-};
-
-static uint64_t
-vv_get(const struct vvec *v, int64_t s)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++)
-		if (v->e[i].s == s)
-			return v->e[i].n;
-	return 0;
-}
-
-static int
-vv_put(struct vvec *v, int64_t s, uint64_t n)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++)
-		if (v->e[i].s == s) {
-			if (n > v->e[i].n)
-				v->e[i].n = n;
-			return 0;
-		}
-	if (cs_grow(&v->e, &v->cap, v->n + 1, sizeof(*v->e)) < 0)
-		return CS_ENOMEM;
-	v->e[v->n].s = s;
-	v->e[v->n++].n = n;
-	return 0;
-}
 
 /* dot (s, n) is in vector v (DESIGN.md: "v.dot in VVb") */
 static int
@@ -2448,8 +2516,9 @@ validate(struct cs_engine *e, const struct cs_changeset *cs, struct bmap *m)
 				    "batch refused: row %u of %s has a bad vector entry", i,
 				    t->name);
 		}
-		/* the sender's vector must cover its own existence and cells */
-		for (k = 0; k <= r->ncells; k++) {
+		/* the sender's vector must cover its own existence and cells; a
+		 * row with neither cells nor vector is a removal (scope move) */
+		for (k = 0; k <= r->ncells && !(r->nvv == 0 && r->ncells == 0); k++) {
 			const struct cs_dot *d =
 			    k < r->ncells ? &cs->cells[r->cell_first + k].dot : &r->ex_dot;
 			uint32_t x;
@@ -2812,25 +2881,6 @@ collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_valu
 }
 
 static int
-load_vv(struct cs_engine *e, int64_t rid, struct vvec *v)
-{
-	sqlite3_stmt *st = S(e, ST_VV_OF);
-	int rc;
-
-	if (st == NULL)
-		return CS_SQL_ESQLITE;
-	sqlite3_bind_int64(st, 1, rid);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (vv_put(v, sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1)) <
-		    0) {
-			sqlite3_reset(st);
-			return CS_ENOMEM;
-		}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading cs_vv failed");
-}
-
-static int
 put_clock(struct cs_engine *e, int64_t rid, int cid, int64_t s, uint64_t n, uint64_t h, uint64_t v)
 {
 	sqlite3_stmt *st = S(e, ST_CLOCK_PUT);
@@ -2959,7 +3009,7 @@ in_cell(const struct applyctx *a, const struct rowstate *s, int i)
 /* Write every column of b to the base row (insert or full update). */
 static int
 write_full(struct cs_engine *e, struct applyctx *a, struct rowstate *s, int update,
-    sqlite3_value *pk, int64_t *newpk)
+    sqlite3_value *pk, int64_t *newpk, int mixed)
 {
 	sqlite3_stmt *st;
 	int i, rc;
@@ -2971,8 +3021,12 @@ write_full(struct cs_engine *e, struct applyctx *a, struct rowstate *s, int upda
 	for (i = 0; i < s->t->ncols; i++) {
 		const struct cs_cell *c = in_cell(a, s, i);
 
-		if (c != NULL)
+		/* mixed: the taken cells, the local values elsewhere (one record
+		 * rewrite instead of one UPDATE per taken column) */
+		if (c != NULL && (!mixed || s->take[i]))
 			bind_cv(st, i + 1, &c->v, s->refpk[s->cellof[i]]);
+		else if (mixed && s->lval[i] != NULL)
+			sqlite3_bind_value(st, i + 1, s->lval[i]);
 	}
 	if (update)
 		sqlite3_bind_value(st, s->t->ncols + 1, pk);
@@ -3024,8 +3078,27 @@ put_taken_clocks(struct cs_engine *e, struct applyctx *a, struct rowstate *s, in
 	return 0;
 }
 
+/*
+ * MR 5. Entries implied by the row's existence dot (same site, n <= xn) are
+ * not stored either: the vector is always read as stored entries + the
+ * existence dot + this device's own entry (the row's v), so a new row from
+ * its author costs no cs_vv write.
+ */
 static int
-merge_vv(struct cs_engine *e, int64_t rid, const struct vvec *vb)
+put_vv(struct cs_engine *e, int64_t rid, int64_t s, uint64_t n)
+{
+	sqlite3_stmt *st = S(e, ST_VV_PUT);
+
+	if (st == NULL)
+		return CS_SQL_ESQLITE;
+	sqlite3_bind_int64(st, 1, rid);
+	sqlite3_bind_int64(st, 2, s);
+	sqlite3_bind_int64(st, 3, (int64_t)n);
+	return done(e, st, "writing cs_vv failed");
+}
+
+static int
+merge_vv(struct cs_engine *e, int64_t rid, const struct vvec *vb, int64_t xs, uint64_t xn)
 {
 	sqlite3_stmt *st;
 	size_t i;
@@ -3034,6 +3107,8 @@ merge_vv(struct cs_engine *e, int64_t rid, const struct vvec *vb)
 	for (i = 0; i < vb->n; i++) {
 		if (vb->e[i].s == e->self_site)
 			continue; /* own entry derived, never stored (MR 5) */
+		if (vb->e[i].s == xs && vb->e[i].n <= xn)
+			continue; /* implied by the existence dot */
 		if ((st = S(e, ST_VV_PUT)) == NULL)
 			return CS_SQL_ESQLITE;
 		sqlite3_bind_int64(st, 1, rid);
@@ -3072,7 +3147,7 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		return fail(e, CS_ECORRUPT, "a row record names an unknown site");
 	if ((rc = load_vv(e, l->rid, &vl)) < 0)
 		goto out;
-	if ((rc = vv_put(&vl, e->self_site, l->v)) < 0)
+	if ((rc = vv_put(&vl, e->self_site, l->v)) < 0 || (rc = vv_put(&vl, l->xs, l->xn)) < 0)
 		goto out;
 	if (l_alive) {
 		if ((rc = load_clocks(e, t, l->rid, l->xv, s->lc)) < 0)
@@ -3141,7 +3216,7 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		if (b_alive) {
 			for (i = 0; i < t->ncols; i++)
 				s->take[i] = s->cellof[i] >= 0;
-			rc = write_full(e, a, s, l_alive, l->pk, &newpk);
+			rc = write_full(e, a, s, l_alive, l->pk, &newpk, 0);
 			if (rc != 0)
 				goto out;
 			inserted = !l_alive;
@@ -3241,8 +3316,8 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 			}
 			for (i = 0; i < t->ncols; i++)
 				ntaken += s->take[i];
-			if (ntaken == t->ncols && t->ncols > 0) {
-				if ((rc = write_full(e, a, s, 1, l->pk, &newpk)) != 0)
+			if (ntaken >= 2) {
+				if ((rc = write_full(e, a, s, 1, l->pk, &newpk, 1)) != 0)
 					goto out;
 			} else {
 				for (i = 0; i < t->ncols && ntaken > 0; i++) {
@@ -3272,7 +3347,10 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		}
 	}
 	/* MR 5 */
-	if ((rc = merge_vv(e, l->rid, vb)) < 0)
+	if (ex_changed && l->xs != e->self_site && (rc = put_vv(e, l->rid, l->xs, l->xn)) < 0)
+		goto out; /* the old existence dot is no longer implied */
+	if ((rc = merge_vv(e, l->rid, vb, ex_changed ? bxs : l->xs,
+	         ex_changed ? r->ex_dot.n : l->xn)) < 0)
 		goto out;
 	/* MR 6: only taken cells and a changed existence get a local db_version */
 	if (ex_changed || ntaken > 0 || wrote_base) {
@@ -3335,7 +3413,7 @@ apply_new(struct cs_engine *e, struct applyctx *a, struct rowstate *s, const str
 
 		for (i = 0; i < s->t->ncols; i++)
 			s->take[i] = s->cellof[i] >= 0;
-		if ((rc = write_full(e, a, s, 0, NULL, &newpk)) != 0)
+		if ((rc = write_full(e, a, s, 0, NULL, &newpk, 0)) != 0)
 			return rc;
 	}
 	if ((st = S(e, ST_IDS_INSERT)) == NULL)
@@ -3366,7 +3444,7 @@ apply_new(struct cs_engine *e, struct applyctx *a, struct rowstate *s, const str
 	rid = sqlite3_last_insert_rowid(e->db);
 	if ((r->cl & 1) && (rc = put_taken_clocks(e, a, s, rid, 1, m)) < 0)
 		return rc;
-	if ((rc = merge_vv(e, rid, vb)) < 0)
+	if ((rc = merge_vv(e, rid, vb, a->m.site[r->ex_dot.dev], r->ex_dot.n)) < 0)
 		return rc;
 	if (a->res != NULL)
 		a->res->applied++;
@@ -3392,6 +3470,51 @@ rowstate_free(struct rowstate *s, uint32_t ncells)
 	cs_free(s->take);
 }
 
+/* A removal marker (extract_removal): drop the local copy, uncaptured. */
+static int
+apply_removal(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
+{
+	struct ttab *t = &e->tabs[a->m.tab[r->table]];
+	sqlite3_stmt *st;
+	struct lrec l;
+	int rc;
+
+	if ((rc = lookup_gid(e, r->gid, &l)) < 0 || !l.found)
+		goto out;
+	if ((l.cl & 1) == 1 && sqlite3_value_type(l.pk) != SQLITE_NULL) {
+		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
+			goto out;
+		sqlite3_bind_value(t->del_row, 1, l.pk);
+		rc = base_step(e, t->tid, t->del_row, "removing a row failed");
+		if (rc == QUARANTINE)
+			rc = fail(e, CS_SQL_ESQLITE, "removing a row of %s failed: %s", t->name,
+			    e->err);
+		if (rc < 0)
+			goto out;
+	}
+	if ((st = S(e, ST_CLOCK_DROP)) == NULL) {
+		rc = CS_SQL_ESQLITE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, l.rid);
+	if ((rc = done(e, st, "dropping cell clocks failed")) < 0)
+		goto out;
+	{
+		char sql[120];
+
+		snprintf(sql, sizeof(sql),
+		    "DELETE FROM cs_vv WHERE rid=%lld; DELETE FROM cs_ids WHERE rid=%lld",
+		    (long long)l.rid, (long long)l.rid);
+		if ((rc = exec(e, sql)) < 0)
+			goto out;
+	}
+	if (a->res != NULL)
+		a->res->applied++;
+out:
+	sqlite3_value_free(l.pk);
+	return rc;
+}
+
 /*
  * Apply row ri of the batch (DESIGN.md "Merge rules", MR 1-7) inside the
  * open transaction. A row that cannot be decided yet is held whole (MR 7),
@@ -3406,9 +3529,12 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	struct vvec vb = {0};
 	struct lrec l = {0};
 	uint64_t maxh = r->ex_hlc, nowms = now_ms(e);
+	sqlite3_stmt *st0;
 	uint32_t k;
 	int rc = 0, i, sp = 0, nc;
 
+	if (r->nvv == 0 && r->ncells == 0)
+		return apply_removal(e, a, r);
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.t = &e->tabs[a->m.tab[r->table]];
@@ -3490,7 +3616,11 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		rc = fail(e, CS_ECORRUPT, "cs_ids holds a row with causal length 0");
 		goto out;
 	}
-	if ((rc = exec(e, "SAVEPOINT cs_row")) < 0)
+	if ((st0 = S(e, ST_SAVEPOINT)) == NULL) {
+		rc = CS_SQL_ESQLITE;
+		goto out;
+	}
+	if ((rc = done(e, st0, "opening a savepoint failed")) < 0)
 		goto out;
 	sp = 1;
 	rc = l.found ? apply_merge(e, a, &s, &l, &vb, maxh) : apply_new(e, a, &s, &vb, maxh);
@@ -3499,7 +3629,11 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 
 		snprintf(reason, sizeof(reason), "refused by the local database: %s", e->err);
 		e->err[0] = '\0';
-		if ((rc = exec(e, "ROLLBACK TO cs_row")) < 0)
+		if ((st0 = S(e, ST_ROLLBACK_TO)) == NULL) {
+			rc = CS_SQL_ESQLITE;
+			goto out;
+		}
+		if ((rc = done(e, st0, "rolling back a row failed")) < 0)
 			goto out;
 		rc = hold_row(e, cs, r, 1, reason, NULL, 0, a->src);
 		if (rc == 0 && a->res != NULL)
@@ -3510,7 +3644,8 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		e->max_recv = maxh; /* MR 1 */
 out:
 	if (sp) {
-		int rc2 = exec(e, "RELEASE cs_row");
+		sqlite3_stmt *rs = S(e, ST_RELEASE);
+		int rc2 = rs != NULL ? done(e, rs, "releasing a savepoint failed") : CS_SQL_ESQLITE;
 
 		if (rc == 0)
 			rc = rc2;
@@ -3871,6 +4006,8 @@ cs_engine_apply(struct cs_engine *e, const struct cs_changeset *cs,
 	memset(res, 0, sizeof(*res));
 	if (cs == NULL)
 		return fail(e, CS_EINVAL, "cs_engine_apply: no changeset");
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	{
 		/* refuse a hostile batch before opening a transaction */
 		struct bmap m = {0};
@@ -4126,4 +4263,87 @@ cs_engine_change_valid(struct cs_engine *e, const uint8_t patient[static CS_GID_
 	if (!any)
 		return CS_EAGAIN;
 	return ok;
+}
+
+/*
+ * DESIGN.md Scope and permissions: revoking purges the colleague's copy in
+ * apply mode: not captured, nothing propagates. The row records go too, so
+ * that a later share applies the patient's rows from zero as new rows.
+ */
+int
+cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL, *del = NULL;
+	int rc, n = 0;
+
+	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
+	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	rc = sqlite3_prepare_v2(e->db,
+	    "SELECT tid, pk FROM cs_ids WHERE coalesce(pat, gid)=?1 AND pk IS NOT NULL AND "
+	    "(cl&1)=1 ORDER BY tid DESC",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ttab *t = tab_by_tid(e, sqlite3_column_int(st, 0));
+
+		if (t == NULL)
+			continue;
+		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
+			goto out;
+		sqlite3_bind_value(t->del_row, 1, sqlite3_column_value(st, 1));
+		rc = base_step(e, t->tid, t->del_row, "purging a row failed");
+		if (rc == QUARANTINE)
+			rc = fail(e, CS_SQL_ESQLITE, "purging a row of %s failed: %s", t->name,
+			    e->err);
+		if (rc < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	{
+		static const char *const q[] = {
+		    "DELETE FROM cs_clock WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_vv WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_ids WHERE coalesce(pat, gid)=?1",
+		};
+		int i;
+
+		rc = SQLITE_OK;
+		for (i = 0; i < 3 && rc == SQLITE_OK; i++) {
+			sqlite3_finalize(del);
+			del = NULL;
+			rc = sqlite3_prepare_v2(e->db, q[i], -1, &del, NULL);
+			if (rc != SQLITE_OK)
+				break;
+			sqlite3_bind_blob(del, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+			rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(e->db);
+		}
+	}
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "purging row records failed");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = exec(e, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	if (rc < 0) {
+		sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return n;
 }

@@ -90,7 +90,10 @@ struct cs_engine_opts {
 /*
  * Open the database and read the tables INI. Checks: WAL (or switches it
  * if enable_wal), not on a network filesystem, the INI against the app
- * schema. Does not install anything (cs_engine_install). On error *out is
+ * schema. Does not install anything (cs_engine_install): until the schema
+ * is installed, and while the INI names a table or column that was not
+ * installed yet, open succeeds but extract/apply return CS_SQL_ENOTINST /
+ * CS_SQL_ESCHEMA with a message, so that the caller can install. On error *out is
  * NULL and, when the engine object could be built, the message is lost:
  * use cs_engine_open_errmsg() for the sentence of the last failed open on
  * this thread. Returns 0 or CS_SQL_ECONFIG, CS_SQL_ENOTWAL, CS_SQL_ENETFS,
@@ -226,6 +229,16 @@ int cs_engine_conflict_resolve(struct cs_engine *e, int64_t id, enum cs_resolve 
 
 /* Number of rows waiting in cs_held and in cs_quarantine. */
 int cs_engine_pending(struct cs_engine *e, uint64_t *held, uint64_t *quarantined);
+
+/*
+ * Purge every row of a patient from this replica (a share to this
+ * device's practitioner was revoked; DESIGN.md Scope and permissions): the
+ * base rows are deleted in apply mode (not captured, nothing propagates) and
+ * their row records dropped, so a later share applies them anew. The
+ * caller sends this device's unacknowledged changes first. Returns the
+ * number of rows purged or a negative code.
+ */
+int cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN]);
 
 /*
  * Validity of a change by practitioner p on patient at hlc (DESIGN.md Scope

@@ -367,6 +367,78 @@ test_extraction_filters_by_practitioner_scope(void **state)
 }
 
 static void
+test_purge_removes_a_patient_here_only_and_a_new_share_restores_it(void **state)
+{
+	struct fx *f = fx_new(2);
+	uint8_t pat[CS_GID_LEN];
+	sqlite3_stmt *st;
+
+	(void)state;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('Durand'), ('Martin')");
+	fx_exec(f->r[A].e, "INSERT INTO consultation(patient_id, motif) VALUES(1, 'a'), (2, 'b')");
+	fx_sync(f, A, B);
+	sqlite3_prepare_v2(cs_engine_handle(f->r[B].e),
+	    "SELECT gid FROM cs_ids i JOIN patient p ON p.id=i.pk AND i.tid=1 WHERE "
+	    "p.nom='Durand'",
+	    -1, &st, NULL);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	memcpy(pat, sqlite3_column_blob(st, 0), CS_GID_LEN);
+	sqlite3_finalize(st);
+	assert_int_equal(cs_engine_purge_patient(f->r[B].e, pat), 2);
+	fx_assert_str(f->r[B].e, "SELECT group_concat(nom) FROM patient", "Martin");
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "b");
+	/* nothing propagates */
+	f->cur[B][A] = 0;
+	fx_sync(f, B, A);
+	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM patient"), 2);
+	/* shared again: from zero, as new rows */
+	f->cur[A][B] = 0;
+	fx_sync(f, A, B);
+	fx_assert_converged(f);
+	fx_free(f);
+}
+
+static void
+test_scope_move_is_a_removal_for_who_loses_sight(void **state)
+{
+	struct fx *f = fx_new(2);
+	struct cs_changeset cs;
+	struct cs_scope sc;
+	uint8_t prac[CS_GID_LEN];
+	uint64_t cur;
+
+	(void)state;
+	memset(prac, 0x42, sizeof(prac));
+	cs_changeset_init(&cs);
+	sc.practitioner = prac;
+	sc.patient = NULL;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('partagé'), ('privé')");
+	fx_exec(f->r[A].e, "INSERT INTO consultation(patient_id, motif) VALUES(1, 'a'), (2, 'b')");
+	fx_exec(f->r[A].e,
+	    "INSERT INTO cs_shares(patient, practitioner, perm, grant_hlc) SELECT "
+	    "gid, x'42424242424242424242424242424242', 'write', 0 FROM cs_ids WHERE "
+	    "pk=1 AND tid=1");
+	assert_int_equal(cs_engine_extract(f->r[A].e, 0, NULL, &sc, 100, &cs), 0);
+	assert_int_equal(cs_engine_apply(f->r[B].e, &cs, f->r[A].dev, NULL), 0);
+	cur = cs.db_version;
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "a");
+	/* consultation 'a' moves to the private patient, 'b' to the shared one */
+	fx_exec(f->r[A].e, "UPDATE consultation SET patient_id=3-patient_id");
+	assert_int_equal(cs_engine_extract(f->r[A].e, cur, NULL, &sc, 100, &cs), 0);
+	assert_int_equal(cs_engine_apply(f->r[B].e, &cs, f->r[A].dev, NULL), 0);
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "b");
+	fx_assert_str(f->r[B].e,
+	    "SELECT p.nom FROM consultation c JOIN patient p ON "
+	    "p.id=c.patient_id",
+	    "partagé");
+	/* the removal was not captured: B has nothing of its own to send */
+	assert_int_equal(cs_engine_extract(f->r[B].e, 0, f->r[A].dev, NULL, 100, &cs), 0);
+	assert_int_equal(cs.nrows, 0);
+	cs_changeset_free(&cs);
+	fx_free(f);
+}
+
+static void
 test_change_validity_is_a_function_of_shares_and_hlc(void **state)
 {
 	struct fx *f = fx_new(1);
@@ -510,7 +582,7 @@ static void
 random_op(struct fx *f, int i)
 {
 	char sql[300];
-	int k = (int)rnd(10);
+	int k = (int)rnd(12);
 
 	switch (k) {
 	case 0:
@@ -549,6 +621,20 @@ random_op(struct fx *f, int i)
 		    "'t%u' FROM patient ORDER BY random() LIMIT 1",
 		    i, rnd(4), rnd(9));
 		break;
+	case 10:
+		/* a scope move: the consultation now belongs to another patient */
+		snprintf(sql, sizeof(sql),
+		    "UPDATE consultation SET patient_id=(SELECT id FROM patient ORDER BY random() "
+		    "LIMIT 1) WHERE id IN (SELECT id FROM consultation ORDER BY random() LIMIT 1)");
+		break;
+	case 11:
+		if (rnd(3) != 0)
+			return;
+		snprintf(sql, sizeof(sql),
+		    "PRAGMA foreign_keys=ON; DELETE FROM patient WHERE id IN (SELECT id FROM "
+		    "patient "
+		    "ORDER BY random() LIMIT 1); PRAGMA foreign_keys=OFF");
+		break;
 	default:
 		/* natural keys are per replica here: two devices creating the same
 		 * TEXT key is a UNIQUE clash, quarantined (see the quarantine test) */
@@ -562,10 +648,10 @@ random_op(struct fx *f, int i)
 static void
 test_random_histories_converge(void **state)
 {
-	int seed;
+	int seed, nseeds = getenv("CS_ENGINE_SEEDS") ? atoi(getenv("CS_ENGINE_SEEDS")) : 12;
 
 	(void)state;
-	for (seed = 1; seed <= 12; seed++) {
+	for (seed = 1; seed <= nseeds; seed++) {
 		struct fx *f = fx_new(3);
 		int step;
 
@@ -580,6 +666,8 @@ test_random_histories_converge(void **state)
 				random_op(f, a);
 		}
 		fx_sync_all(f);
+		if (getenv("CS_ENGINE_SEEDS"))
+			fprintf(stderr, "seed %d\n", seed);
 		fx_assert_converged(f);
 		fx_free(f);
 	}
@@ -598,6 +686,8 @@ main(void)
 	    cmocka_unit_test(test_batches_are_bounded_and_the_cursor_is_safe),
 	    cmocka_unit_test(test_extraction_filters_by_practitioner_scope),
 	    cmocka_unit_test(test_change_validity_is_a_function_of_shares_and_hlc),
+	    cmocka_unit_test(test_scope_move_is_a_removal_for_who_loses_sight),
+	    cmocka_unit_test(test_purge_removes_a_patient_here_only_and_a_new_share_restores_it),
 	    cmocka_unit_test(test_restored_database_takes_a_new_incarnation),
 	    cmocka_unit_test(test_app_trigger_writes_during_apply_are_captured),
 	    cmocka_unit_test(test_apply_failing_allocation_leaves_database_unchanged),
