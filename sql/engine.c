@@ -184,6 +184,8 @@ struct cs_engine {
 	uint64_t bound_ms, ini_bound_ms;
 	uint64_t (*now_ms)(void *);
 	void *now_ctx;
+	int (*practitioner_of)(void *, const uint8_t *, uint8_t *);
+	void *practitioner_ctx;
 	int reincarnated;
 	int stale; /* the INI names tables/columns not installed yet */
 	char stale_msg[300];
@@ -1342,7 +1344,7 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 	sb_f(&q, " WHERE tid=%d AND pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
 	sb_f(&q,
-	    "; INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
+	    "; INSERT INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
 	    "i.v, i.h, i.v FROM cs_ids AS i, (",
 	    S0);
 	for (i = 0; i < t->ncols; i++) {
@@ -1356,7 +1358,11 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_s(&q, "SELECT 0 AS cid WHERE 0");
 	sb_f(&q, ") AS c WHERE i.tid=%d AND i.pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
-	sb_s(&q, "; END;");
+	/* an upsert updates the clock row in place (REPLACE would delete and
+	 * re-insert it) */
+	sb_s(&q,
+	    " ON CONFLICT(rid, cid) DO UPDATE SET s=excluded.s, n=excluded.n, "
+	    "h=excluded.h, v=excluded.v; END;");
 	if (q.err) {
 		sb_free(&q);
 		return CS_ENOMEM;
@@ -1655,6 +1661,8 @@ cs_engine_open(struct cs_engine **out, const struct cs_engine_opts *o)
 	memcpy(e->site_dev, o->device_id, CS_DEVID_LEN);
 	e->now_ms = o->now_ms;
 	e->now_ctx = o->now_ctx;
+	e->practitioner_of = o->practitioner_of;
+	e->practitioner_ctx = o->practitioner_ctx;
 	if ((e->ini_path = cs_strdup(o->tables_ini)) == NULL) {
 		rc = CS_ENOMEM;
 		goto out;
@@ -3470,6 +3478,32 @@ rowstate_free(struct rowstate *s, uint32_t ncells)
 	cs_free(s->take);
 }
 
+/* 1 every write of r is valid, 0 one is not, CS_EAGAIN undecidable. */
+static int
+check_rights(struct cs_engine *e, const struct cs_changeset *cs, const struct cs_row *r)
+{
+	uint8_t prac[CS_GID_LEN];
+	uint32_t k;
+	int rc;
+
+	for (k = 0; k <= r->ncells; k++) {
+		const struct cs_dot *d =
+		    k < r->ncells ? &cs->cells[r->cell_first + k].dot : &r->ex_dot;
+		uint64_t h = k < r->ncells ? cs->cells[r->cell_first + k].hlc : r->ex_hlc;
+
+		rc = e->practitioner_of(e->practitioner_ctx, cs->devs[d->dev], prac);
+		if (rc < 0)
+			return fail(e, CS_EIO, "looking up a device's practitioner failed");
+		if (rc == 0)
+			return CS_EAGAIN;
+		/* a delete (even CL) needs 'full' */
+		rc = cs_engine_change_valid(e, r->patient, prac, h, k == r->ncells && !(r->cl & 1));
+		if (rc != 1)
+			return rc;
+	}
+	return 1;
+}
+
 /* A removal marker (extract_removal): drop the local copy, uncaptured. */
 static int
 apply_removal(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
@@ -3543,6 +3577,26 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	for (k = 0; k < r->ncells; k++)
 		if (cs->cells[r->cell_first + k].hlc > maxh)
 			maxh = cs->cells[r->cell_first + k].hlc;
+	/* rights: every write of the row must be valid at its hlc; one that
+	 * cannot be decided yet holds the row, an invalid one refuses it */
+	if (e->practitioner_of != NULL && !s.t->internal) {
+		rc = check_rights(e, cs, r);
+		if (rc == CS_EAGAIN) {
+			rc = hold_row(e, cs, r, 0, "share record or device not known yet", NULL, 0,
+			    a->src);
+			if (rc == 0 && a->res != NULL)
+				a->res->held++;
+			return rc;
+		}
+		if (rc == 0) {
+			if (a->res != NULL)
+				a->res->refused++;
+			return 0;
+		}
+		if (rc < 0)
+			return rc;
+		rc = 0;
+	}
 	/* an hlc is never rewritten: too far ahead, the row waits (MR 7) */
 	if (CS_HLC_MS(maxh) > nowms + e->bound_ms) {
 		rc = hold_row(e, cs, r, 0, "hlc ahead of the local clock", NULL,
@@ -3794,7 +3848,8 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 	rc = sqlite3_prepare_v2(e->db,
 	    "SELECT hid, tbl, gid, pat, cl, xdev, xn, xh FROM cs_held WHERE kind=0 AND "
 	    "((wait_gid IS NOT NULL AND EXISTS (SELECT 1 FROM cs_ids WHERE gid=wait_gid AND "
-	    "(cl&1)=1 AND pk IS NOT NULL)) OR (until_ms IS NOT NULL AND until_ms<=?1)) "
+	    "(cl&1)=1 AND pk IS NOT NULL)) OR (until_ms IS NOT NULL AND until_ms<=?1) OR "
+	    "(wait_gid IS NULL AND until_ms IS NULL)) "
 	    "ORDER BY hid LIMIT 1000",
 	    -1, &st, NULL);
 	if (rc == SQLITE_OK)

@@ -85,6 +85,13 @@ struct cs_engine_opts {
 	 * reset every peer cursor (resync from 0 both ways). */
 	const uint8_t *expected_incarnation;
 	uint64_t min_db_version;
+	/* Scope check of incoming changes (DESIGN.md Scope and permissions):
+	 * the practitioner (CS_GID_LEN bytes) of a writing device, from the
+	 * roster: return 1 and fill out, 0 if the device is not known yet (the
+	 * row is held), < 0 on error. NULL: no check (every change is valid). */
+	int (*practitioner_of)(void *ctx, const uint8_t device[CS_DEVID_LEN],
+	    uint8_t out[CS_GID_LEN]);
+	void *practitioner_ctx;
 };
 
 /*
@@ -151,14 +158,16 @@ struct cs_scope {
 };
 
 /*
- * Extract the changes after after_db_version into *out (reset first), at
- * most max_rows rows (> 0), whole rows only, in db_version order: each row
- * with its causal length, existence entry, the cells changed after the
- * cursor (values read from the base table, foreign keys as CS_V_REF gids)
- * and this device's row vector. Cells whose dot belongs to for_device
- * (CS_DEVID_LEN bytes, may be NULL) are left out, and rows left with
- * nothing of news for it. scope NULL = everything. out->db_version is the
- * cursor the receiver stores once the batch is durably applied.
+ * Extract the rows changed after after_db_version into *out (reset first),
+ * at most max_rows rows (> 0), in order of their latest change, each row
+ * whole: causal length, existence entry, every cell (values read from the
+ * base table, foreign keys as CS_V_REF gids) and this device's row vector
+ * (docs/MERGE.md "Extraction" says why whole rows). Cells whose dot
+ * belongs to for_device (CS_DEVID_LEN bytes, may be NULL) are left out, and
+ * rows made only of them. scope NULL = everything; with a scope, a row that
+ * moved out of it comes as a removal marker (no cell, no vector).
+ * out->db_version is the cursor the receiver stores once the batch is
+ * durably applied.
  * Returns 1 if more rows remain after this batch, 0 if this batch reaches
  * the end (it may be empty), or a negative code.
  */
@@ -172,6 +181,7 @@ struct cs_apply_result {
 	uint32_t held;        /* rows held (orphan, far-future hlc, undecidable scope) */
 	uint32_t quarantined; /* rows that cannot apply locally (UNIQUE, NOT NULL...) */
 	uint32_t released;    /* earlier held rows applied during this call */
+	uint32_t refused;     /* rows refused: a write the writer had no right to make */
 };
 
 /*

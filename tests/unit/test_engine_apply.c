@@ -438,6 +438,63 @@ test_scope_move_is_a_removal_for_who_loses_sight(void **state)
 	fx_free(f);
 }
 
+/* Roster of the test: device 0xa0.. is practitioner 0x11.., 0xa2.. is 0x22.. */
+static int
+roster(void *ctx, const uint8_t dev[CS_DEVID_LEN], uint8_t out[CS_GID_LEN])
+{
+	(void)ctx;
+	if (dev[0] != 0xa0 && dev[0] != 0xa2)
+		return 0;
+	memset(out, dev[0] == 0xa0 ? 0x11 : 0x22, CS_GID_LEN);
+	return 1;
+}
+
+static void
+test_apply_checks_rights_holds_undecided_refuses_invalid(void **state)
+{
+	struct fx *f = fx_new(3);
+	struct cs_engine_opts o = {0};
+	struct cs_apply_result r;
+	char sql[600];
+	char *gid;
+
+	(void)state;
+	cs_engine_close(f->r[B].e);
+	o.db_path = f->r[B].path;
+	o.tables_ini = f->ini;
+	o.device_id = f->r[B].dev;
+	o.practitioner_of = roster;
+	assert_int_equal(cs_engine_open(&f->r[B].e, &o), 0);
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('Durand')");
+	/* no share record yet at B: undecidable, held */
+	r = fx_sync(f, A, B);
+	assert_int_equal(r.held, 1);
+	assert_int_equal(fx_int(f->r[B].e, "SELECT count(*) FROM patient"), 0);
+	/* A's practitioner owns the patient: the record arrives, the row goes */
+	gid = fx_q(f->r[A].e, "SELECT hex(gid) FROM cs_ids");
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO cs_shares VALUES(x'%s', x'11111111111111111111111111111111', 'owner', 0, "
+	    "NULL), (x'%s', x'22222222222222222222222222222222', 'read', 0, NULL)",
+	    gid, gid);
+	fx_exec(f->r[B].e, sql);
+	assert_int_equal(cs_engine_release_held(f->r[B].e, &r), 0);
+	assert_int_equal(r.released, 1);
+	fx_assert_str(f->r[B].e, "SELECT nom FROM patient", "Durand");
+	/* C's practitioner may only read: its edit is refused at B */
+	fx_sync(f, A, C);
+	fx_exec(f->r[C].e, "UPDATE patient SET nom='Dupont'");
+	r = fx_sync(f, C, B);
+	assert_int_equal(r.refused, 1);
+	assert_int_equal(r.applied, 0);
+	fx_assert_str(f->r[B].e, "SELECT nom FROM patient", "Durand");
+	/* A's later edit is valid */
+	fx_exec(f->r[A].e, "UPDATE patient SET prenom='Léa'");
+	r = fx_sync(f, A, B);
+	assert_int_equal(r.applied, 1);
+	free(gid);
+	fx_free(f);
+}
+
 static void
 test_change_validity_is_a_function_of_shares_and_hlc(void **state)
 {
@@ -686,6 +743,7 @@ main(void)
 	    cmocka_unit_test(test_batches_are_bounded_and_the_cursor_is_safe),
 	    cmocka_unit_test(test_extraction_filters_by_practitioner_scope),
 	    cmocka_unit_test(test_change_validity_is_a_function_of_shares_and_hlc),
+	    cmocka_unit_test(test_apply_checks_rights_holds_undecided_refuses_invalid),
 	    cmocka_unit_test(test_scope_move_is_a_removal_for_who_loses_sight),
 	    cmocka_unit_test(test_purge_removes_a_patient_here_only_and_a_new_share_restores_it),
 	    cmocka_unit_test(test_restored_database_takes_a_new_incarnation),
