@@ -2259,11 +2259,11 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 		rc = sqlite3_step(sel);
 		if (rc != SQLITE_ROW) {
 			sqlite3_reset(sel);
+			/* deleted while the triggers were missing: skipped, not a
+			 * stalled stream; the verification pass records the delete,
+			 * which sends it again */
 			if (rc == SQLITE_DONE)
-				return fail(e, CS_SQL_ESCHEMA,
-				    "a row of %s recorded alive is missing from the table (written "
-				    "while the triggers were missing?)",
-				    t->name);
+				return 0;
 			return sqfail(e, rc, "reading a tracked row failed");
 		}
 		for (i = 0; i < t->ncols; i++) {
@@ -3200,10 +3200,17 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		rc = sqlite3_step(t->sel_row);
 		if (rc != SQLITE_ROW) {
 			sqlite3_reset(t->sel_row);
-			rc = rc == SQLITE_DONE
-			    ? fail(e, CS_SQL_ESCHEMA,
-			          "a row of %s recorded alive is missing from the table", t->name)
-			    : sqfail(e, rc, "reading a tracked row failed");
+			if (rc == SQLITE_DONE) {
+				/* deleted while the triggers were missing: a local reason,
+				 * the row waits in quarantine, the batch goes on */
+				snprintf(e->err, sizeof(e->err),
+				    "the local row of %s recorded alive is missing (written while "
+				    "the capture triggers were missing?)",
+				    t->name);
+				rc = QUARANTINE;
+			} else {
+				rc = sqfail(e, rc, "reading a tracked row failed");
+			}
 			goto out;
 		}
 		for (i = 0; i < t->ncols; i++)

@@ -214,6 +214,29 @@ test_unique_clash_is_quarantined_and_does_not_stall(void **state)
 }
 
 static void
+test_row_deleted_behind_the_triggers_is_quarantined_not_stalling(void **state)
+{
+	struct fx *f = fx_new(2);
+	struct cs_apply_result r;
+
+	(void)state;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('Durand'), ('Martin')");
+	fx_sync(f, A, B);
+	/* B's row vanishes while the triggers are missing (an app rebuild) */
+	fx_exec(f->r[B].e, "DROP TRIGGER cs_ad_1; DELETE FROM patient WHERE nom='Durand'");
+	fx_exec(f->r[A].e, "UPDATE patient SET prenom='x'");
+	r = fx_sync(f, A, B);
+	assert_int_equal(r.quarantined, 1);
+	assert_int_equal(r.applied, 1);
+	fx_assert_str(f->r[B].e, "SELECT prenom FROM patient", "x");
+	/* B's own stream to A goes on past that row */
+	fx_exec(f->r[B].e, "UPDATE patient SET nom='Martine'");
+	fx_sync(f, B, A);
+	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM patient WHERE nom='Martine'"), 1);
+	fx_free(f);
+}
+
+static void
 test_remote_parent_delete_cascades_children_here(void **state)
 {
 	struct fx *f = fx_new(2);
@@ -740,6 +763,7 @@ main(void)
 	    cmocka_unit_test(test_far_future_hlc_is_held_until_the_clock_catches_up),
 	    cmocka_unit_test(test_unique_clash_is_quarantined_and_does_not_stall),
 	    cmocka_unit_test(test_remote_parent_delete_cascades_children_here),
+	    cmocka_unit_test(test_row_deleted_behind_the_triggers_is_quarantined_not_stalling),
 	    cmocka_unit_test(test_conflict_resolution_reaches_every_replica),
 	    cmocka_unit_test(test_batches_are_bounded_and_the_cursor_is_safe),
 	    cmocka_unit_test(test_extraction_filters_by_practitioner_scope),
