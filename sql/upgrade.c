@@ -22,7 +22,7 @@
 #include "base/mem.h"
 #include "engine_int.h"
 
-#define SLICE_ROWS 256
+#define SLICE_ROWS 1024
 #define SLOT       8
 
 enum vkind {
@@ -35,9 +35,10 @@ enum vkind {
 struct cs_upgrade {
 	int64_t cookie; /* schema_version after the last check, -1 before the first */
 	int pending;
-	int busy;         /* inside a check: the guard stands aside */
-	int force_reload; /* a check was rolled back after a reload */
-	int any_kept;     /* cs_xcell may hold cells (newer app version) */
+	int busy;          /* inside a check: the guard stands aside */
+	int force_reload;  /* a check was rolled back after a reload */
+	int any_kept;      /* cs_xcell may hold cells (newer app version) */
+	sqlite3_stmt *put; /* cached: INSERT OR REPLACE INTO cs_rowhash */
 	struct timespec ini_mtime;
 	off_t ini_size;
 	uint8_t key[crypto_shorthash_KEYBYTES];
@@ -77,8 +78,10 @@ cs_upgrade_free(struct cs_engine *e)
 {
 	struct cs_upgrade **slot = cs_eng_upgrade_slot(e);
 
-	if (*slot != NULL)
+	if (*slot != NULL) {
 		sodium_memzero((*slot)->key, sizeof((*slot)->key));
+		sqlite3_finalize((*slot)->put);
+	}
 	cs_free(*slot);
 	*slot = NULL;
 }
@@ -387,18 +390,27 @@ row_blob(struct cs_upgrade *u, const struct tinfo *ti, sqlite3_stmt *st, int fir
 }
 
 static int
-put_hash(struct cs_engine *e, int64_t rid, const uint8_t *b, size_t len)
+put_hash(struct cs_engine *e, struct cs_upgrade *u, int64_t rid, const uint8_t *b, size_t len)
 {
-	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = xprep(e, "INSERT OR REPLACE INTO cs_rowhash(rid, h) VALUES(?1, ?2)", &st)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, rid);
-	sqlite3_bind_blob(st, 2, b, (int)len, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : cs_eng_sqfail(e, rc, "writing cs_rowhash");
+	if (u->put == NULL &&
+	    (rc = sqlite3_prepare_v3(cs_engine_handle(e),
+	         "INSERT OR REPLACE INTO cs_rowhash(rid, h) VALUES(?1, ?2)", -1,
+	         SQLITE_PREPARE_PERSISTENT, &u->put, NULL)) != SQLITE_OK)
+		return cs_eng_sqfail(e, rc, "preparing a schema upgrade statement");
+	sqlite3_reset(u->put);
+	sqlite3_bind_int64(u->put, 1, rid);
+	sqlite3_bind_blob(u->put, 2, b, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(u->put);
+	sqlite3_reset(u->put);
+	sqlite3_clear_bindings(u->put);
+	if (rc != SQLITE_DONE) {
+		sqlite3_finalize(u->put); /* the table may be gone (uninstall) */
+		u->put = NULL;
+		return cs_eng_sqfail(e, rc, "writing cs_rowhash");
+	}
+	return 0;
 }
 
 /* The hash of column c's declared default (what ADD COLUMN gave every row). */
@@ -768,7 +780,7 @@ slice_rows(struct cs_engine *e, struct cs_upgrade *u, const struct tinfo *ti, st
 		}
 		if ((rc = row_blob(u, ti, st, 1, &blob, &blen)) < 0)
 			goto out;
-		rc = put_hash(e, rid, blob, blen);
+		rc = put_hash(e, u, rid, blob, blen);
 		cs_free(blob);
 		if (rc < 0 || (rc = set_pos(v, pk)) < 0)
 			goto out;
@@ -844,7 +856,7 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
     struct cs_upgrade_result *res)
 {
 	sqlite3_stmt *st = NULL, *ck = NULL, *df = NULL;
-	struct sbuf q = {0}, cond = {0};
+	struct sbuf q = {0}, cond = {0}, any = {0};
 	int *cols = NULL, *diff = NULL;
 	int c, k, nk = 0, rc, n = 0;
 
@@ -871,6 +883,14 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
 		        ? (const char *)sqlite3_column_text(df, 0)
 		        : "NULL");
 		sadd(&cond, "))");
+		sadd(&any, nk > 1 ? " OR (t." : "(t.");
+		sid(&any, ti->cols[c].name);
+		sadd(&any, " IS NOT (");
+		sadd(&any,
+		    sqlite3_column_type(df, 0) != SQLITE_NULL
+		        ? (const char *)sqlite3_column_text(df, 0)
+		        : "NULL");
+		sadd(&any, "))");
 	}
 	if (nk == 0) {
 		rc = 1;
@@ -888,9 +908,11 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
 	sint(&q, ti->t.tid);
 	sadd(&q, " AND i.pk=+t.");
 	sid(&q, ti->t.pk);
-	sadd(&q, " AND (i.cl&1)=1");
+	sadd(&q, " AND (i.cl&1)=1 WHERE (");
+	sadd(&q, any.p);
+	sadd(&q, ")");
 	if (v->pos != NULL) {
-		sadd(&q, " WHERE t.");
+		sadd(&q, " AND t.");
 		sid(&q, ti->t.pk);
 		sadd(&q, " > ?1");
 	}
@@ -899,7 +921,7 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
 	sadd(&q, " LIMIT ");
 	sint(&q, SLICE_ROWS * 16);
 	sadd(&q, ")");
-	if (q.err || cond.err) {
+	if (q.err || cond.err || any.err) {
 		rc = CS_ENOMEM;
 		goto out;
 	}
@@ -947,6 +969,7 @@ out:
 	sqlite3_finalize(df);
 	sfree(&q);
 	sfree(&cond);
+	sfree(&any);
 	cs_free(cols);
 	cs_free(diff);
 	return rc;
@@ -1109,7 +1132,7 @@ refresh(struct cs_engine *e, struct cs_upgrade *u, uint64_t deadline)
 				continue; /* base row missing: a verification will see it */
 			rc = row_blob(u, &tis[ti], sel[ti], 0, &blob, &blen);
 			if (rc == 0)
-				rc = put_hash(e, rid, blob, blen);
+				rc = put_hash(e, u, rid, blob, blen);
 			cs_free(blob);
 			if (rc < 0)
 				goto out;
@@ -1320,8 +1343,13 @@ ensure_tables(struct cs_engine *e, struct cs_upgrade *u)
 	         "('cs_rowhash', 'cs_upg_tab', 'cs_xcell')",
 	         NULL, &n)) < 0)
 		return rc;
-	if (n < 3 && (rc = xexec(e, upg_schema)) < 0)
-		return rc;
+	if (n < 3) {
+		sqlite3_finalize(u->put);
+		u->put = NULL;
+		u->have_key = 0;
+		if ((rc = xexec(e, upg_schema)) < 0)
+			return rc;
+	}
 	if (!u->have_key && (rc = qint(e, "SELECT count(*) > 0 FROM cs_xcell", NULL, &n)) < 0)
 		return rc;
 	if (!u->have_key)
