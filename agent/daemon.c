@@ -124,6 +124,7 @@ struct agent {
 	struct dialer mdial[CS_HOME_MAX_DEVICES]; /* dials to where mDNS saw a device */
 	struct cs_addrcache cache;
 	int cache_dirty;
+	int64_t apply_start_ms, apply_end_ms, apply_dur_ms; /* worker only */
 	struct timespec roster_mtime;
 	char listen_addr[64];
 	int port;
@@ -135,6 +136,15 @@ now_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -634,12 +644,26 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 	int tries = 0;
 
 	if (cs->nrows > 0) {
+		/* leave the database free at least as long as the last apply held
+		 * it, so that a waiting app writer gets in (busy handler) */
+		int64_t gap = mono_ms() - a->apply_end_ms;
+
+		if (gap < a->apply_dur_ms) {
+			struct timespec pause = {0, (long)(a->apply_dur_ms - gap) * 1000000L};
+
+			nanosleep(&pause, NULL);
+		}
+		a->apply_start_ms = mono_ms();
 		for (;;) {
 			x->rc = cs_engine_apply(a->eng, cs, x->peer, &x->res);
 			if (x->rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
 				break;
 			nanosleep(&ts, NULL);
 		}
+		a->apply_end_ms = mono_ms();
+		a->apply_dur_ms = a->apply_end_ms - a->apply_start_ms;
+		if (a->apply_dur_ms > 100)
+			a->apply_dur_ms = 100;
 		if (x->rc != 0) {
 			snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
 			return;
@@ -1437,8 +1461,11 @@ on_tick(uv_timer_t *t)
 	for (s = a->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == S_HANDSHAKE || s->state == S_HELLO) {
-			if (now - s->started_ms > HS_TIMEOUT_MS)
+			if (now - s->started_ms > HS_TIMEOUT_MS) {
+				cs_log(CS_LOG_INFO,
+				    "connection %s: handshake timeout (10 s), closed", s->addr);
 				session_close(s, 0, "handshake timeout");
+			}
 			continue;
 		}
 		if (now - s->last_rx_ms > DEAD_AFTER_MS) {
