@@ -1,0 +1,24 @@
+# tests/tray.cmake: cabsync-tray (issue 8). The status decoder and control
+# client (cs_tray, no GTK) are unit-tested and fuzzed; the tray itself runs
+# under Xvfb with a real XEmbed tray host against real agents.
+if(TARGET cs_tray)
+	cs_unit_test(tray_status cs_tray cs_base)
+	cs_fuzz_target(tray_status cs_tray cs_base)
+	if(TARGET fuzz_tray_status)
+		target_sources(fuzz_tray_status PRIVATE ${CMAKE_SOURCE_DIR}/agent/tray/tray_status.c)
+	endif()
+	set_tests_properties(unit_tray_status PROPERTIES LABELS "unit;tray")
+endif()
+if(TARGET cabsync-tray)
+	add_test(NAME tray_states
+		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/tray/tray_test.sh ${CMAKE_BINARY_DIR}
+			${CMAKE_SOURCE_DIR})
+	set_tests_properties(tray_states PROPERTIES TIMEOUT 300 LABELS tray)
+endif()
+if(TARGET cabsync-tray)
+	add_test(NAME tray_install
+		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/tray/install_test.sh ${CMAKE_BINARY_DIR}
+			${CMAKE_SOURCE_DIR})
+	set_tests_properties(tray_install PROPERTIES TIMEOUT 120 LABELS tray
+		ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+endif()
