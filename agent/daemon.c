@@ -25,11 +25,15 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "discovery/addr.h"
+#include "discovery/addrcache.h"
+#include "discovery/mdns.h"
+#include "discovery/tag.h"
 #include "sql/engine.h"
 #include "wire/chunk.h"
 #include "wire/frame.h"
 #include "wire/msg.h"
 #include "wire/noise.h"
+#include "wire/version.h"
 
 #define HS_TIMEOUT_MS  10000
 #define PING_AFTER_MS  10000
@@ -75,6 +79,7 @@ struct session {
 	char addr[64];
 	uint64_t send_after;
 	int have_cursor, extracting, inflight, more;
+	int applying, read_paused; /* receive side: batches queued for apply */
 	uint64_t sent_gen;
 	int64_t started_ms, last_rx_ms, last_tx_ms;
 	uint64_t ping_nonce;
@@ -116,6 +121,15 @@ struct agent {
 	struct peerinfo peers[CS_HOME_MAX_DEVICES];
 	uint64_t local_gen, local_dbv;
 	int paused, stopping, exit_code;
+	struct cs_mdns *mdns;
+	struct cs_tag_set tags;
+	uint8_t dev_tags[CS_HOME_MAX_DEVICES][2][CS_TAG_LEN]; /* today, yesterday */
+	uv_timer_t rotate;
+	int mdns_said_nodaemon;
+	struct dialer mdial[CS_HOME_MAX_DEVICES]; /* dials to where mDNS saw a device */
+	struct cs_addrcache cache;
+	int cache_dirty;
+	int64_t apply_start_ms, apply_end_ms, apply_dur_ms; /* worker only */
 	struct timespec roster_mtime;
 	char listen_addr[64];
 	int port;
@@ -127,6 +141,15 @@ now_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -153,6 +176,11 @@ peer_label(struct agent *a, int idx, char *buf, size_t cap)
 static void session_close(struct session *s, uint32_t bye, const char *why);
 static void pump(struct session *s);
 static void dialer_schedule(struct dialer *d);
+static void cache_save(struct agent *a);
+static void make_tags(struct agent *a);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void dial(uv_timer_t *t);
 
 static void
 session_unref(struct session *s)
@@ -658,12 +686,26 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 	int tries = 0;
 
 	if (cs->nrows > 0) {
+		/* leave the database free at least as long as the last apply held
+		 * it, so that a waiting app writer gets in (busy handler) */
+		int64_t gap = mono_ms() - a->apply_end_ms;
+
+		if (gap < a->apply_dur_ms) {
+			struct timespec pause = {0, (long)(a->apply_dur_ms - gap) * 1000000L};
+
+			nanosleep(&pause, NULL);
+		}
+		a->apply_start_ms = mono_ms();
 		for (;;) {
 			x->rc = cs_engine_apply(a->eng, cs, x->peer, &x->res);
 			if (x->rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
 				break;
 			nanosleep(&ts, NULL);
 		}
+		a->apply_end_ms = mono_ms();
+		a->apply_dur_ms = a->apply_end_ms - a->apply_start_ms;
+		if (a->apply_dur_ms > 100)
+			a->apply_dur_ms = 100;
 		if (x->rc != 0) {
 			snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
 			return;
@@ -692,6 +734,12 @@ apply_done(struct cs_dbw_job *job)
 	struct cs_stream st;
 	char lbl[96];
 
+	s->applying--;
+	if (s->read_paused && s->applying < CS_AGENT_INFLIGHT && s->state != S_CLOSING &&
+	    !s->handle_closed) {
+		s->read_paused = 0;
+		uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+	}
 	if (x->j.cancelled || s->peer_idx < 0)
 		goto out;
 	pi = &a->peers[s->peer_idx];
@@ -780,8 +828,13 @@ on_hello(struct session *s, const struct cs_hello *h)
 		cs_audit_acc_init(s->acc, them, a->home.roster[s->peer_idx].practitioner);
 	snprintf(pi->addr, sizeof(pi->addr), "%s", s->addr);
 	if (s->dialer != NULL) {
+		char id[2 * CS_DEVID_LEN + 1];
+
 		s->dialer->backoff_ms = BACKOFF_MIN_MS;
 		s->dialer->peer_idx = s->peer_idx;
+		cs_home_hex(them, CS_DEVID_LEN, id);
+		if (cs_addrcache_set(&a->cache, id, &s->dialer->addr, now_ms() / 1000) == 0)
+			cache_save(a);
 	}
 	cs_log(CS_LOG_INFO, "session with %s up (%s, %s, protocol %u)",
 	    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), s->addr,
@@ -850,6 +903,11 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		memset(&m, 0, sizeof(m));
 		s->refs++;
 		cs_dbw_post(&a->dbw, &x->j);
+		/* a peer that ignores the flow control waits for our worker */
+		if (++s->applying >= 2 * CS_AGENT_INFLIGHT && !s->read_paused) {
+			uv_read_stop((uv_stream_t *)&s->tcp);
+			s->read_paused = 1;
+		}
 		break;
 	case CS_MSG_ACK:
 		if (s->inflight > 0)
@@ -1129,6 +1187,185 @@ add_dialer(struct agent *a, const char *spec)
 	return 0;
 }
 
+/* ---------------------------------------------------- address cache, mDNS */
+
+struct cache_job {
+	struct cs_dbw_job j;
+	struct cs_addrcache copy;
+	char path[CS_HOME_PATH_MAX];
+};
+
+static void
+cache_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct cache_job *x = (struct cache_job *)job;
+
+	(void)ctx;
+	if (cs_addrcache_save(&x->copy, x->path) != 0)
+		cs_log(CS_LOG_WARNING, "cannot write the address cache %s", x->path);
+}
+
+static void
+cache_done(struct cs_dbw_job *job)
+{
+	struct cache_job *x = (struct cache_job *)job;
+
+	cs_addrcache_free(&x->copy);
+	cs_free(x);
+}
+
+/* Save a copy of the cache on the worker (the save fsyncs). */
+static void
+cache_save(struct agent *a)
+{
+	struct cache_job *x;
+	char *img = NULL;
+	size_t len, bad;
+
+	if (a->stopping || !a->dbw.started)
+		return;
+	x = cs_calloc(1, sizeof(*x));
+	if (x == NULL)
+		return;
+	cs_addrcache_init(&x->copy);
+	if (cs_addrcache_format(&a->cache, &img, &len) != 0 ||
+	    cs_addrcache_parse(&x->copy, img, len, &bad) != 0 ||
+	    cs_home_path(&a->home, "addrcache", x->path, sizeof(x->path)) != 0) {
+		cs_free(img);
+		cs_addrcache_free(&x->copy);
+		cs_free(x);
+		return;
+	}
+	cs_free(img);
+	x->j.run = cache_run;
+	x->j.done = cache_done;
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
+static void
+make_tags(struct agent *a)
+{
+	uint32_t day = cs_tag_day(now_ms() / 1000);
+	size_t i;
+
+	cs_tag_set_make(a->home.dh_pk, a->home.sec->cabinet_key, day, &a->tags);
+	for (i = 0; i < a->home.nroster && i < CS_HOME_MAX_DEVICES; i++) {
+		cs_tag_dev(a->home.roster[i].dh_pk, a->home.sec->cabinet_key, day,
+		    a->dev_tags[i][0]);
+		cs_tag_dev(a->home.roster[i].dh_pk, a->home.sec->cabinet_key, day - 1,
+		    a->dev_tags[i][1]);
+	}
+}
+
+static void
+on_mdns_event(void *ctx, const struct cs_mdns_event *ev)
+{
+	struct agent *a = ctx;
+	struct dialer *d;
+	size_t i;
+	char lbl[96];
+
+	if (ev->kind != CS_MDNS_SEEN || a->stopping || a->paused)
+		return;
+	for (i = 0; i < a->home.nroster; i++) {
+		if (sodium_memcmp(a->dev_tags[i][0], ev->dev_tag, CS_TAG_LEN) == 0 ||
+		    sodium_memcmp(a->dev_tags[i][1], ev->dev_tag, CS_TAG_LEN) == 0)
+			break;
+	}
+	if (i == a->home.nroster || a->home.roster[i].revoked ||
+	    memcmp(a->home.roster[i].id, a->home.device_id, CS_DEVID_LEN) == 0)
+		return;
+	d = &a->mdial[i];
+	snprintf(d->addr.host, sizeof(d->addr.host), "%s", ev->addr);
+	d->addr.port = ev->port;
+	cs_log(CS_LOG_DEBUG, "mDNS: %s seen at %s port %u", peer_label(a, (int)i, lbl, sizeof(lbl)),
+	    ev->addr, ev->port);
+	if (a->peers[i].s == NULL && d->s == NULL) {
+		d->backoff_ms = BACKOFF_MIN_MS;
+		uv_timer_start(&d->timer, dial, 0, 0);
+	}
+}
+
+static void
+on_mdns_status(void *ctx, enum cs_mdns_status st, const char *detail)
+{
+	struct agent *a = ctx;
+
+	switch (st) {
+	case CS_MDNS_NO_DAEMON:
+		if (!a->mdns_said_nodaemon)
+			cs_log(CS_LOG_NOTICE,
+			    "no avahi-daemon: discovery is off; using static peers and the "
+			    "addresses that worked before");
+		a->mdns_said_nodaemon = 1;
+		break;
+	case CS_MDNS_PUBLISHED:
+		cs_log(CS_LOG_INFO, "mDNS: published");
+		break;
+	case CS_MDNS_DAEMON_LOST:
+		cs_log(CS_LOG_WARNING, "mDNS: avahi-daemon went away; reconnecting");
+		break;
+	case CS_MDNS_RUNNING:
+		if (a->mdns_said_nodaemon)
+			cs_log(CS_LOG_INFO, "mDNS: avahi-daemon is back");
+		a->mdns_said_nodaemon = 0;
+		break;
+	default:
+		cs_log(CS_LOG_INFO, "mDNS: %s%s%s", cs_mdns_status_name(st), detail ? ": " : "",
+		    detail ? detail : "");
+		break;
+	}
+}
+
+static void
+on_rotate(uv_timer_t *t)
+{
+	struct agent *a = t->data;
+
+	make_tags(a);
+	if (a->mdns != NULL)
+		cs_mdns_set_tags(a->mdns, &a->tags);
+	uv_timer_start(&a->rotate, on_rotate, (uint64_t)cs_tag_ms_to_next_day(now_ms()) + 1000, 0);
+}
+
+static void
+mdns_start(struct agent *a)
+{
+	struct cs_mdns_config cfg;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < CS_HOME_MAX_DEVICES; i++) {
+		struct dialer *d = &a->mdial[i];
+
+		d->a = a;
+		d->peer_idx = (int)i;
+		d->backoff_ms = BACKOFF_MIN_MS;
+		uv_timer_init(&a->loop, &d->timer);
+		d->timer.data = d;
+	}
+	uv_timer_init(&a->loop, &a->rotate);
+	a->rotate.data = a;
+	make_tags(a);
+	uv_timer_start(&a->rotate, on_rotate, (uint64_t)cs_tag_ms_to_next_day(now_ms()) + 1000, 0);
+	if (getenv("CS_NO_MDNS") != NULL) {
+		cs_log(CS_LOG_INFO, "mDNS disabled (CS_NO_MDNS)");
+		return;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.port = (uint16_t)a->port;
+	cfg.version = CS_PROTOCOL_VERSION;
+	cfg.tags = a->tags;
+	cfg.on_event = on_mdns_event;
+	cfg.on_status = on_mdns_status;
+	cfg.ctx = a;
+	rc = cs_mdns_start(&a->mdns, &a->loop, &cfg);
+	if (rc != 0) {
+		cs_log(CS_LOG_WARNING, "mDNS could not start; static peers only");
+		a->mdns = NULL;
+	}
+}
+
 /* --------------------------------------------------------------- listener */
 
 static void
@@ -1233,6 +1470,8 @@ roster_reload(struct agent *a)
 	}
 	for (i = 0; i < a->ndialers; i++)
 		a->dialers[i].peer_idx = -1;
+	if (a->mdial[0].a != NULL)
+		make_tags(a);
 	cs_log(CS_LOG_INFO, "roster reloaded (%zu devices)", a->home.nroster);
 out:
 	cs_free(ids);
@@ -1267,8 +1506,11 @@ on_tick(uv_timer_t *t)
 	for (s = a->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->state == S_HANDSHAKE || s->state == S_HELLO) {
-			if (now - s->started_ms > HS_TIMEOUT_MS)
+			if (now - s->started_ms > HS_TIMEOUT_MS) {
+				cs_log(CS_LOG_INFO,
+				    "connection %s: handshake timeout (10 s), closed", s->addr);
 				session_close(s, 0, "handshake timeout");
+			}
 			continue;
 		}
 		if (now - s->last_rx_ms > DEAD_AFTER_MS) {
@@ -1291,7 +1533,7 @@ static int
 ctl_status(void *ctx, int verb, char *out, size_t cap)
 {
 	struct agent *a = ctx;
-	size_t i, len = 0, online = 0, waiting = 0;
+	size_t i, len = 0, online = 0, safe = 0;
 	int n, first = 1;
 	char hex[33];
 	const char *state;
@@ -1332,17 +1574,19 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 			continue;
 		if (p->s != NULL)
 			online++;
-		if (!p->acked_known || p->acked < a->local_dbv)
-			waiting++;
+		if (p->acked_known && p->acked >= a->local_dbv)
+			safe++;
 	}
+	/* DESIGN.md: synced = every local change acknowledged (committed) by at
+	 * least one other device of the cabinet: safe to shut down */
 	if (a->paused)
 		state = "paused";
+	else if (safe > 0)
+		state = online > 0 ? "synced" : "offline";
 	else if (online == 0)
 		state = "offline";
-	else if (waiting > 0)
-		state = "syncing";
 	else
-		state = "synced";
+		state = "syncing";
 	cs_home_hex(a->home.device_id, CS_DEVID_LEN, hex);
 	ADD("{\"state\":\"%s\",\"device\":\"%s\",\"name\":\"%s\",\"port\":%d,"
 	    "\"db_version\":%llu,\"peers\":[",
@@ -1398,6 +1642,15 @@ agent_stop(struct agent *a)
 	}
 	for (i = 0; i < a->ndialers; i++)
 		uv_close((uv_handle_t *)&a->dialers[i].timer, on_closed_noop);
+	if (a->mdial[0].a != NULL) {
+		for (i = 0; i < CS_HOME_MAX_DEVICES; i++)
+			uv_close((uv_handle_t *)&a->mdial[i].timer, on_closed_noop);
+		uv_close((uv_handle_t *)&a->rotate, on_closed_noop);
+	}
+	if (a->mdns != NULL) {
+		cs_mdns_close(a->mdns, NULL, NULL);
+		a->mdns = NULL;
+	}
 	uv_close((uv_handle_t *)&a->listener, on_closed_noop);
 	uv_close((uv_handle_t *)&a->tick, on_closed_noop);
 	uv_close((uv_handle_t *)&a->settle, on_closed_noop);
@@ -1565,6 +1818,31 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 		add_dialer(a, a->home.peers[i]);
 	for (i = 0; i < npeers; i++)
 		add_dialer(a, peers[i]);
+	{
+		/* the addresses that worked before, after the static peers */
+		char cpath[CS_HOME_PATH_MAX], spec[CS_ADDR_HOST_MAX + 16];
+		size_t bad = 0, j, k;
+
+		if (cs_home_path(&a->home, "addrcache", cpath, sizeof(cpath)) == 0 &&
+		    cs_addrcache_load(&a->cache, cpath, &bad) != 0)
+			cs_log(CS_LOG_WARNING, "%s: malformed (line %zu); starting empty", cpath,
+			    bad);
+		for (j = 0; j < a->cache.n; j++) {
+			const struct cs_peer_addr *ca = &a->cache.v[j].addr;
+			int dup = 0;
+
+			for (k = 0; k < a->ndialers; k++)
+				if (strcmp(a->dialers[k].addr.host, ca->host) == 0 &&
+				    a->dialers[k].addr.port == ca->port)
+					dup = 1;
+			if (dup)
+				continue;
+			snprintf(spec, sizeof(spec), strchr(ca->host, ':') ? "[%s]:%u" : "%s:%u",
+			    ca->host, ca->port);
+			add_dialer(a, spec);
+		}
+	}
+	mdns_start(a);
 	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
 	    a->home.device_name, listen_addr, a->port, a->ndialers);
 	return 0;
@@ -1631,6 +1909,7 @@ cs_agent_cmd(int argc, char **argv)
 	port = a->home.port;
 	if (port_s != NULL)
 		port = atoi(port_s);
+	cs_addrcache_init(&a->cache);
 	if (uv_loop_init(&a->loop) != 0)
 		goto out;
 	if (open_engine(a) != 0)
@@ -1658,6 +1937,7 @@ out_loop:
 		rc = CS_DB_EXIT_FAIL;
 	}
 out:
+	cs_addrcache_free(&a->cache);
 	cs_free(a->st);
 	cs_home_free(&a->home);
 	cs_free(a);

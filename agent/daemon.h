@@ -31,7 +31,7 @@
 #define CS_AGENT_DAEMON_H
 
 #define CS_AGENT_INFLIGHT   4   /* CHANGES batches sent and not yet ACKed */
-#define CS_AGENT_BATCH_ROWS 256 /* rows per CHANGES batch (short apply transactions) */
+#define CS_AGENT_BATCH_ROWS 128 /* rows per CHANGES batch (short apply transactions) */
 
 /* argv[0] is "agent". */
 int cs_agent_cmd(int argc, char **argv);

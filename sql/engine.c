@@ -116,7 +116,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_IDS_INSERT] = "INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_IDS_UPDATE] = "UPDATE cs_ids SET pk=?2, pat=?3, cl=?4, xs=?5, xn=?6, xh=?7, xv=?8, "
-                      "v=?9, h=max(h, ?10) WHERE rid=?1",
+                      "v=?9, h=max(h, ?10), ppat=CASE WHEN coalesce(pat, gid) IS NOT ?3 "
+                      "THEN coalesce(pat, gid) ELSE ppat END WHERE rid=?1",
     [ST_CLOCK_OF] = "SELECT cid, s, n, h, v FROM cs_clock WHERE rid=?1",
     [ST_CLOCK_PUT] = "INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) "
                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -133,15 +134,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EXTRACT] =
         "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
         "WHERE v > ?1 ORDER BY v LIMIT ?2",
+    /* column 11: the row is visible to the receiver; a row that moved away
+     * from a visible patient (ppat) comes too, as a removal */
     [ST_EXTRACT_SCOPE] =
-        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
-        "WHERE v > ?1 AND coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE "
-        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
-    [ST_EXTRACT_PAT] =
-        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v FROM cs_ids "
-        "WHERE v > ?1 AND coalesce(pat, gid)=?4 AND EXISTS (SELECT 1 FROM cs_shares WHERE "
-        "patient=?4 AND practitioner=?3 AND revoke_hlc IS NULL) "
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
+        "coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE practitioner=?3 AND "
+        "revoke_hlc IS NULL) AS vis FROM cs_ids WHERE v > ?1 AND (vis OR ppat IN (SELECT "
+        "patient FROM cs_shares WHERE practitioner=?3 AND revoke_hlc IS NULL)) "
         "ORDER BY v LIMIT ?2",
+    [ST_EXTRACT_PAT] =
+        "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
+        "coalesce(pat, gid)=?4 AS vis FROM cs_ids WHERE v > ?1 AND (coalesce(pat, gid)=?4 "
+        "OR ppat=?4) AND EXISTS (SELECT 1 FROM cs_shares WHERE patient=?4 AND "
+        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
     [ST_GID_OF_PK] = "SELECT gid FROM cs_ids WHERE tid=?1 AND pk=?2",
     [ST_PK_OF_GID] = "SELECT pk, cl FROM cs_ids WHERE gid=?1",
     [ST_HELD_ADD] = "INSERT INTO cs_held(kind, reason, wait_gid, until_ms, src, tbl, gid, "
@@ -179,7 +184,11 @@ struct cs_engine {
 	uint64_t bound_ms, ini_bound_ms;
 	uint64_t (*now_ms)(void *);
 	void *now_ctx;
+	int (*practitioner_of)(void *, const uint8_t *, uint8_t *);
+	void *practitioner_ctx;
 	int reincarnated;
+	int stale; /* the INI names tables/columns not installed yet */
+	char stale_msg[300];
 	sqlite3_stmt *st[ST_COUNT];
 	struct site *sites;
 	size_t nsites, sites_cap;
@@ -1117,7 +1126,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS cs_ids(rid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, pk, "
     " gid BLOB NOT NULL, pat BLOB, cl INTEGER NOT NULL, xs INTEGER NOT NULL, "
     " xn INTEGER NOT NULL, xh INTEGER NOT NULL, xv INTEGER NOT NULL, v INTEGER NOT NULL, "
-    " h INTEGER NOT NULL);"
+    " h INTEGER NOT NULL, ppat BLOB);"
     "CREATE UNIQUE INDEX IF NOT EXISTS cs_ids_pk ON cs_ids(tid, pk);"
     "CREATE UNIQUE INDEX IF NOT EXISTS cs_ids_gid ON cs_ids(gid);"
     "CREATE INDEX IF NOT EXISTS cs_ids_v ON cs_ids(v, h);"
@@ -1326,12 +1335,16 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_id(&q, t->cols[t->scope_col].name);
 		sb_s(&q, " THEN ");
 		sb_pat_expr(&q, e, t, "NEW");
-		sb_s(&q, " ELSE pat END");
+		sb_s(&q, " ELSE pat END, ppat=CASE WHEN NEW.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " IS NOT OLD.");
+		sb_id(&q, t->cols[t->scope_col].name);
+		sb_s(&q, " THEN pat ELSE ppat END");
 	}
 	sb_f(&q, " WHERE tid=%d AND pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
 	sb_f(&q,
-	    "; INSERT OR REPLACE INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
+	    "; INSERT INTO cs_clock(rid, cid, s, n, h, v) SELECT i.rid, c.cid, %lld, "
 	    "i.v, i.h, i.v FROM cs_ids AS i, (",
 	    S0);
 	for (i = 0; i < t->ncols; i++) {
@@ -1345,7 +1358,11 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_s(&q, "SELECT 0 AS cid WHERE 0");
 	sb_f(&q, ") AS c WHERE i.tid=%d AND i.pk=+NEW.", t->tid);
 	sb_id(&q, t->pk);
-	sb_s(&q, "; END;");
+	/* an upsert updates the clock row in place (REPLACE would delete and
+	 * re-insert it) */
+	sb_s(&q,
+	    " ON CONFLICT(rid, cid) DO UPDATE SET s=excluded.s, n=excluded.n, "
+	    "h=excluded.h, v=excluded.v; END;");
 	if (q.err) {
 		sb_free(&q);
 		return CS_ENOMEM;
@@ -1644,6 +1661,8 @@ cs_engine_open(struct cs_engine **out, const struct cs_engine_opts *o)
 	memcpy(e->site_dev, o->device_id, CS_DEVID_LEN);
 	e->now_ms = o->now_ms;
 	e->now_ctx = o->now_ctx;
+	e->practitioner_of = o->practitioner_of;
+	e->practitioner_ctx = o->practitioner_ctx;
 	if ((e->ini_path = cs_strdup(o->tables_ini)) == NULL) {
 		rc = CS_ENOMEM;
 		goto out;
@@ -1677,9 +1696,23 @@ cs_engine_open(struct cs_engine **out, const struct cs_engine_opts *o)
 		    o->db_path, (long long)ver, CS_SCHEMA_VERSION);
 		goto out;
 	}
+	if (ver < CS_SCHEMA_VERSION) {
+		e->stale = CS_SQL_ENOTINST;
+		snprintf(e->stale_msg, sizeof(e->stale_msg),
+		    "the cabsync schema is not installed in %s: run install", o->db_path);
+	}
 	if (ver == CS_SCHEMA_VERSION) {
-		if ((rc = load_identity(e)) < 0 || (rc = sync_ids(e, 0)) < 0)
+		if ((rc = load_identity(e)) < 0)
 			goto out;
+		/* a table or column new in the INI: open anyway, so that the
+		 * caller can run cs_engine_install; extract/apply refuse until then */
+		if ((rc = sync_ids(e, 0)) == CS_SQL_ENOTINST || rc == CS_SQL_ESCHEMA) {
+			e->stale = rc;
+			snprintf(e->stale_msg, sizeof(e->stale_msg), "%s", e->err);
+			e->err[0] = '\0';
+		} else if (rc < 0) {
+			goto out;
+		}
 		if ((o->expected_incarnation != NULL &&
 		        memcmp(o->expected_incarnation, e->incarnation, CS_GID_LEN) != 0) ||
 		    cs_engine_db_version(e) < o->min_db_version)
@@ -1780,6 +1813,7 @@ cs_engine_install(struct cs_engine *e)
 		goto out;
 	if ((rc = install_triggers(e)) < 0)
 		goto out;
+	e->stale = 0;
 	for (i = 0; i < e->ntabs; i++)
 		if (!e->tabs[i].internal && (rc = register_existing(e, &e->tabs[i])) < 0)
 			goto out;
@@ -2128,6 +2162,36 @@ load_vv(struct cs_engine *e, int64_t rid, struct vvec *v)
 	return rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading cs_vv failed");
 }
 
+/*
+ * A row that moved to a patient the receiver may not see: a removal marker
+ * (a row with no cell and no vector, which no real row is: a row's vector
+ * always covers its existence). The receiver drops its copy, uncaptured.
+ */
+static int
+extract_removal(struct cs_engine *e, sqlite3_stmt *rs, const struct ttab *t,
+    struct cs_changeset *out)
+{
+	struct cs_row hdr;
+	int ti, di;
+
+	memset(&hdr, 0, sizeof(hdr));
+	if ((ti = dict_table(out, t)) < 0)
+		return ti;
+	if ((di = dict_dev(e, out, sqlite3_column_int64(rs, 6))) < 0)
+		return di;
+	hdr.table = (uint32_t)ti;
+	memcpy(hdr.gid, sqlite3_column_blob(rs, 3), CS_GID_LEN);
+	if (sqlite3_column_bytes(rs, 4) == CS_GID_LEN)
+		memcpy(hdr.patient, sqlite3_column_blob(rs, 4), CS_GID_LEN);
+	hdr.cl = (uint64_t)sqlite3_column_int64(rs, 5);
+	hdr.ex_dot.dev = (uint32_t)di;
+	hdr.ex_dot.n = (uint64_t)sqlite3_column_int64(rs, 7);
+	hdr.ex_hlc = (uint64_t)sqlite3_column_int64(rs, 8);
+	if ((di = cs_changeset_row_begin(out, &hdr)) < 0)
+		return di;
+	return cs_changeset_row_end(out);
+}
+
 /* Append one row record to the changeset (see cs_engine_extract). */
 static int
 extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t *for_dev,
@@ -2148,6 +2212,8 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 		return 0; /* a table no longer tracked */
 	if (sqlite3_column_bytes(rs, 3) != CS_GID_LEN)
 		return fail(e, CS_ECORRUPT, "cs_ids holds a gid of the wrong length");
+	if (sqlite3_column_count(rs) > 11 && !sqlite3_column_int(rs, 11))
+		return extract_removal(e, rs, t, out);
 	memset(&hdr, 0, sizeof(hdr));
 	if ((ti = dict_table(out, t)) < 0)
 		return ti;
@@ -2187,11 +2253,11 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 		rc = sqlite3_step(sel);
 		if (rc != SQLITE_ROW) {
 			sqlite3_reset(sel);
+			/* deleted while the triggers were missing: skipped, not a
+			 * stalled stream; the verification pass records the delete,
+			 * which sends it again */
 			if (rc == SQLITE_DONE)
-				return fail(e, CS_SQL_ESCHEMA,
-				    "a row of %s recorded alive is missing from the table (written "
-				    "while the triggers were missing?)",
-				    t->name);
+				return 0;
 			return sqfail(e, rc, "reading a tracked row failed");
 		}
 		for (i = 0; i < t->ncols; i++) {
@@ -2280,6 +2346,8 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	int rc, more = 0, i, maxc = 1;
 
 	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	if (out == NULL || max_rows == 0 || max_rows > INT32_MAX ||
 	    (scope != NULL && scope->practitioner == NULL))
 		return fail(e, CS_EINVAL, "cs_engine_extract: bad arguments");
@@ -2456,8 +2524,9 @@ validate(struct cs_engine *e, const struct cs_changeset *cs, struct bmap *m)
 				    "batch refused: row %u of %s has a bad vector entry", i,
 				    t->name);
 		}
-		/* the sender's vector must cover its own existence and cells */
-		for (k = 0; k <= r->ncells; k++) {
+		/* the sender's vector must cover its own existence and cells; a
+		 * row with neither cells nor vector is a removal (scope move) */
+		for (k = 0; k <= r->ncells && !(r->nvv == 0 && r->ncells == 0); k++) {
 			const struct cs_dot *d =
 			    k < r->ncells ? &cs->cells[r->cell_first + k].dot : &r->ex_dot;
 			uint32_t x;
@@ -3104,10 +3173,17 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		rc = sqlite3_step(t->sel_row);
 		if (rc != SQLITE_ROW) {
 			sqlite3_reset(t->sel_row);
-			rc = rc == SQLITE_DONE
-			    ? fail(e, CS_SQL_ESCHEMA,
-			          "a row of %s recorded alive is missing from the table", t->name)
-			    : sqfail(e, rc, "reading a tracked row failed");
+			if (rc == SQLITE_DONE) {
+				/* deleted while the triggers were missing: a local reason,
+				 * the row waits in quarantine, the batch goes on */
+				snprintf(e->err, sizeof(e->err),
+				    "the local row of %s recorded alive is missing (written while "
+				    "the capture triggers were missing?)",
+				    t->name);
+				rc = QUARANTINE;
+			} else {
+				rc = sqfail(e, rc, "reading a tracked row failed");
+			}
 			goto out;
 		}
 		for (i = 0; i < t->ncols; i++)
@@ -3409,6 +3485,77 @@ rowstate_free(struct rowstate *s, uint32_t ncells)
 	cs_free(s->take);
 }
 
+/* 1 every write of r is valid, 0 one is not, CS_EAGAIN undecidable. */
+static int
+check_rights(struct cs_engine *e, const struct cs_changeset *cs, const struct cs_row *r)
+{
+	uint8_t prac[CS_GID_LEN];
+	uint32_t k;
+	int rc;
+
+	for (k = 0; k <= r->ncells; k++) {
+		const struct cs_dot *d =
+		    k < r->ncells ? &cs->cells[r->cell_first + k].dot : &r->ex_dot;
+		uint64_t h = k < r->ncells ? cs->cells[r->cell_first + k].hlc : r->ex_hlc;
+
+		rc = e->practitioner_of(e->practitioner_ctx, cs->devs[d->dev], prac);
+		if (rc < 0)
+			return fail(e, CS_EIO, "looking up a device's practitioner failed");
+		if (rc == 0)
+			return CS_EAGAIN;
+		/* a delete (even CL) needs 'full' */
+		rc = cs_engine_change_valid(e, r->patient, prac, h, k == r->ncells && !(r->cl & 1));
+		if (rc != 1)
+			return rc;
+	}
+	return 1;
+}
+
+/* A removal marker (extract_removal): drop the local copy, uncaptured. */
+static int
+apply_removal(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
+{
+	struct ttab *t = &e->tabs[a->m.tab[r->table]];
+	sqlite3_stmt *st;
+	struct lrec l;
+	int rc;
+
+	if ((rc = lookup_gid(e, r->gid, &l)) < 0 || !l.found)
+		goto out;
+	if ((l.cl & 1) == 1 && sqlite3_value_type(l.pk) != SQLITE_NULL) {
+		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
+			goto out;
+		sqlite3_bind_value(t->del_row, 1, l.pk);
+		rc = base_step(e, t->tid, t->del_row, "removing a row failed");
+		if (rc == QUARANTINE)
+			rc = fail(e, CS_SQL_ESQLITE, "removing a row of %s failed: %s", t->name,
+			    e->err);
+		if (rc < 0)
+			goto out;
+	}
+	if ((st = S(e, ST_CLOCK_DROP)) == NULL) {
+		rc = CS_SQL_ESQLITE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, l.rid);
+	if ((rc = done(e, st, "dropping cell clocks failed")) < 0)
+		goto out;
+	{
+		char sql[120];
+
+		snprintf(sql, sizeof(sql),
+		    "DELETE FROM cs_vv WHERE rid=%lld; DELETE FROM cs_ids WHERE rid=%lld",
+		    (long long)l.rid, (long long)l.rid);
+		if ((rc = exec(e, sql)) < 0)
+			goto out;
+	}
+	if (a->res != NULL)
+		a->res->applied++;
+out:
+	sqlite3_value_free(l.pk);
+	return rc;
+}
+
 /*
  * Apply row ri of the batch (DESIGN.md "Merge rules", MR 1-7) inside the
  * open transaction. A row that cannot be decided yet is held whole (MR 7),
@@ -3427,6 +3574,8 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	uint32_t k;
 	int rc = 0, i, sp = 0, nc;
 
+	if (r->nvv == 0 && r->ncells == 0)
+		return apply_removal(e, a, r);
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.t = &e->tabs[a->m.tab[r->table]];
@@ -3435,6 +3584,26 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	for (k = 0; k < r->ncells; k++)
 		if (cs->cells[r->cell_first + k].hlc > maxh)
 			maxh = cs->cells[r->cell_first + k].hlc;
+	/* rights: every write of the row must be valid at its hlc; one that
+	 * cannot be decided yet holds the row, an invalid one refuses it */
+	if (e->practitioner_of != NULL && !s.t->internal) {
+		rc = check_rights(e, cs, r);
+		if (rc == CS_EAGAIN) {
+			rc = hold_row(e, cs, r, 0, "share record or device not known yet", NULL, 0,
+			    a->src);
+			if (rc == 0 && a->res != NULL)
+				a->res->held++;
+			return rc;
+		}
+		if (rc == 0) {
+			if (a->res != NULL)
+				a->res->refused++;
+			return 0;
+		}
+		if (rc < 0)
+			return rc;
+		rc = 0;
+	}
 	/* an hlc is never rewritten: too far ahead, the row waits (MR 7) */
 	if (CS_HLC_MS(maxh) > nowms + e->bound_ms) {
 		rc = hold_row(e, cs, r, 0, "hlc ahead of the local clock", NULL,
@@ -3686,7 +3855,8 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 	rc = sqlite3_prepare_v2(e->db,
 	    "SELECT hid, tbl, gid, pat, cl, xdev, xn, xh FROM cs_held WHERE kind=0 AND "
 	    "((wait_gid IS NOT NULL AND EXISTS (SELECT 1 FROM cs_ids WHERE gid=wait_gid AND "
-	    "(cl&1)=1 AND pk IS NOT NULL)) OR (until_ms IS NOT NULL AND until_ms<=?1)) "
+	    "(cl&1)=1 AND pk IS NOT NULL)) OR (until_ms IS NOT NULL AND until_ms<=?1) OR "
+	    "(wait_gid IS NULL AND until_ms IS NULL)) "
 	    "ORDER BY hid LIMIT 1000",
 	    -1, &st, NULL);
 	if (rc == SQLITE_OK)
@@ -3898,6 +4068,8 @@ cs_engine_apply(struct cs_engine *e, const struct cs_changeset *cs,
 	memset(res, 0, sizeof(*res));
 	if (cs == NULL)
 		return fail(e, CS_EINVAL, "cs_engine_apply: no changeset");
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
 	{
 		/* refuse a hostile batch before opening a transaction */
 		struct bmap m = {0};
@@ -4153,4 +4325,87 @@ cs_engine_change_valid(struct cs_engine *e, const uint8_t patient[static CS_GID_
 	if (!any)
 		return CS_EAGAIN;
 	return ok;
+}
+
+/*
+ * DESIGN.md Scope and permissions: revoking purges the colleague's copy in
+ * apply mode: not captured, nothing propagates. The row records go too, so
+ * that a later share applies the patient's rows from zero as new rows.
+ */
+int
+cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL, *del = NULL;
+	int rc, n = 0;
+
+	e->err[0] = '\0';
+	if (e->stale)
+		return fail(e, e->stale, "%s", e->stale_msg);
+	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	rc = sqlite3_prepare_v2(e->db,
+	    "SELECT tid, pk FROM cs_ids WHERE coalesce(pat, gid)=?1 AND pk IS NOT NULL AND "
+	    "(cl&1)=1 ORDER BY tid DESC",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ttab *t = tab_by_tid(e, sqlite3_column_int(st, 0));
+
+		if (t == NULL)
+			continue;
+		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
+			goto out;
+		sqlite3_bind_value(t->del_row, 1, sqlite3_column_value(st, 1));
+		rc = base_step(e, t->tid, t->del_row, "purging a row failed");
+		if (rc == QUARANTINE)
+			rc = fail(e, CS_SQL_ESQLITE, "purging a row of %s failed: %s", t->name,
+			    e->err);
+		if (rc < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = sqfail(e, rc, "reading cs_ids failed");
+		goto out;
+	}
+	{
+		static const char *const q[] = {
+		    "DELETE FROM cs_clock WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_vv WHERE rid IN (SELECT rid FROM cs_ids WHERE "
+		    "coalesce(pat, gid)=?1)",
+		    "DELETE FROM cs_ids WHERE coalesce(pat, gid)=?1",
+		};
+		int i;
+
+		rc = SQLITE_OK;
+		for (i = 0; i < 3 && rc == SQLITE_OK; i++) {
+			sqlite3_finalize(del);
+			del = NULL;
+			rc = sqlite3_prepare_v2(e->db, q[i], -1, &del, NULL);
+			if (rc != SQLITE_OK)
+				break;
+			sqlite3_bind_blob(del, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+			rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(e->db);
+		}
+	}
+	if (rc != SQLITE_OK) {
+		rc = sqfail(e, rc, "purging row records failed");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = exec(e, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	if (rc < 0) {
+		sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return n;
 }

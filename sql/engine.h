@@ -85,12 +85,22 @@ struct cs_engine_opts {
 	 * reset every peer cursor (resync from 0 both ways). */
 	const uint8_t *expected_incarnation;
 	uint64_t min_db_version;
+	/* Scope check of incoming changes (DESIGN.md Scope and permissions):
+	 * the practitioner (CS_GID_LEN bytes) of a writing device, from the
+	 * roster: return 1 and fill out, 0 if the device is not known yet (the
+	 * row is held), < 0 on error. NULL: no check (every change is valid). */
+	int (*practitioner_of)(void *ctx, const uint8_t device[CS_DEVID_LEN],
+	    uint8_t out[CS_GID_LEN]);
+	void *practitioner_ctx;
 };
 
 /*
  * Open the database and read the tables INI. Checks: WAL (or switches it
  * if enable_wal), not on a network filesystem, the INI against the app
- * schema. Does not install anything (cs_engine_install). On error *out is
+ * schema. Does not install anything (cs_engine_install): until the schema
+ * is installed, and while the INI names a table or column that was not
+ * installed yet, open succeeds but extract/apply return CS_SQL_ENOTINST /
+ * CS_SQL_ESCHEMA with a message, so that the caller can install. On error *out is
  * NULL and, when the engine object could be built, the message is lost:
  * use cs_engine_open_errmsg() for the sentence of the last failed open on
  * this thread. Returns 0 or CS_SQL_ECONFIG, CS_SQL_ENOTWAL, CS_SQL_ENETFS,
@@ -148,14 +158,16 @@ struct cs_scope {
 };
 
 /*
- * Extract the changes after after_db_version into *out (reset first), at
- * most max_rows rows (> 0), whole rows only, in db_version order: each row
- * with its causal length, existence entry, the cells changed after the
- * cursor (values read from the base table, foreign keys as CS_V_REF gids)
- * and this device's row vector. Cells whose dot belongs to for_device
- * (CS_DEVID_LEN bytes, may be NULL) are left out, and rows left with
- * nothing of news for it. scope NULL = everything. out->db_version is the
- * cursor the receiver stores once the batch is durably applied.
+ * Extract the rows changed after after_db_version into *out (reset first),
+ * at most max_rows rows (> 0), in order of their latest change, each row
+ * whole: causal length, existence entry, every cell (values read from the
+ * base table, foreign keys as CS_V_REF gids) and this device's row vector
+ * (docs/MERGE.md "Extraction" says why whole rows). Cells whose dot
+ * belongs to for_device (CS_DEVID_LEN bytes, may be NULL) are left out, and
+ * rows made only of them. scope NULL = everything; with a scope, a row that
+ * moved out of it comes as a removal marker (no cell, no vector).
+ * out->db_version is the cursor the receiver stores once the batch is
+ * durably applied.
  * Returns 1 if more rows remain after this batch, 0 if this batch reaches
  * the end (it may be empty), or a negative code.
  */
@@ -169,6 +181,7 @@ struct cs_apply_result {
 	uint32_t held;        /* rows held (orphan, far-future hlc, undecidable scope) */
 	uint32_t quarantined; /* rows that cannot apply locally (UNIQUE, NOT NULL...) */
 	uint32_t released;    /* earlier held rows applied during this call */
+	uint32_t refused;     /* rows refused: a write the writer had no right to make */
 };
 
 /*
@@ -226,6 +239,16 @@ int cs_engine_conflict_resolve(struct cs_engine *e, int64_t id, enum cs_resolve 
 
 /* Number of rows waiting in cs_held and in cs_quarantine. */
 int cs_engine_pending(struct cs_engine *e, uint64_t *held, uint64_t *quarantined);
+
+/*
+ * Purge every row of a patient from this replica (a share to this
+ * device's practitioner was revoked; DESIGN.md Scope and permissions): the
+ * base rows are deleted in apply mode (not captured, nothing propagates) and
+ * their row records dropped, so a later share applies them anew. The
+ * caller sends this device's unacknowledged changes first. Returns the
+ * number of rows purged or a negative code.
+ */
+int cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN]);
 
 /*
  * Validity of a change by practitioner p on patient at hlc (DESIGN.md Scope

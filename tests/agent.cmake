@@ -1,12 +1,13 @@
 # tests/agent.cmake: the agent (issue 5): real `cabsync agent` processes on
 # 127.0.0.1 with static peers, the control socket, its fuzzed decoder.
-foreach(t sync refuse kill enroll)
+foreach(t sync refuse kill enroll chain silent)
 	add_test(NAME agent_${t}
 		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/agent/${t}_test.sh ${CMAKE_BINARY_DIR}
 			${CMAKE_SOURCE_DIR})
 	set_tests_properties(agent_${t} PROPERTIES TIMEOUT 300 LABELS agent)
 endforeach()
 cs_unit_test(control cs_agent cs_base)
+cs_unit_test(enroll cs_agent cs_base)
 cs_fuzz_target(control cs_agent cs_base)
 if(TARGET fuzz_control)
 	# instrument the decoder itself (cs_agent is built without fuzzer coverage)

@@ -31,9 +31,11 @@ fi
 $PSQL -f "$SRC/tests/relay/pg_test.sql" || fail "assertions (above)"
 
 # 2. app tables present with RLS off, camelCase columns: applies, warns
+# the other databases start from a template holding only the stand-ins
+$PSQL -c "CREATE DATABASE standins" >/dev/null
+PGDATABASE=standins $PSQL -f "$STANDINS" >/dev/null 2>&1
 createdb() {
-	$PSQL -c "CREATE DATABASE $1" >/dev/null
-	PGDATABASE=$1 $PSQL -f "$STANDINS" >/dev/null 2>&1 2>&1
+	$PSQL -c "CREATE DATABASE $1 TEMPLATE standins" >/dev/null
 }
 createdb insecure1
 PGDATABASE=insecure1 $PSQL <<'SQL' >/dev/null
@@ -77,7 +79,8 @@ grep -q 'Osteopath' "$PGTMP/ins2.out" && { cat "$PGTMP/ins2.out"; fail "a warnin
 # 4. no pg_cron, no pg_net, no Vault: the migration still applies and says
 # that the sweep is not scheduled
 createdb nocron
-PGDATABASE=nocron $PSQL -c 'DROP SCHEMA cron CASCADE; DROP SCHEMA net CASCADE; DROP SCHEMA vault CASCADE' >/dev/null 2>&1
+PGDATABASE=nocron $PSQL -c 'DROP SCHEMA cron CASCADE' -c 'DROP SCHEMA net CASCADE' \
+	-c 'DROP SCHEMA vault CASCADE' >/dev/null 2>&1 || fail "dropping the cron/net/vault stand-ins"
 PGDATABASE=nocron $PSQL -f "$MIG" >"$PGTMP/nocron.out" 2>&1 || { cat "$PGTMP/nocron.out"; fail "migration without pg_cron"; }
 grep -q 'pg_cron is not available: the expiry sweep is NOT scheduled' "$PGTMP/nocron.out" ||
 	{ cat "$PGTMP/nocron.out"; fail "no warning without pg_cron"; }

@@ -182,6 +182,7 @@ fx_sync_n(struct fx *f, int a, int b, size_t max_rows)
 		tot.held += r.held;
 		tot.quarantined += r.quarantined;
 		tot.released += r.released;
+		tot.refused += r.refused;
 		assert_true(++rounds < 100000);
 	} while (more);
 	cs_changeset_free(&cs);

@@ -29,6 +29,39 @@ test_install_is_idempotent_and_uninstall_keeps_data(void **state)
 }
 
 static void
+test_new_table_in_config_waits_for_install(void **state)
+{
+	struct fx *f = fx_new(1);
+	struct cs_changeset cs;
+	struct cs_engine_opts o = {0};
+	char ini[1024];
+
+	(void)state;
+	cs_changeset_init(&cs);
+	fx_exec(f->r[0].e,
+	    "CREATE TABLE rdv(id INTEGER PRIMARY KEY, patient_id INTEGER, debut "
+	    "TEXT); INSERT INTO patient(nom) VALUES('Durand'); INSERT INTO "
+	    "rdv(patient_id, debut) VALUES(1, 'lundi')");
+	cs_engine_close(f->r[0].e);
+	snprintf(ini, sizeof(ini),
+	    "%s[table rdv]\npk = id\nscope = patient_id\nfk = patient_id "
+	    "-> patient\n",
+	    fx_ini);
+	fx_write(f->ini, ini);
+	o.db_path = f->r[0].path;
+	o.tables_ini = f->ini;
+	o.device_id = f->r[0].dev;
+	assert_int_equal(cs_engine_open(&f->r[0].e, &o), 0);
+	assert_int_equal(cs_engine_extract(f->r[0].e, 0, NULL, NULL, 10, &cs), CS_SQL_ENOTINST);
+	assert_non_null(strstr(cs_engine_errmsg(f->r[0].e), "rdv"));
+	assert_int_equal(cs_engine_install(f->r[0].e), 0);
+	assert_int_equal(cs_engine_extract(f->r[0].e, 0, NULL, NULL, 10, &cs), 0);
+	assert_int_equal(cs.nrows, 2);
+	cs_changeset_free(&cs);
+	fx_free(f);
+}
+
+static void
 test_newer_schema_is_refused(void **state)
 {
 	struct fx *f = fx_new(1);
@@ -417,6 +450,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_install_is_idempotent_and_uninstall_keeps_data),
 	    cmocka_unit_test(test_newer_schema_is_refused),
+	    cmocka_unit_test(test_new_table_in_config_waits_for_install),
 	    cmocka_unit_test(test_config_errors_name_file_line_and_problem),
 	    cmocka_unit_test(test_non_wal_database_is_refused_unless_asked),
 	    cmocka_unit_test(test_insert_records_one_whole_row_clock),

@@ -213,6 +213,29 @@ test_unique_clash_is_quarantined_and_does_not_stall(void **state)
 }
 
 static void
+test_row_deleted_behind_the_triggers_is_quarantined_not_stalling(void **state)
+{
+	struct fx *f = fx_new(2);
+	struct cs_apply_result r;
+
+	(void)state;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('Durand'), ('Martin')");
+	fx_sync(f, A, B);
+	/* B's row vanishes while the triggers are missing (an app rebuild) */
+	fx_exec(f->r[B].e, "DROP TRIGGER cs_ad_1; DELETE FROM patient WHERE nom='Durand'");
+	fx_exec(f->r[A].e, "UPDATE patient SET prenom='x'");
+	r = fx_sync(f, A, B);
+	assert_int_equal(r.quarantined, 1);
+	assert_int_equal(r.applied, 1);
+	fx_assert_str(f->r[B].e, "SELECT prenom FROM patient", "x");
+	/* B's own stream to A goes on past that row */
+	fx_exec(f->r[B].e, "UPDATE patient SET nom='Martine'");
+	fx_sync(f, B, A);
+	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM patient WHERE nom='Martine'"), 1);
+	fx_free(f);
+}
+
+static void
 test_remote_parent_delete_cascades_children_here(void **state)
 {
 	struct fx *f = fx_new(2);
@@ -367,6 +390,135 @@ test_extraction_filters_by_practitioner_scope(void **state)
 }
 
 static void
+test_purge_removes_a_patient_here_only_and_a_new_share_restores_it(void **state)
+{
+	struct fx *f = fx_new(2);
+	uint8_t pat[CS_GID_LEN];
+	sqlite3_stmt *st;
+
+	(void)state;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('Durand'), ('Martin')");
+	fx_exec(f->r[A].e, "INSERT INTO consultation(patient_id, motif) VALUES(1, 'a'), (2, 'b')");
+	fx_sync(f, A, B);
+	sqlite3_prepare_v2(cs_engine_handle(f->r[B].e),
+	    "SELECT gid FROM cs_ids i JOIN patient p ON p.id=i.pk AND i.tid=1 WHERE "
+	    "p.nom='Durand'",
+	    -1, &st, NULL);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	memcpy(pat, sqlite3_column_blob(st, 0), CS_GID_LEN);
+	sqlite3_finalize(st);
+	assert_int_equal(cs_engine_purge_patient(f->r[B].e, pat), 2);
+	fx_assert_str(f->r[B].e, "SELECT group_concat(nom) FROM patient", "Martin");
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "b");
+	/* nothing propagates */
+	f->cur[B][A] = 0;
+	fx_sync(f, B, A);
+	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM patient"), 2);
+	/* shared again: from zero, as new rows */
+	f->cur[A][B] = 0;
+	fx_sync(f, A, B);
+	fx_assert_converged(f);
+	fx_free(f);
+}
+
+static void
+test_scope_move_is_a_removal_for_who_loses_sight(void **state)
+{
+	struct fx *f = fx_new(2);
+	struct cs_changeset cs;
+	struct cs_scope sc;
+	uint8_t prac[CS_GID_LEN];
+	uint64_t cur;
+
+	(void)state;
+	memset(prac, 0x42, sizeof(prac));
+	cs_changeset_init(&cs);
+	sc.practitioner = prac;
+	sc.patient = NULL;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('partagé'), ('privé')");
+	fx_exec(f->r[A].e, "INSERT INTO consultation(patient_id, motif) VALUES(1, 'a'), (2, 'b')");
+	fx_exec(f->r[A].e,
+	    "INSERT INTO cs_shares(patient, practitioner, perm, grant_hlc) SELECT "
+	    "gid, x'42424242424242424242424242424242', 'write', 0 FROM cs_ids WHERE "
+	    "pk=1 AND tid=1");
+	assert_int_equal(cs_engine_extract(f->r[A].e, 0, NULL, &sc, 100, &cs), 0);
+	assert_int_equal(cs_engine_apply(f->r[B].e, &cs, f->r[A].dev, NULL), 0);
+	cur = cs.db_version;
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "a");
+	/* consultation 'a' moves to the private patient, 'b' to the shared one */
+	fx_exec(f->r[A].e, "UPDATE consultation SET patient_id=3-patient_id");
+	assert_int_equal(cs_engine_extract(f->r[A].e, cur, NULL, &sc, 100, &cs), 0);
+	assert_int_equal(cs_engine_apply(f->r[B].e, &cs, f->r[A].dev, NULL), 0);
+	fx_assert_str(f->r[B].e, "SELECT group_concat(motif) FROM consultation", "b");
+	fx_assert_str(f->r[B].e,
+	    "SELECT p.nom FROM consultation c JOIN patient p ON "
+	    "p.id=c.patient_id",
+	    "partagé");
+	/* the removal was not captured: B has nothing of its own to send */
+	assert_int_equal(cs_engine_extract(f->r[B].e, 0, f->r[A].dev, NULL, 100, &cs), 0);
+	assert_int_equal(cs.nrows, 0);
+	cs_changeset_free(&cs);
+	fx_free(f);
+}
+
+/* Roster of the test: device 0xa0.. is practitioner 0x11.., 0xa2.. is 0x22.. */
+static int
+roster(void *ctx, const uint8_t dev[CS_DEVID_LEN], uint8_t out[CS_GID_LEN])
+{
+	(void)ctx;
+	if (dev[0] != 0xa0 && dev[0] != 0xa2)
+		return 0;
+	memset(out, dev[0] == 0xa0 ? 0x11 : 0x22, CS_GID_LEN);
+	return 1;
+}
+
+static void
+test_apply_checks_rights_holds_undecided_refuses_invalid(void **state)
+{
+	struct fx *f = fx_new(3);
+	struct cs_engine_opts o = {0};
+	struct cs_apply_result r;
+	char sql[600];
+	char *gid;
+
+	(void)state;
+	cs_engine_close(f->r[B].e);
+	o.db_path = f->r[B].path;
+	o.tables_ini = f->ini;
+	o.device_id = f->r[B].dev;
+	o.practitioner_of = roster;
+	assert_int_equal(cs_engine_open(&f->r[B].e, &o), 0);
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('Durand')");
+	/* no share record yet at B: undecidable, held */
+	r = fx_sync(f, A, B);
+	assert_int_equal(r.held, 1);
+	assert_int_equal(fx_int(f->r[B].e, "SELECT count(*) FROM patient"), 0);
+	/* A's practitioner owns the patient: the record arrives, the row goes */
+	gid = fx_q(f->r[A].e, "SELECT hex(gid) FROM cs_ids");
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO cs_shares VALUES(x'%s', x'11111111111111111111111111111111', 'owner', 0, "
+	    "NULL), (x'%s', x'22222222222222222222222222222222', 'read', 0, NULL)",
+	    gid, gid);
+	fx_exec(f->r[B].e, sql);
+	assert_int_equal(cs_engine_release_held(f->r[B].e, &r), 0);
+	assert_int_equal(r.released, 1);
+	fx_assert_str(f->r[B].e, "SELECT nom FROM patient", "Durand");
+	/* C's practitioner may only read: its edit is refused at B */
+	fx_sync(f, A, C);
+	fx_exec(f->r[C].e, "UPDATE patient SET nom='Dupont'");
+	r = fx_sync(f, C, B);
+	assert_int_equal(r.refused, 1);
+	assert_int_equal(r.applied, 0);
+	fx_assert_str(f->r[B].e, "SELECT nom FROM patient", "Durand");
+	/* A's later edit is valid */
+	fx_exec(f->r[A].e, "UPDATE patient SET prenom='Léa'");
+	r = fx_sync(f, A, B);
+	assert_int_equal(r.applied, 1);
+	free(gid);
+	fx_free(f);
+}
+
+static void
 test_change_validity_is_a_function_of_shares_and_hlc(void **state)
 {
 	struct fx *f = fx_new(1);
@@ -510,7 +662,7 @@ static void
 random_op(struct fx *f, int i)
 {
 	char sql[300];
-	int k = (int)rnd(10);
+	int k = (int)rnd(12);
 
 	switch (k) {
 	case 0:
@@ -549,6 +701,20 @@ random_op(struct fx *f, int i)
 		    "'t%u' FROM patient ORDER BY random() LIMIT 1",
 		    i, rnd(4), rnd(9));
 		break;
+	case 10:
+		/* a scope move: the consultation now belongs to another patient */
+		snprintf(sql, sizeof(sql),
+		    "UPDATE consultation SET patient_id=(SELECT id FROM patient ORDER BY random() "
+		    "LIMIT 1) WHERE id IN (SELECT id FROM consultation ORDER BY random() LIMIT 1)");
+		break;
+	case 11:
+		if (rnd(3) != 0)
+			return;
+		snprintf(sql, sizeof(sql),
+		    "PRAGMA foreign_keys=ON; DELETE FROM patient WHERE id IN (SELECT id FROM "
+		    "patient "
+		    "ORDER BY random() LIMIT 1); PRAGMA foreign_keys=OFF");
+		break;
 	default:
 		/* natural keys are per replica here: two devices creating the same
 		 * TEXT key is a UNIQUE clash, quarantined (see the quarantine test) */
@@ -562,10 +728,10 @@ random_op(struct fx *f, int i)
 static void
 test_random_histories_converge(void **state)
 {
-	int seed;
+	int seed, nseeds = getenv("CS_ENGINE_SEEDS") ? atoi(getenv("CS_ENGINE_SEEDS")) : 12;
 
 	(void)state;
-	for (seed = 1; seed <= 12; seed++) {
+	for (seed = 1; seed <= nseeds; seed++) {
 		struct fx *f = fx_new(3);
 		int step;
 
@@ -580,6 +746,8 @@ test_random_histories_converge(void **state)
 				random_op(f, a);
 		}
 		fx_sync_all(f);
+		if (getenv("CS_ENGINE_SEEDS"))
+			fprintf(stderr, "seed %d\n", seed);
 		fx_assert_converged(f);
 		fx_free(f);
 	}
@@ -594,10 +762,14 @@ main(void)
 	    cmocka_unit_test(test_far_future_hlc_is_held_until_the_clock_catches_up),
 	    cmocka_unit_test(test_unique_clash_is_quarantined_and_does_not_stall),
 	    cmocka_unit_test(test_remote_parent_delete_cascades_children_here),
+	    cmocka_unit_test(test_row_deleted_behind_the_triggers_is_quarantined_not_stalling),
 	    cmocka_unit_test(test_conflict_resolution_reaches_every_replica),
 	    cmocka_unit_test(test_batches_are_bounded_and_the_cursor_is_safe),
 	    cmocka_unit_test(test_extraction_filters_by_practitioner_scope),
 	    cmocka_unit_test(test_change_validity_is_a_function_of_shares_and_hlc),
+	    cmocka_unit_test(test_apply_checks_rights_holds_undecided_refuses_invalid),
+	    cmocka_unit_test(test_scope_move_is_a_removal_for_who_loses_sight),
+	    cmocka_unit_test(test_purge_removes_a_patient_here_only_and_a_new_share_restores_it),
 	    cmocka_unit_test(test_restored_database_takes_a_new_incarnation),
 	    cmocka_unit_test(test_app_trigger_writes_during_apply_are_captured),
 	    cmocka_unit_test(test_apply_failing_allocation_leaves_database_unchanged),
