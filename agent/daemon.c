@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "agent/audit_cmd.h"
 #include "agent/control.h"
 #include "agent/db_cmd.h"
 #include "agent/dbw.h"
@@ -82,6 +83,10 @@ struct session {
 	uint64_t sent_gen;
 	int64_t started_ms, last_rx_ms, last_tx_ms;
 	uint64_t ping_nonce;
+	/* sync counts per patient for cs_audit: allocated at HELLO (loop), filled
+	 * by the worker's jobs, handed at close to the session-end job (acc_given) */
+	struct cs_audit_acc *acc;
+	int acc_given;
 	struct session *next;
 };
 
@@ -182,6 +187,10 @@ session_unref(struct session *s)
 {
 	if (--s->refs > 0)
 		return;
+	if (!s->acc_given && s->acc != NULL) {
+		cs_audit_acc_free(s->acc);
+		cs_free(s->acc);
+	}
 	cs_noise_free(&s->noise);
 	cs_chunk_reasm_free(&s->reasm);
 	cs_msg_buf_free(&s->mb);
@@ -314,6 +323,17 @@ after_bye(uv_shutdown_t *req, int status)
 	session_unref(s);
 }
 
+/* This device as the signer of its audit trail (the key stays in home.sec). */
+static void
+audit_self(const struct agent *a, struct cs_audit_self *self)
+{
+	memset(self, 0, sizeof(*self));
+	memcpy(self->device, a->home.device_id, CS_DEVID_LEN);
+	memcpy(self->practitioner, a->home.practitioner, CS_GID_LEN);
+	memcpy(self->sign_pk, a->home.sign_pk, CS_AUDIT_PK_LEN);
+	self->sign_sk = a->home.sec->sign_sk;
+}
+
 /*
  * Close a session: a BYE first when the transport is up and bye > 0 (or 0
  * with CS_BYE_NORMAL requested through bye = 0x100), then the handle.
@@ -354,6 +374,14 @@ session_close(struct session *s, uint32_t bye, const char *why)
 			}
 		}
 	}
+	if (s->acc != NULL && !s->acc_given) {
+		struct cs_audit_self self;
+
+		/* after every job of this session already queued (FIFO) */
+		s->acc_given = 1;
+		audit_self(a, &self);
+		(void)cs_audit_post_session_end(&a->dbw, cs_engine_handle(a->eng), &self, s->acc);
+	}
 	s->state = S_CLOSING;
 	session_unlink(s);
 	if (s->dialer != NULL) {
@@ -376,11 +404,24 @@ audit(struct agent *a, const char *what, const uint8_t *key, const char *addr)
 {
 	char hex[17] = "-";
 
-	(void)a;
+	const struct cs_roster_dev *d = key != NULL ? cs_home_roster_by_key(&a->home, key) : NULL;
+	struct cs_audit_event ev = {0};
+	struct cs_audit_self self;
+	char detail[CS_AUDIT_DETAIL_MAX];
+
 	if (key != NULL)
 		cs_home_hex(key, 8, hex);
-	/* one audit line on the log (cs_audit in the database needs an sql/ API) */
 	cs_log(CS_LOG_NOTICE, "audit: handshake-rejected key %.16s from %s: %s", hex, addr, what);
+	/* and into cs_audit, appended by the database worker */
+	snprintf(detail, sizeof(detail), "key %.16s from %s: %s", hex, addr, what);
+	ev.action = CS_AUDIT_HANDSHAKE;
+	ev.device = d != NULL ? d->id : NULL;
+	ev.detail = detail;
+	audit_self(a, &self);
+	if (a->eng == NULL ||
+	    cs_audit_post(&a->dbw, cs_engine_handle(a->eng), &self, &ev,
+	        d != NULL ? d->practitioner : NULL) != 0)
+		cs_log(CS_LOG_ERR, "audit: the handshake-rejected event is not in cs_audit");
 }
 
 static int
@@ -526,6 +567,7 @@ extract_run(struct cs_dbw_job *job, void *ctx)
 	}
 	x->db_version = cs.db_version;
 	x->nrows = cs.nrows;
+	(void)cs_audit_count(x->s->acc, &cs, CS_AUDIT_SYNC_OUT); /* lost counts only */
 	x->local_dbv = cs_engine_db_version(a->eng);
 	if (cs.nrows > 0 || cs.db_version > x->after) {
 		x->rc = cs_msg_encode_changes(&x->mb, &main_stream, &cs);
@@ -668,6 +710,7 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 			snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
 			return;
 		}
+		(void)cs_audit_count(x->s->acc, cs, CS_AUDIT_SYNC_IN); /* lost counts only */
 	}
 	p = cs_devstate_peer(a->st, x->peer, 1);
 	if (p == NULL) {
@@ -781,6 +824,8 @@ on_hello(struct session *s, const struct cs_hello *h)
 	}
 	pi->s = s;
 	s->state = S_LIVE;
+	if (s->acc == NULL && (s->acc = cs_calloc(1, sizeof(*s->acc))) != NULL)
+		cs_audit_acc_init(s->acc, them, a->home.roster[s->peer_idx].practitioner);
 	snprintf(pi->addr, sizeof(pi->addr), "%s", s->addr);
 	if (s->dialer != NULL) {
 		char id[2 * CS_DEVID_LEN + 1];
@@ -1688,6 +1733,11 @@ open_engine(struct agent *a)
 	if (!cs_engine_installed(a->eng)) {
 		cs_log(CS_LOG_ERR, "%s: cabsync is not installed in this database", a->home.db);
 		return CS_SQL_ENOTINST;
+	}
+	if ((rc = cs_audit_install(cs_engine_handle(a->eng))) != 0) {
+		cs_log(CS_LOG_ERR, "%s: cannot install the audit trail: %s", a->home.db,
+		    cs_audit_strerror(rc));
+		return rc;
 	}
 	if (cs_engine_reincarnated(a->eng)) {
 		cs_log(CS_LOG_WARNING,

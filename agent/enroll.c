@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/audit_cmd.h"
 #include "agent/db_cmd.h"
 #include "agent/devstate.h"
 #include "agent/home.h"
@@ -220,6 +221,22 @@ struct invite_opts {
 	const char *home, *practitioner, *listen, *port;
 };
 
+/* Into cs_audit as well as the log line (the device that joined, or none). */
+static void
+enroll_audit(const struct cs_home *h, enum cs_audit_action a, const uint8_t *dev,
+    const uint8_t *practitioner, const char *detail)
+{
+	struct cs_audit_event ev = {0};
+	int rc;
+
+	ev.action = a;
+	ev.device = dev;
+	ev.detail = detail;
+	if ((rc = cs_audit_record(h, &ev, practitioner)) != 0)
+		cs_log(CS_LOG_ERR, "audit: cannot record the %s event: %s", cs_audit_action_name(a),
+		    cs_audit_strerror(rc));
+}
+
 static int
 serve_one(int fd, struct cs_home *h, const uint8_t secret[CS_INVITE_SECRET_LEN],
     const struct invite_opts *o, int *failed_msg1, int agent_port, const char *tables_text)
@@ -332,6 +349,7 @@ serve_one(int fd, struct cs_home *h, const uint8_t secret[CS_INVITE_SECRET_LEN],
 	r = cs_home_roster_by_id(h, joiner.id);
 	cs_home_hex(joiner.id, 8, hex);
 	cs_log(CS_LOG_NOTICE, "audit: enroll device \"%s\" (%.16s)", r->name, hex);
+	enroll_audit(h, CS_AUDIT_ENROLL, r->id, r->practitioner, "device enrolled by invite");
 	rc = 0;
 out:
 	if (txt != NULL) {
@@ -489,6 +507,8 @@ cs_invite_cmd(int argc, char **argv)
 			cs_free(m1);
 			cs_log(CS_LOG_NOTICE,
 			    "audit: enroll-refused: attempt after the code expired");
+			enroll_audit(h, CS_AUDIT_HANDSHAKE, NULL, NULL,
+			    "enrollment refused: invite code expired");
 			close(fd);
 			continue;
 		}
@@ -504,6 +524,8 @@ cs_invite_cmd(int argc, char **argv)
 			cs_log(CS_LOG_NOTICE,
 			    "audit: enroll-refused: wrong code at message 1 (%d of %d)", fails,
 			    CS_INVITE_MAX_FAILS);
+			enroll_audit(h, CS_AUDIT_HANDSHAKE, NULL, NULL,
+			    "enrollment refused: wrong invite code at message 1");
 			if (fails >= CS_INVITE_MAX_FAILS) {
 				fprintf(stderr,
 				    "cabsync invite: %d failed attempts: the code is "

@@ -16,6 +16,7 @@
 #include "agent/devstate.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "sql/audit.h"
 #include "sql/engine.h"
 
 static int
@@ -80,6 +81,12 @@ cs_init_install(struct cs_home *h, int enable_wal, const char *cmd)
 		goto out;
 	}
 	rc = cs_engine_install(e);
+	if (rc == 0 && (rc = cs_audit_install(cs_engine_handle(e))) != 0) {
+		fprintf(stderr, "cabsync %s: %s: installing the audit trail: %s\n", cmd, h->db,
+		    cs_audit_strerror(rc));
+		rc = CS_DB_EXIT_FAIL;
+		goto out;
+	}
 	if (rc != 0) {
 		fprintf(stderr, "cabsync %s: %s: %s\n", cmd, h->db, cs_engine_errmsg(e));
 		rc = CS_DB_EXIT_FAIL;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/audit_cmd.h"
 #include "agent/ctl_cmd.h"
 #include "agent/daemon.h"
 #include "agent/db_cmd.h"
@@ -39,6 +40,7 @@ usage(FILE *f)
 	    "  or paused.\n"
 	    "\n");
 	cs_db_cmd_usage(f);
+	cs_audit_cmd_usage(f);
 }
 
 int
@@ -68,6 +70,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "peers") == 0 ||
 	    strcmp(argv[1], "pause") == 0 || strcmp(argv[1], "resume") == 0)
 		return cs_ctl_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "audit") == 0)
+		return cs_audit_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "db") == 0)
 		return cs_db_cmd(argc - 1, argv + 1);
 	fprintf(stderr, "cabsync: unknown command '%s' (try cabsync --help)\n", argv[1]);

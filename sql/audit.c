@@ -30,6 +30,11 @@ static const char schema_sql[] =
     "CREATE TRIGGER IF NOT EXISTS cs_audit_no_update BEFORE UPDATE ON cs_audit "
     " BEGIN SELECT RAISE(ABORT, 'cs_audit is append-only'); END;"
     "CREATE TRIGGER IF NOT EXISTS cs_audit_no_delete BEFORE DELETE ON cs_audit "
+    " BEGIN SELECT RAISE(ABORT, 'cs_audit is append-only'); END;"
+    /* INSERT OR REPLACE deletes the old row without firing delete triggers
+     * (recursive_triggers is off by default): refuse any id already used */
+    "CREATE TRIGGER IF NOT EXISTS cs_audit_no_replace BEFORE INSERT ON cs_audit "
+    " WHEN NEW.id <= (SELECT max(id) FROM cs_audit) "
     " BEGIN SELECT RAISE(ABORT, 'cs_audit is append-only'); END;";
 
 #define ROW_COLS                                                                                   \
@@ -95,6 +100,48 @@ get_be64(const uint8_t *p)
 	for (i = 0; i < 8; i++)
 		u = u << 8 | p[i];
 	return (int64_t)u;
+}
+
+int
+cs_audit_open(const char *path, sqlite3 **out)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (path == NULL || out == NULL)
+		return CS_EINVAL;
+	*out = NULL;
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_close(db);
+		return rc == SQLITE_CANTOPEN ? CS_ENOENT : sqerr(rc);
+	}
+	sqlite3_busy_timeout(db, 5000);
+	*out = db;
+	return 0;
+}
+
+void
+cs_audit_close(sqlite3 *db)
+{
+	sqlite3_close(db);
+}
+
+static int
+table_exists(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(db,
+	        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?1", -1, &st,
+	        NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	return n > 0;
 }
 
 int
@@ -226,6 +273,36 @@ out:
 	return out;
 }
 
+int
+cs_audit_patient_gid(sqlite3 *db, const char *local, uint8_t gid[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (db == NULL || local == NULL)
+		return CS_EINVAL;
+	if (!table_exists(db, "cs_ids"))
+		return CS_ENOENT;
+	/* a patient row scopes itself (pat NULL or its own gid); a CLI look-up: a scan is fine */
+	rc = sqlite3_prepare_v2(db,
+	    "SELECT gid FROM cs_ids WHERE (pat IS NULL OR pat=gid) AND pk IS NOT NULL "
+	    "AND CAST(pk AS TEXT)=?1 "
+	    "LIMIT 1",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	sqlite3_bind_text(st, 1, local, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CS_GID_LEN) {
+		memcpy(gid, sqlite3_column_blob(st, 0), CS_GID_LEN);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? CS_ENOENT : sqerr(rc);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Last row id and its stored hash (or 0 and the genesis). */
 static int
 last_row(sqlite3 *db, const uint8_t device[static CS_DEVID_LEN], int64_t *id,
@@ -325,24 +402,47 @@ out:
 	return rc;
 }
 
+/*
+ * Outside a transaction, BEGIN IMMEDIATE: two writers (the agent and a
+ * `cabsync audit add`) read the last row and append after it, so the write
+ * lock is taken before the read (a deferred transaction could not upgrade
+ * in WAL mode and would fail SQLITE_BUSY_SNAPSHOT). Inside the caller's
+ * transaction, a savepoint.
+ */
 static int
 sp_begin(sqlite3 *db)
 {
-	int rc = sqlite3_exec(db, "SAVEPOINT cs_audit", NULL, NULL, NULL);
+	int rc;
 
+	if (sqlite3_get_autocommit(db))
+		rc =
+		    sqlite3_exec(db, "BEGIN IMMEDIATE; SAVEPOINT cs_audit_outer", NULL, NULL, NULL);
+	else
+		rc = sqlite3_exec(db, "SAVEPOINT cs_audit", NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : sqerr(rc);
 }
 
 static int
 sp_end(sqlite3 *db, int rc)
 {
-	int r;
+	int r, outer;
 
-	if (rc == 0) {
+	/* the savepoint's name says who opened the transaction */
+	outer = sqlite3_exec(db, "RELEASE cs_audit_outer", NULL, NULL, NULL) == SQLITE_OK;
+	if (!outer && rc == 0) {
 		r = sqlite3_exec(db, "RELEASE cs_audit", NULL, NULL, NULL);
 		if (r == SQLITE_OK)
 			return 0;
 		rc = sqerr(r);
+	}
+	if (outer) {
+		r = rc == 0 ? sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) : SQLITE_OK;
+		if (rc == 0 && r == SQLITE_OK)
+			return 0;
+		if (rc == 0)
+			rc = sqerr(r);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
 	}
 	sqlite3_exec(db, "ROLLBACK TO cs_audit", NULL, NULL, NULL);
 	sqlite3_exec(db, "RELEASE cs_audit", NULL, NULL, NULL);
@@ -830,23 +930,63 @@ triggers_present(sqlite3 *db)
 
 	if (sqlite3_prepare_v2(db,
 	        "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND tbl_name='cs_audit' "
-	        "AND name IN ('cs_audit_no_update', 'cs_audit_no_delete')",
+	        "AND name IN ('cs_audit_no_update', 'cs_audit_no_delete', "
+	        "'cs_audit_no_replace')",
 	        -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	return n == 2;
+	return n == 3;
+}
+
+/* The kept heads of this device (own, and given back by peers). */
+static int
+verify_kept(sqlite3 *db, const struct cs_audit_self *self, const uint8_t *hashes, int64_t nhashes,
+    int chain_ok, struct cs_audit_verdict *v, int64_t *best, char *best_why, size_t why_cap)
+{
+	sqlite3_stmt *st = NULL;
+	struct cs_audit_head h;
+	const char *whose;
+	int rc;
+
+	if (!table_exists(db, "cs_audit_heads"))
+		return 0;
+	rc = sqlite3_prepare_v2(db,
+	    "SELECT device, count, hash, at_ms, sig, src FROM cs_audit_heads WHERE device=?1 "
+	    "ORDER BY count",
+	    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	sqlite3_bind_blob(st, 1, self->device, CS_DEVID_LEN, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (head_from_row(st, 0, &h) != 0) {
+			v->heads++;
+			if (*best == 0) {
+				*best = 1;
+				snprintf(best_why, why_cap,
+				    "a kept head of this device is malformed");
+			}
+			continue;
+		}
+		if (sqlite3_column_bytes(st, 5) == CS_DEVID_LEN &&
+		    memcmp(sqlite3_column_blob(st, 5), self->device, CS_DEVID_LEN) == 0)
+			whose = "own";
+		else
+			whose = "peer-held";
+		verify_head(self, &h, whose, hashes, nhashes, v->rows, chain_ok, v, best, best_why,
+		    why_cap);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sqerr(rc);
 }
 
 int
 cs_audit_verify(sqlite3 *db, const struct cs_audit_self *self, const struct cs_audit_head *extra,
     struct cs_audit_verdict *v)
 {
-	sqlite3_stmt *st = NULL;
-	struct cs_audit_head h;
 	uint8_t *hashes = NULL;
 	int64_t nhashes = 0, best = 0;
-	char best_why[sizeof(v->why)] = "", whose[64];
+	char best_why[sizeof(v->why)] = "";
 	int rc, chain_ok;
 
 	if (db == NULL || self == NULL || v == NULL)
@@ -856,37 +996,15 @@ cs_audit_verify(sqlite3 *db, const struct cs_audit_self *self, const struct cs_a
 	/* one read transaction: rows and heads seen at the same instant */
 	if ((rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
 		return sqerr(rc);
+	if (!table_exists(db, "cs_audit")) {
+		bad(v, 1,
+		    "the audit trail is missing (table cs_audit dropped, or never installed)");
+		goto out;
+	}
 	if ((rc = verify_rows(db, self, v, &hashes, &nhashes)) < 0)
 		goto out;
 	chain_ok = v->ok;
-	rc = sqlite3_prepare_v2(db,
-	    "SELECT device, count, hash, at_ms, sig, src FROM cs_audit_heads WHERE device=?1 "
-	    "ORDER BY count",
-	    -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = sqerr(rc);
-		goto out;
-	}
-	sqlite3_bind_blob(st, 1, self->device, CS_DEVID_LEN, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (head_from_row(st, 0, &h) != 0) {
-			v->heads++;
-			if (best == 0) {
-				best = 1;
-				snprintf(best_why, sizeof(best_why),
-				    "a kept head of this device is malformed");
-			}
-			continue;
-		}
-		if (sqlite3_column_bytes(st, 5) == CS_DEVID_LEN &&
-		    memcmp(sqlite3_column_blob(st, 5), self->device, CS_DEVID_LEN) == 0)
-			snprintf(whose, sizeof(whose), "own");
-		else
-			snprintf(whose, sizeof(whose), "a peer-held");
-		verify_head(self, &h, whose, hashes, nhashes, v->rows, chain_ok, v, &best, best_why,
-		    sizeof(best_why));
-	}
-	rc = rc == SQLITE_DONE ? 0 : sqerr(rc);
+	rc = verify_kept(db, self, hashes, nhashes, chain_ok, v, &best, best_why, sizeof(best_why));
 	if (rc == 0 && extra != NULL) {
 		if (memcmp(extra->device, self->device, CS_DEVID_LEN) != 0) {
 			v->heads++;
@@ -907,7 +1025,6 @@ cs_audit_verify(sqlite3 *db, const struct cs_audit_self *self, const struct cs_a
 	if (rc == 0)
 		v->triggers = triggers_present(db);
 out:
-	sqlite3_finalize(st);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	cs_free(hashes);
 	return rc;

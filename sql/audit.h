@@ -8,7 +8,8 @@
  * non-sensitive detail. Rows are numbered 1, 2, 3... without gaps; each row
  * holds prev (the hash of the row before it), hash (BLAKE2b-256 over a
  * canonical encoding of the row, prev included) and sig (Ed25519 by this
- * device over hash). Triggers refuse UPDATE and DELETE from any writer.
+ * device over hash). Triggers refuse UPDATE, DELETE and INSERT OR REPLACE
+ * of an existing row from any writer.
  *
  * Heads: a signed (device, count, hash of row count, time) says "my trail had
  * these count rows". The device signs its head at least at every session end
@@ -65,6 +66,14 @@ struct cs_audit_self {
 	/* CS_AUDIT_SK_LEN bytes owned by the caller; NULL where only reading. */
 	const uint8_t *sign_sk;
 };
+
+/*
+ * Open the app database at path for the audit commands (busy timeout 5 s,
+ * foreign keys untouched, journal mode untouched). 0, CS_AUDIT_ESQLITE,
+ * CS_ENOENT (no such file). Close with cs_audit_close (accepts NULL).
+ */
+int cs_audit_open(const char *path, sqlite3 **out);
+void cs_audit_close(sqlite3 *db);
 
 /*
  * Create cs_audit, cs_audit_heads and the append-only triggers (idempotent).
@@ -212,6 +221,13 @@ struct cs_audit_filter {
 
 /* Row callback: the row lives during the call. Non-zero stops and is returned. */
 typedef int (*cs_audit_row_cb)(void *ctx, const struct cs_audit_row *r);
+
+/*
+ * The gid of the patient whose local id (the app's primary key, as text) is
+ * local, from the engine's mapping. 0, CS_ENOENT (unknown here, or the engine
+ * is not installed), CS_AUDIT_ESQLITE.
+ */
+int cs_audit_patient_gid(sqlite3 *db, const char *local, uint8_t gid[static CS_GID_LEN]);
 
 /* Walk the rows in id order matching f (may be NULL). 0, cb's value, CS_AUDIT_ESQLITE. */
 int cs_audit_list(sqlite3 *db, const struct cs_audit_filter *f, cs_audit_row_cb cb, void *ctx);

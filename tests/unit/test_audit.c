@@ -162,6 +162,15 @@ test_triggers_refuse_update_and_delete(void **state)
 	assert_int_not_equal(fx_exec_rc(f->db, "DELETE FROM cs_audit WHERE id=3", msg, sizeof(msg)),
 	    SQLITE_OK);
 	assert_string_equal(msg, "cs_audit is append-only");
+	/* REPLACE would delete row 1 without firing the delete trigger */
+	assert_int_not_equal(
+	    fx_exec_rc(f->db,
+	        "INSERT OR REPLACE INTO cs_audit SELECT id, at_ms, action, device, "
+	        "practitioner, patient, patient_local, count+1, detail, prev, hash, "
+	        "sig FROM cs_audit WHERE id=1",
+	        msg, sizeof(msg)),
+	    SQLITE_OK);
+	assert_string_equal(msg, "cs_audit is append-only");
 	assert_true(verify(f, NULL).ok);
 	fx_free(f);
 }
@@ -169,7 +178,9 @@ test_triggers_refuse_update_and_delete(void **state)
 static void
 drop_triggers(struct fx *f)
 {
-	fx_exec(f->db, "DROP TRIGGER cs_audit_no_update; DROP TRIGGER cs_audit_no_delete");
+	fx_exec(f->db,
+	    "DROP TRIGGER cs_audit_no_update; DROP TRIGGER cs_audit_no_delete;"
+	    "DROP TRIGGER cs_audit_no_replace");
 }
 
 static void
@@ -468,10 +479,17 @@ test_local_patient_id_is_resolved_and_filtered(void **state)
 
 	(void)state;
 	add(f, CS_AUDIT_NOTE, pat1, 0, "before the engine"); /* no cs_ids: unknown */
-	fx_exec(f->db, "CREATE TABLE cs_ids(rid INTEGER PRIMARY KEY, tid, pk, gid BLOB)");
+	fx_exec(f->db, "CREATE TABLE cs_ids(rid INTEGER PRIMARY KEY, tid, pk, gid BLOB, pat BLOB)");
 	snprintf(sql, sizeof(sql), "INSERT INTO cs_ids(tid, pk, gid) VALUES(1, 42, x'%s')",
 	    "01010101010101010101010101010101");
 	fx_exec(f->db, sql);
+	{
+		uint8_t g[CS_GID_LEN];
+
+		assert_int_equal(cs_audit_patient_gid(f->db, "42", g), 0);
+		assert_memory_equal(g, pat1, CS_GID_LEN);
+		assert_int_equal(cs_audit_patient_gid(f->db, "43", g), CS_ENOENT);
+	}
 	add(f, CS_AUDIT_SHARE, pat1, 0, NULL);
 	add(f, CS_AUDIT_SHARE, pat2, 0, NULL);
 	assert_int_equal(cs_audit_list(f->db, NULL, collect, &s), 0);
@@ -529,6 +547,18 @@ test_accumulator_coalesces_per_patient(void **state)
 }
 
 static void
+test_missing_trail_is_named(void **state)
+{
+	struct fx *f = fx_new();
+
+	(void)state;
+	fill(f, 2);
+	fx_exec(f->db, "DROP TABLE cs_audit");
+	expect_bad(f, NULL, 1, "the audit trail is missing");
+	fx_free(f);
+}
+
+static void
 test_append_without_key_is_refused(void **state)
 {
 	struct fx *f = fx_new();
@@ -554,7 +584,7 @@ test_append_fails_cleanly_when_out_of_memory(void **state)
 
 	(void)state;
 	fx_exec(f->db,
-	    "CREATE TABLE cs_ids(rid INTEGER PRIMARY KEY, tid, pk, gid BLOB);"
+	    "CREATE TABLE cs_ids(rid INTEGER PRIMARY KEY, tid, pk, gid BLOB, pat BLOB);"
 	    "INSERT INTO cs_ids(tid, pk, gid) VALUES(1, 42, x'01010101010101010101010101010101')");
 	for (n = 0; n < 40 && !ok; n++) {
 		cs_audit_acc_init(&acc, peer, NULL);
@@ -596,6 +626,7 @@ main(void)
 	    cmocka_unit_test(test_head_decode_rejects_bad_bytes),
 	    cmocka_unit_test(test_local_patient_id_is_resolved_and_filtered),
 	    cmocka_unit_test(test_accumulator_coalesces_per_patient),
+	    cmocka_unit_test(test_missing_trail_is_named),
 	    cmocka_unit_test(test_append_without_key_is_refused),
 	    cmocka_unit_test(test_append_fails_cleanly_when_out_of_memory),
 	};
