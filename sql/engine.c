@@ -1266,10 +1266,18 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_id(&q, t->name);
 		sb_s(&q, " WHEN ");
 		sb_not_applying(&q, t->tid);
+		/* a re-insert replaces the existence dot: an old one from another
+		 * site is no longer implied and goes to cs_vv (MR 5) */
 		sb_f(&q,
-		    " BEGIN INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
-		    "SELECT %d, NEW.",
+		    " BEGIN INSERT INTO cs_vv(rid, s, n) SELECT rid, xs, xn FROM cs_ids "
+		    "WHERE tid=%d AND pk=+NEW.",
 		    t->tid);
+		sb_id(&q, t->pk);
+		sb_f(&q,
+		    " AND xs<>%lld ON CONFLICT(rid, s) DO UPDATE SET n=max(n, excluded.n); "
+		    "INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
+		    "SELECT %d, NEW.",
+		    S0, t->tid);
 		sb_id(&q, t->pk);
 		sb_s(&q, ", g, ");
 		sb_pat_expr(&q, e, t, "NEW");
@@ -1289,10 +1297,18 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_id(&q, t->name);
 		sb_s(&q, " WHEN ");
 		sb_not_applying(&q, t->tid);
+		/* the old existence dot from another site is no longer implied by
+		 * the new one: stored in cs_vv (MR 5) */
 		sb_f(&q,
-		    " BEGIN DELETE FROM cs_clock WHERE rid=(SELECT rid FROM cs_ids WHERE tid=%d "
-		    "AND pk=+OLD.",
+		    " BEGIN INSERT INTO cs_vv(rid, s, n) SELECT rid, xs, xn FROM cs_ids "
+		    "WHERE tid=%d AND pk=+OLD.",
 		    t->tid);
+		sb_id(&q, t->pk);
+		sb_f(&q,
+		    " AND (cl&1)=1 AND xs<>%lld ON CONFLICT(rid, s) DO UPDATE SET "
+		    "n=max(n, excluded.n); DELETE FROM cs_clock WHERE rid=(SELECT rid FROM "
+		    "cs_ids WHERE tid=%d AND pk=+OLD.",
+		    S0, t->tid);
 		sb_id(&q, t->pk);
 		sb_f(&q,
 		    "); UPDATE cs_ids SET cl=cl+1, xs=%lld, xn=" SQL_M ", xh=" SQL_H ", xv=" SQL_M
@@ -3669,13 +3685,21 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		if ((rc = vv_put(&vb, a->m.site[cs->vv[r->vv_first + k].dev],
 		         cs->vv[r->vv_first + k].n)) < 0)
 			goto out;
-	/* references: the parent must be here and alive, else wait for it */
+	if ((rc = lookup_gid(e, r->gid, &l)) < 0)
+		goto out;
+	if (l.found && l.cl == 0) {
+		rc = fail(e, CS_ECORRUPT, "cs_ids holds a row with causal length 0");
+		goto out;
+	}
+	/* references: the parent must be here and alive, else wait for it; not
+	 * when the local row has a higher CL (MR 3: no incoming cell is written,
+	 * e.g. a held child whose own tombstone arrived since) */
 	for (k = 0; k < r->ncells; k++) {
 		const struct cs_cell *c = &cs->cells[r->cell_first + k];
 		sqlite3_stmt *st;
 		int found = 0, alive = 0;
 
-		if (c->v.type != CS_V_REF || s.cm[c->col] < 0)
+		if (c->v.type != CS_V_REF || s.cm[c->col] < 0 || (l.found && l.cl > r->cl))
 			continue;
 		if ((st = S(e, ST_PK_OF_GID)) == NULL) {
 			rc = CS_SQL_ESQLITE;
@@ -3708,12 +3732,6 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 				a->res->held++;
 			goto out;
 		}
-	}
-	if ((rc = lookup_gid(e, r->gid, &l)) < 0)
-		goto out;
-	if (l.found && l.cl == 0) {
-		rc = fail(e, CS_ECORRUPT, "cs_ids holds a row with causal length 0");
-		goto out;
 	}
 	if ((st0 = S(e, ST_SAVEPOINT)) == NULL) {
 		rc = CS_SQL_ESQLITE;
@@ -3809,6 +3827,9 @@ run_cascade(struct cs_engine *e, struct applyctx *a)
 			sqlite3_bind_int64(st, 1, l.rid);
 			rc = done(e, st, "dropping cell clocks failed");
 		}
+		/* the child's old existence dot is no longer implied (MR 5) */
+		if (rc == 0 && l.xs != e->self_site)
+			rc = put_vv(e, l.rid, l.xs, l.xn);
 		if (rc == 0 && (st = S(e, ST_IDS_UPDATE)) != NULL) {
 			sqlite3_bind_int64(st, 1, l.rid);
 			if (!t->rowid_pk)
@@ -3897,7 +3918,8 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 	    "SELECT hid, tbl, gid, pat, cl, xdev, xn, xh FROM cs_held WHERE kind=0 AND "
 	    "((wait_gid IS NOT NULL AND EXISTS (SELECT 1 FROM cs_ids WHERE gid=wait_gid AND "
 	    "(cl&1)=1 AND pk IS NOT NULL)) OR (until_ms IS NOT NULL AND until_ms<=?1) OR "
-	    "(wait_gid IS NULL AND until_ms IS NULL)) "
+	    "(wait_gid IS NULL AND until_ms IS NULL) OR EXISTS (SELECT 1 FROM cs_ids AS i "
+	    "WHERE i.gid=cs_held.gid AND i.cl>cs_held.cl)) "
 	    "ORDER BY hid LIMIT 1000",
 	    -1, &st, NULL);
 	if (rc == SQLITE_OK)
