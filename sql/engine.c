@@ -1227,6 +1227,24 @@ sb_not_applying(struct sb *q, int tid)
 	sb_f(q, "NOT EXISTS (SELECT 1 FROM cs_apply WHERE tid=%d)", tid);
 }
 
+/*
+ * The statement both local re-insert and delete triggers run before they
+ * replace a row's existence dot: an old dot from another site is no longer
+ * implied by the new one, so it goes to cs_vv (DESIGN.md MR 5). rowvar is
+ * NEW or OLD, self the own site; cond narrows the row further (" AND ..." or "").
+ */
+static void
+sb_keep_old_existence(struct sb *q, const struct ttab *t, long long self, const char *rowvar,
+    const char *cond)
+{
+	sb_f(q,
+	    "INSERT INTO cs_vv(rid, s, n) SELECT rid, xs, xn FROM cs_ids WHERE tid=%d AND pk=+%s.",
+	    t->tid, rowvar);
+	sb_id(q, t->pk);
+	sb_f(q, "%s AND xs<>%lld ON CONFLICT(rid, s) DO UPDATE SET n=max(n, excluded.n);", cond,
+	    self);
+}
+
 static void
 sb_pat_expr(struct sb *q, struct cs_engine *e, const struct ttab *t, const char *rowvar)
 {
@@ -1264,16 +1282,12 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_not_applying(&q, t->tid);
 		/* a re-insert replaces the existence dot: an old one from another
 		 * site is no longer implied and goes to cs_vv (MR 5) */
+		sb_s(&q, " BEGIN ");
+		sb_keep_old_existence(&q, t, S0, "NEW", "");
 		sb_f(&q,
-		    " BEGIN INSERT INTO cs_vv(rid, s, n) SELECT rid, xs, xn FROM cs_ids "
-		    "WHERE tid=%d AND pk=+NEW.",
-		    t->tid);
-		sb_id(&q, t->pk);
-		sb_f(&q,
-		    " AND xs<>%lld ON CONFLICT(rid, s) DO UPDATE SET n=max(n, excluded.n); "
-		    "INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
+		    " INSERT INTO cs_ids(tid, pk, gid, pat, cl, xs, xn, xh, xv, v, h) "
 		    "SELECT %d, NEW.",
-		    S0, t->tid);
+		    t->tid);
 		sb_id(&q, t->pk);
 		sb_s(&q, ", g, ");
 		sb_pat_expr(&q, e, t, "NEW");
@@ -1295,16 +1309,12 @@ create_triggers(struct cs_engine *e, const struct ttab *t)
 		sb_not_applying(&q, t->tid);
 		/* the old existence dot from another site is no longer implied by
 		 * the new one: stored in cs_vv (MR 5) */
+		sb_s(&q, " BEGIN ");
+		sb_keep_old_existence(&q, t, S0, "OLD", " AND (cl&1)=1");
 		sb_f(&q,
-		    " BEGIN INSERT INTO cs_vv(rid, s, n) SELECT rid, xs, xn FROM cs_ids "
-		    "WHERE tid=%d AND pk=+OLD.",
-		    t->tid);
-		sb_id(&q, t->pk);
-		sb_f(&q,
-		    " AND (cl&1)=1 AND xs<>%lld ON CONFLICT(rid, s) DO UPDATE SET "
-		    "n=max(n, excluded.n); DELETE FROM cs_clock WHERE rid=(SELECT rid FROM "
+		    " DELETE FROM cs_clock WHERE rid=(SELECT rid FROM "
 		    "cs_ids WHERE tid=%d AND pk=+OLD.",
-		    S0, t->tid);
+		    t->tid);
 		sb_id(&q, t->pk);
 		sb_f(&q,
 		    "); UPDATE cs_ids SET cl=cl+1, xs=%lld, xn=" SQL_M ", xh=" SQL_H ", xv=" SQL_M
