@@ -487,6 +487,9 @@ test_bundle_truncated_at_every_offset_is_refused(void **state)
 		else if (rc != CS_BUNDLE_ELAYOUT && rc != CS_BUNDLE_ESIG)
 			fail_msg("truncated at %zu: %d (%s)", cut, rc, cs_bundle_strerror(rc));
 	}
+	/* a stream ending 10 bytes into a chunk is no chunk sequence */
+	assert_int_equal(open_rc(b, P_STREAM + 66 + 10 + CS_BUNDLE_SIG_LEN, &op),
+	    CS_BUNDLE_ELAYOUT);
 	/* and with bytes appended */
 	b = realloc(b, len + 40);
 	assert_non_null(b);
@@ -1110,6 +1113,54 @@ test_bundle_peek_reads_the_clear_header_only(void **state)
 	cs_free(b);
 }
 
+/* True when the 32 bytes of key occur anywhere in [p, p + n). */
+static int
+contains_key(const void *p, size_t n, const uint8_t *key)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i + 32 <= n; i++)
+		if (memcmp(b + i, key, 32) == 0)
+			return 1;
+	return 0;
+}
+
+/* Keys the caller passes are read during the call, never kept by the objects. */
+static void
+test_bundle_caller_keys_are_not_kept(void **state)
+{
+	struct cs_bundle_seal_params sp;
+	struct cs_bundle_open_params op;
+	struct cs_bundle_sealer s;
+	struct cs_bundle_opener o;
+	size_t memlen;
+	struct sink k;
+	uint8_t payload[100];
+
+	(void)state;
+	memset(payload, 0x11, sizeof(payload));
+	memset(&k, 0, sizeof(k));
+	bfx_seal_params(&fx, &sp);
+	sp.chunk_size = 16;
+	assert_int_equal(cs_bundle_seal_init(&s, &sp, sink_write, &k), 0);
+	assert_int_equal(cs_bundle_seal_push(&s, payload, sizeof(payload)), 0);
+	memlen = 64 + sizeof(crypto_generichash_state) + 2 * 16 + 17;
+	assert_false(contains_key(&s, sizeof(s), fx.key[BFX_EPOCH]));
+	assert_false(contains_key(s.mem, memlen, fx.key[BFX_EPOCH]));
+	assert_int_equal(cs_bundle_seal_final(&s, fx.dev[0].sign_sk), 0);
+	assert_false(contains_key(&s, sizeof(s), fx.dev[0].sign_sk));
+	assert_false(contains_key(s.mem, memlen, fx.dev[0].sign_sk));
+	cs_bundle_seal_free(&s);
+
+	bfx_open_params(&fx, &op);
+	assert_int_equal(cs_bundle_open_init(&o, k.p, k.len, &op, NULL), 0);
+	assert_false(contains_key(&o, sizeof(o), fx.key[BFX_EPOCH]));
+	assert_false(contains_key(&o, sizeof(o), fx.dev[1].box_sk));
+	cs_bundle_open_free(&o);
+	free(k.p);
+}
+
 static void
 test_bundle_strerror_names_every_code(void **state)
 {
@@ -1154,6 +1205,7 @@ main(void)
 	    cmocka_unit_test(test_bundle_random_flips_never_open),
 	    cmocka_unit_test(test_bundle_fuzz_seeds_are_real_bundles),
 	    cmocka_unit_test(test_bundle_peek_reads_the_clear_header_only),
+	    cmocka_unit_test(test_bundle_caller_keys_are_not_kept),
 	    cmocka_unit_test(test_bundle_strerror_names_every_code),
 	};
 
