@@ -1161,6 +1161,55 @@ test_bundle_caller_keys_are_not_kept(void **state)
 	free(k.p);
 }
 
+/* Both device 0 and device 2 are known, unrevoked senders. */
+static int
+two_senders(void *ctx, const uint8_t *device_id, uint8_t *pk_out)
+{
+	(void)ctx;
+	if (memcmp(device_id, fx.dev[2].id, CS_BUNDLE_ID_LEN) == 0) {
+		memcpy(pk_out, fx.dev[2].sign_pk, crypto_sign_PUBLICKEYBYTES);
+		return 0;
+	}
+	return bfx_sender_key(&fx, device_id, pk_out);
+}
+
+/*
+ * An enrolled device holding the cabinet key takes another device's bundle,
+ * puts its own id as sender, re-makes the outer layer and re-signs: the first
+ * chunk (header as AD, key known only to sender and recipient) refuses it
+ * before any payload byte is handed out.
+ */
+static void
+test_bundle_reattributed_by_an_insider_fails_at_the_first_chunk(void **state)
+{
+	static const char d_outer[] = "cabsync bundle outer v1";
+	struct cs_bundle_open_params op;
+	struct cs_bundle_opener o;
+	uint8_t ok[32], env[104], out[16];
+	size_t len, n;
+	bool last = false;
+	uint8_t *b = small_bundle(&len);
+
+	(void)state;
+	bfx_open_params(&fx, &op);
+	op.sender_key = two_senders;
+	crypto_generichash(ok, 32, (const uint8_t *)d_outer, sizeof(d_outer) - 1, fx.key[BFX_EPOCH],
+	    32);
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt_detached(env, NULL,
+	                     b + P_ENVELOPE, 104, b + P_TAG, b, 112, b + P_NONCE, ok),
+	    0);
+	memcpy(b + H_SENDER, fx.dev[2].id, CS_BUNDLE_ID_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(b + P_ENVELOPE, b + P_TAG, NULL, env,
+	    104, b, 112, NULL, b + P_NONCE, ok);
+	bfx_resign(b, len, fx.dev[2].sign_sk);
+	assert_int_equal(cs_bundle_open_init(&o, b, len, &op, NULL), 0);
+	assert_int_equal(cs_bundle_open_next(&o, out, sizeof(out), &n, &last), CS_BUNDLE_ESTREAM);
+	assert_int_equal(n, 0);
+	cs_bundle_open_free(&o);
+	assert_int_equal(open_rc(b, len, &op), CS_BUNDLE_ESTREAM);
+	cs_free(b);
+}
+
 static void
 test_bundle_strerror_names_every_code(void **state)
 {
@@ -1206,6 +1255,7 @@ main(void)
 	    cmocka_unit_test(test_bundle_fuzz_seeds_are_real_bundles),
 	    cmocka_unit_test(test_bundle_peek_reads_the_clear_header_only),
 	    cmocka_unit_test(test_bundle_caller_keys_are_not_kept),
+	    cmocka_unit_test(test_bundle_reattributed_by_an_insider_fails_at_the_first_chunk),
 	    cmocka_unit_test(test_bundle_strerror_names_every_code),
 	};
 
