@@ -422,10 +422,10 @@ main(void)
 	printf("| same, decoding into fresh memory each message | %.2f M/s | %.2f M/s | %.0f %% | "
 	       "|\n",
 	    changes / m_fresh / 1e6, changes / m_raw / 1e6, 100.0 * m_raw / m_fresh);
-	printf("| bytes per column change, message | %.1f B | %.1f B | %.2f | compact |\n",
+	printf("| bytes per column change, message | %.2f B | %.2f B | %.2f | compact |\n",
 	    (double)msg_bytes / changes, (double)raw_bytes / changes,
 	    (double)msg_bytes / raw_bytes);
-	printf("| bytes per column change, on the wire (chunks, tags, frames) | %.1f B | | | |\n",
+	printf("| bytes per column change, on the wire (chunks, tags, frames) | %.2f B | | | |\n",
 	    (double)wire_bytes / changes);
 	printf(
 	    "| of which the value itself (text bytes, 8 per INT/REAL, 16 per REF) | %.1f B | | | "
