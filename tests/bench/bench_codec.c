@@ -426,9 +426,9 @@ main(void)
 	       "message to message); raw = msgpack-c %s packing the "
 	       "same values (full hlc and dot per cell) and `msgpack_unpack` with a reused zone + "
 	       "a walk of every value. glibc malloc keeps freed memory for both (no page faults "
-	       "measured). Best of %d trials of %d passes, the three variants run back to back in "
-	       "rotating "
-	       "order in each; message average %.0f KiB.\n",
+	       "measured). Time is the thread's CPU time (the machine is shared), the three "
+	       "variants alternating message by message; best of %d trials of %d passes; message "
+	       "average %.0f KiB.\n",
 	    changes, NBATCH, ROWS_PER_BATCH, COLS, msgpack_version(), TRIALS, REPS,
 	    (double)msg_bytes / NBATCH / 1024);
 	for (int i = 0; i < NBATCH; i++) {
