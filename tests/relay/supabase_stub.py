@@ -474,6 +474,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.drain()
                 if path.startswith("/storage/"):
                     r = storage_db_reply(e)
+                elif path.startswith("/auth/"):
+                    r = auth_error(500, "unexpected_failure", "Database error querying schema")
                 else:
                     r = pg_reply(e, "authenticated")
                 self.send(r.status, r.body, r.headers)
