@@ -2,12 +2,12 @@
  * wire/bundle.h: sealed relay bundles (docs/PROTOCOL.md §6).
  *
  * A bundle carries one payload from one sender device to one recipient device
- * through a relay that must learn nothing but sizes and keyed hashes: a clear
- * header, a key envelope (the random bundle key sealed to the recipient's
- * X25519 key, wrapped with the cabinet key of the epoch), the payload streamed
- * with crypto_secretstream_xchacha20poly1305 under a key derived from both the
- * bundle key and the cabinet key, and the sender's Ed25519 signature over a
- * BLAKE2b-512 digest of every byte before it.
+ * through a relay that learns only what §6.8 lists (sizes, device ids, epoch,
+ * times, a keyed cabinet hash): a clear header, a key envelope (the random bundle key sealed to the
+ * recipient's X25519 key, wrapped with the cabinet key of the epoch), the payload streamed with
+ * crypto_secretstream_xchacha20poly1305 under a key derived from both the bundle key and the
+ * cabinet key, and the sender's Ed25519 signature over a BLAKE2b-512 digest of every byte before
+ * it.
  *
  * Pure functions over buffers: no files, sockets, clock or logging. Time
  * (now_ms, created/expires) is passed in; randomness comes from libsodium's
@@ -17,8 +17,10 @@
  * Keys passed in are read during the call only, never copied into memory that
  * outlives it: the sealer takes the signing key at cs_bundle_seal_final(),
  * the cabinet key only at cs_bundle_seal_init(). What this module derives (the
- * bundle key, the stream key inside the secretstream state) is wiped with
- * sodium_memzero on every exit path and by the _free functions.
+ * bundle key, the outer key) is wiped with sodium_memzero on every exit
+ * path; the stream key lives in the sealer's or opener's secretstream state,
+ * in the caller's storage, until the final chunk or the _free function wipes
+ * it: keep those objects short-lived (one bundle).
  *
  * Threads: any thread; a sealer or opener is used by one thread at a time.
  * libsodium must have been initialised (sodium_init()) by the program.
@@ -97,7 +99,8 @@ const char *cs_bundle_strerror(int err);
 /*
  * Output of the sealer: called with consecutive pieces of the bundle, in
  * order, p valid during the call only. Return 0, or a negative code that
- * the sealer returns as it is (and becomes unusable).
+ * the sealer returns as it is (and becomes unusable); a positive return is
+ * taken as CS_EIO.
  */
 typedef int (*cs_bundle_write_fn)(void *ctx, const uint8_t *p, size_t n);
 
@@ -116,8 +119,9 @@ struct cs_bundle_seal_params {
 };
 
 /*
- * A sealer, in caller-owned storage. Fields are private. Memory: two chunk
- * buffers from cs_malloc, released (wiped) by cs_bundle_seal_free().
+ * A sealer, in caller-owned storage. Fields are private. Memory: one
+ * cs_malloc block (BLAKE2b state and two chunk buffers), wiped and released
+ * by cs_bundle_seal_free().
  */
 struct cs_bundle_sealer {
 	crypto_secretstream_xchacha20poly1305_state ss;

@@ -71,15 +71,6 @@ text(int lo, int hi, size_t *len)
 }
 
 static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
 best(const double *t, int n)
 {
 	double m = t[0];
@@ -281,11 +272,60 @@ raw_walk(const msgpack_object *o)
 	return acc;
 }
 
+static double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * One message both ways: 0 ours (decoding into reused memory), 1 ours
+ * (decoding into fresh memory), 2 raw msgpack-c (pack, unpack with a reused
+ * zone, walk). Returns a value to keep the work observable.
+ */
+static uint64_t
+run_variant(int which, struct cs_msg_buf *b, msgpack_sbuffer *sb, const struct cs_changeset *cs,
+    msgpack_zone *zone, struct cs_msg *dm)
+{
+	static const struct cs_stream main_stream = {.kind = CS_STREAM_MAIN};
+	struct cs_msg m;
+	msgpack_packer pk;
+	msgpack_object o;
+	size_t off = 0;
+	uint64_t n;
+
+	switch (which) {
+	case 0:
+		if (cs_msg_encode_changes(b, &main_stream, cs) != 0 ||
+		    cs_msg_decode_again(b->p, b->len, dm) != 0)
+			abort();
+		return dm->u.changes.cs.ncells;
+	case 1:
+		if (cs_msg_encode_changes(b, &main_stream, cs) != 0 ||
+		    cs_msg_decode(b->p, b->len, &m) != 0)
+			abort();
+		n = m.u.changes.cs.ncells;
+		cs_msg_free(&m);
+		return n;
+	default:
+		msgpack_sbuffer_clear(sb);
+		msgpack_packer_init(&pk, sb, sb_write);
+		raw_pack(&pk, cs);
+		if (msgpack_unpack(sb->data, sb->size, &off, zone, &o) != MSGPACK_UNPACK_SUCCESS)
+			abort();
+		n = raw_walk(&o);
+		msgpack_zone_clear(zone);
+		return n;
+	}
+}
+
 int
 main(void)
 {
 	struct cs_changeset batches[NBATCH];
-	struct cs_stream main_stream = {.kind = CS_STREAM_MAIN};
 	struct cs_msg_buf b[NBATCH];
 	msgpack_sbuffer sb[NBATCH];
 	msgpack_zone *zone;
@@ -315,79 +355,27 @@ main(void)
 	zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
 	memset(&dm, 0, sizeof(dm));
 	/*
-	 * The machine is shared and noisy: each trial runs the three variants
-	 * back to back in a rotating order, and each figure is the best of the
-	 * trials (the run least disturbed by other processes).
+	 * The machine is shared and noisy: time is this thread's CPU time, and
+	 * the three variants alternate message by message in a rotating order,
+	 * so that cache state and load spread evenly over them. Each figure is
+	 * the best of the trials.
 	 */
 	for (int k = 0; k < TRIALS; k++) {
-		for (int v = 0; v < 3; v++) {
-			double t0 = now_s();
+		double sum[3] = {0, 0, 0};
 
-			for (int rep = 0; rep < REPS; rep++)
-				switch ((k + v) % 3) {
-				case 0:
-					/* ours: encode every batch, decode every message reusing
-					 * memory */
-					for (int i = 0; i < NBATCH; i++)
-						if (cs_msg_encode_changes(&b[i], &main_stream,
-						        &batches[i]) != 0)
-							abort();
-					for (int i = 0; i < NBATCH; i++) {
-						if (cs_msg_decode_again(b[i].p, b[i].len, &dm) != 0)
-							abort();
-						sink += dm.u.changes.cs.ncells;
-					}
-					break;
-				case 1:
-					/* ours, decoding into fresh memory every time
-					 * (cs_msg_decode) */
-					for (int i = 0; i < NBATCH; i++)
-						if (cs_msg_encode_changes(&b[i], &main_stream,
-						        &batches[i]) != 0)
-							abort();
-					for (int i = 0; i < NBATCH; i++) {
-						struct cs_msg m;
+		for (int rep = 0; rep < REPS; rep++)
+			for (int i = 0; i < NBATCH; i++)
+				for (int v = 0; v < 3; v++) {
+					int which = (k + i + v) % 3;
+					double t0 = cpu_s();
 
-						if (cs_msg_decode(b[i].p, b[i].len, &m) != 0)
-							abort();
-						sink += m.u.changes.cs.ncells;
-						cs_msg_free(&m);
-					}
-					break;
-				default:
-					/* raw: msgpack-c pack, then unpack (reused zone) + walk */
-					for (int i = 0; i < NBATCH; i++) {
-						msgpack_packer pk;
-
-						msgpack_sbuffer_clear(&sb[i]);
-						msgpack_packer_init(&pk, &sb[i], sb_write);
-						raw_pack(&pk, &batches[i]);
-					}
-					for (int i = 0; i < NBATCH; i++) {
-						msgpack_object o;
-						size_t off = 0;
-
-						if (msgpack_unpack(sb[i].data, sb[i].size, &off,
-						        zone, &o) != MSGPACK_UNPACK_SUCCESS)
-							abort();
-						sink += raw_walk(&o);
-						msgpack_zone_clear(zone);
-					}
-					break;
+					sink += run_variant(which, &b[i], &sb[i], &batches[i], zone,
+					    &dm);
+					sum[which] += cpu_s() - t0;
 				}
-			t0 = (now_s() - t0) / REPS;
-			switch ((k + v) % 3) {
-			case 0:
-				t_ours[k] = t0;
-				break;
-			case 1:
-				t_fresh[k] = t0;
-				break;
-			default:
-				t_raw[k] = t0;
-				break;
-			}
-		}
+		t_ours[k] = sum[0] / REPS;
+		t_fresh[k] = sum[1] / REPS;
+		t_raw[k] = sum[2] / REPS;
 	}
 	/* check once that what we measured decodes to what was sent */
 	for (int i = 0; i < NBATCH; i++) {
@@ -422,10 +410,10 @@ main(void)
 	printf("| same, decoding into fresh memory each message | %.2f M/s | %.2f M/s | %.0f %% | "
 	       "|\n",
 	    changes / m_fresh / 1e6, changes / m_raw / 1e6, 100.0 * m_raw / m_fresh);
-	printf("| bytes per column change, message | %.1f B | %.1f B | %.2f | compact |\n",
+	printf("| bytes per column change, message | %.2f B | %.2f B | %.2f | compact |\n",
 	    (double)msg_bytes / changes, (double)raw_bytes / changes,
 	    (double)msg_bytes / raw_bytes);
-	printf("| bytes per column change, on the wire (chunks, tags, frames) | %.1f B | | | |\n",
+	printf("| bytes per column change, on the wire (chunks, tags, frames) | %.2f B | | | |\n",
 	    (double)wire_bytes / changes);
 	printf(
 	    "| of which the value itself (text bytes, 8 per INT/REAL, 16 per REF) | %.1f B | | | "
@@ -438,9 +426,9 @@ main(void)
 	       "message to message); raw = msgpack-c %s packing the "
 	       "same values (full hlc and dot per cell) and `msgpack_unpack` with a reused zone + "
 	       "a walk of every value. glibc malloc keeps freed memory for both (no page faults "
-	       "measured). Best of %d trials of %d passes, the three variants run back to back in "
-	       "rotating "
-	       "order in each; message average %.0f KiB.\n",
+	       "measured). Time is the thread's CPU time (the machine is shared), the three "
+	       "variants alternating message by message; best of %d trials of %d passes; message "
+	       "average %.0f KiB.\n",
 	    changes, NBATCH, ROWS_PER_BATCH, COLS, msgpack_version(), TRIALS, REPS,
 	    (double)msg_bytes / NBATCH / 1024);
 	for (int i = 0; i < NBATCH; i++) {

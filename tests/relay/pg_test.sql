@@ -165,6 +165,15 @@ SELECT t.ok((SELECT last_sync_timestamp = '2026-11-27 10:00:00+00' FROM cabinet_
 	'last_sync_timestamp is rounded down to the hour');
 SELECT t.ok((SELECT created_at = date_trunc('hour', created_at) FROM cabinet_patient_sync WHERE patient_hash = :h1),
 	'created_at is on the hour');
+SET TimeZone = 'Asia/Kolkata';
+SELECT t.ok(t.n(format($$INSERT INTO cabinet_patient_sync (cabinet_id, patient_key_hash, owner_osteopath_id,
+	shared_with_osteopath_id, sync_permission, patient_hash, last_sync_timestamp)
+	VALUES (5, %L, 1, 10, 'read', %L, '2026-11-27 16:20:00+05:30')$$, :h3, :h3)) = 1,
+	'a share written from a +05:30 session');
+SELECT t.ok((SELECT last_sync_timestamp = '2026-11-27 10:00:00+00' FROM cabinet_patient_sync WHERE patient_hash = :h3),
+	'...is rounded to the UTC hour, whatever the session time zone');
+RESET TimeZone;
+SELECT t.ok(t.n(format('DELETE FROM cabinet_patient_sync WHERE patient_hash = %L', :h3)) = 1, 'the owner deletes a share');
 SELECT t.fails(format($$INSERT INTO cabinet_patient_sync (cabinet_id, patient_key_hash, owner_osteopath_id,
 	shared_with_osteopath_id, sync_permission, patient_hash) VALUES (5, %L, 2, 1, 'read', %L)$$, :h2, :h2),
 	'42501', 'alice cannot insert a share in bob''s name');

@@ -418,4 +418,6 @@ check(any(x["status"] == "dropped" for x in log), "the log records dropped reque
 r = curl("GET", "/storage/v1/nope", token=tok["bob"])
 check(r.status == 404 and r.json()["statusCode"] == 404, "unknown route: Fastify's 404 (number)", r)
 
+with open(os.environ["STUB_SAVE"], "w") as f:
+    json.dump({"bob": tok["bob"]}, f)
 print("stub_test: %d checks passed" % passed)

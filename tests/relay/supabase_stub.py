@@ -110,16 +110,26 @@ class State:
         self.expired_upto = 0  # tokens with jti <= this are expired
         self.sessions = {}  # session id -> {"user": uuid, "alive": bool}
         self.refresh = {}  # refresh token -> {"session": id, "used": bool}
+        if args.state and os.path.exists(args.state):
+            # a restarted server: same keys, sessions and tokens
+            with open(args.state) as f:
+                saved = json.load(f)
+            self.secret = bytes.fromhex(saved["secret"])
+            self.serial = saved["serial"]
+            self.expired_upto = saved["expired_upto"]
+            self.sessions = saved["sessions"]
+            self.refresh = saved["refresh"]
         self.faults = []
         self.log = []
         self.objdir = os.path.join(args.dir, "objects")
         os.makedirs(self.objdir, exist_ok=True)
-        now = int(time.time())
-        far = now + 10 * 365 * 86400
-        self.anon_key = self.sign({"iss": "supabase", "role": "anon", "iat": now, "exp": far})
-        self.service_key = self.sign({"iss": "supabase", "role": "service_role", "iat": now, "exp": far})
-        self.publishable_key = "sb_publishable_" + secrets.token_urlsafe(18)
-        self.secret_key = "sb_secret_" + secrets.token_urlsafe(18)
+        # the API keys derive from the secret: a restarted server keeps them
+        self.anon_key = self.sign({"iss": "supabase", "role": "anon", "iat": 1767225600, "exp": 2082758400})
+        self.service_key = self.sign({"iss": "supabase", "role": "service_role", "iat": 1767225600,
+                                      "exp": 2082758400})
+        self.publishable_key = "sb_publishable_" + b64u(hmac.new(self.secret, b"publishable", "sha256").digest()[:18])
+        self.secret_key = "sb_secret_" + b64u(hmac.new(self.secret, b"secret", "sha256").digest()[:18])
+        self.save()
         self.admin_dsn = admin_dsn
         AdminCursor.pool = psycopg2.pool.ThreadedConnectionPool(1, 4, admin_dsn)
         self.pool = psycopg2.pool.ThreadedConnectionPool(1, 12, user_dsn)
@@ -132,6 +142,18 @@ class State:
                     (t,),
                 )
                 self.columns[t] = [r[0] for r in cur.fetchall()]
+
+    def save(self):
+        """Writes the auth state to --state (atomically); caller holds no
+        lock or the lock."""
+        if not self.args.state:
+            return
+        data = {"secret": self.secret.hex(), "serial": self.serial, "expired_upto": self.expired_upto,
+                "sessions": self.sessions, "refresh": self.refresh}
+        tmp = self.args.state + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, self.args.state)
 
     # -- JWT (HS256, the stub's own secret) --
     def sign(self, claims):
@@ -165,6 +187,7 @@ class State:
             jti = self.serial
             rt = secrets.token_urlsafe(24)
             self.refresh[rt] = {"session": session_id, "used": False}
+            self.save()
         now = int(time.time())
         exp = now + self.args.jwt_exp
         claims = {
@@ -451,6 +474,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.drain()
                 if path.startswith("/storage/"):
                     r = storage_db_reply(e)
+                elif path.startswith("/auth/"):
+                    r = auth_error(500, "unexpected_failure", "Database error querying schema")
                 else:
                     r = pg_reply(e, "authenticated")
                 self.send(r.status, r.body, r.headers)
@@ -546,6 +571,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/admin/expire-tokens":
             with self.st.lock:
                 self.st.expired_upto = self.st.serial
+                self.st.save()
             return self.send(200, {"expired_upto": self.st.expired_upto})
         if path == "/admin/age":
             with self.st.admin() as cur:
@@ -643,6 +669,7 @@ class Handler(BaseHTTPRequestHandler):
                         ent["used"] = True
                         err = None
                         sess = st.sessions[ent["session"]]
+                    st.save()
                 if err:
                     raise auth_error(400, *err)
                 return self.send(200, st.issue(sess["user"], sess["email"], ent["session"]))
@@ -661,6 +688,7 @@ class Handler(BaseHTTPRequestHandler):
                     mine = sid == sess["id"]
                     if scope == "global" or (scope == "local" and mine) or (scope == "others" and not mine):
                         s["alive"] = False
+                st.save()
             self.drain()
             return self.send(204)
         self.not_found("/auth/v1" + path)
@@ -1170,6 +1198,8 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--ready", help="write the URL and keys (JSON) here once listening")
     ap.add_argument("--jwt-exp", type=int, default=3600, help="access token lifetime, seconds")
+    ap.add_argument("--state", help="keep the JWT secret, sessions and refresh tokens in this file, so that "
+                    "a restarted server (same --dir, --state and --port) accepts them")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     # the admin connection as given; user requests as `authenticator`

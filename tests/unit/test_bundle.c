@@ -487,6 +487,9 @@ test_bundle_truncated_at_every_offset_is_refused(void **state)
 		else if (rc != CS_BUNDLE_ELAYOUT && rc != CS_BUNDLE_ESIG)
 			fail_msg("truncated at %zu: %d (%s)", cut, rc, cs_bundle_strerror(rc));
 	}
+	/* a stream ending 10 bytes into a chunk is no chunk sequence */
+	assert_int_equal(open_rc(b, P_STREAM + 66 + 10 + CS_BUNDLE_SIG_LEN, &op),
+	    CS_BUNDLE_ELAYOUT);
 	/* and with bytes appended */
 	b = realloc(b, len + 40);
 	assert_non_null(b);
@@ -1110,6 +1113,103 @@ test_bundle_peek_reads_the_clear_header_only(void **state)
 	cs_free(b);
 }
 
+/* True when the 32 bytes of key occur anywhere in [p, p + n). */
+static int
+contains_key(const void *p, size_t n, const uint8_t *key)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i + 32 <= n; i++)
+		if (memcmp(b + i, key, 32) == 0)
+			return 1;
+	return 0;
+}
+
+/* Keys the caller passes are read during the call, never kept by the objects. */
+static void
+test_bundle_caller_keys_are_not_kept(void **state)
+{
+	struct cs_bundle_seal_params sp;
+	struct cs_bundle_open_params op;
+	struct cs_bundle_sealer s;
+	struct cs_bundle_opener o;
+	size_t memlen;
+	struct sink k;
+	uint8_t payload[100];
+
+	(void)state;
+	memset(payload, 0x11, sizeof(payload));
+	memset(&k, 0, sizeof(k));
+	bfx_seal_params(&fx, &sp);
+	sp.chunk_size = 16;
+	assert_int_equal(cs_bundle_seal_init(&s, &sp, sink_write, &k), 0);
+	assert_int_equal(cs_bundle_seal_push(&s, payload, sizeof(payload)), 0);
+	memlen = 64 + sizeof(crypto_generichash_state) + 2 * 16 + 17;
+	assert_false(contains_key(&s, sizeof(s), fx.key[BFX_EPOCH]));
+	assert_false(contains_key(s.mem, memlen, fx.key[BFX_EPOCH]));
+	assert_int_equal(cs_bundle_seal_final(&s, fx.dev[0].sign_sk), 0);
+	assert_false(contains_key(&s, sizeof(s), fx.dev[0].sign_sk));
+	assert_false(contains_key(s.mem, memlen, fx.dev[0].sign_sk));
+	cs_bundle_seal_free(&s);
+
+	bfx_open_params(&fx, &op);
+	assert_int_equal(cs_bundle_open_init(&o, k.p, k.len, &op, NULL), 0);
+	assert_false(contains_key(&o, sizeof(o), fx.key[BFX_EPOCH]));
+	assert_false(contains_key(&o, sizeof(o), fx.dev[1].box_sk));
+	cs_bundle_open_free(&o);
+	free(k.p);
+}
+
+/* Both device 0 and device 2 are known, unrevoked senders. */
+static int
+two_senders(void *ctx, const uint8_t *device_id, uint8_t *pk_out)
+{
+	(void)ctx;
+	if (memcmp(device_id, fx.dev[2].id, CS_BUNDLE_ID_LEN) == 0) {
+		memcpy(pk_out, fx.dev[2].sign_pk, crypto_sign_PUBLICKEYBYTES);
+		return 0;
+	}
+	return bfx_sender_key(&fx, device_id, pk_out);
+}
+
+/*
+ * An enrolled device holding the cabinet key takes another device's bundle,
+ * puts its own id as sender, re-makes the outer layer and re-signs: the first
+ * chunk (header as AD, key known only to sender and recipient) refuses it
+ * before any payload byte is handed out.
+ */
+static void
+test_bundle_reattributed_by_an_insider_fails_at_the_first_chunk(void **state)
+{
+	static const char d_outer[] = "cabsync bundle outer v1";
+	struct cs_bundle_open_params op;
+	struct cs_bundle_opener o;
+	uint8_t ok[32], env[104], out[16];
+	size_t len, n;
+	bool last = false;
+	uint8_t *b = small_bundle(&len);
+
+	(void)state;
+	bfx_open_params(&fx, &op);
+	op.sender_key = two_senders;
+	crypto_generichash(ok, 32, (const uint8_t *)d_outer, sizeof(d_outer) - 1, fx.key[BFX_EPOCH],
+	    32);
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt_detached(env, NULL,
+	                     b + P_ENVELOPE, 104, b + P_TAG, b, 112, b + P_NONCE, ok),
+	    0);
+	memcpy(b + H_SENDER, fx.dev[2].id, CS_BUNDLE_ID_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(b + P_ENVELOPE, b + P_TAG, NULL, env,
+	    104, b, 112, NULL, b + P_NONCE, ok);
+	bfx_resign(b, len, fx.dev[2].sign_sk);
+	assert_int_equal(cs_bundle_open_init(&o, b, len, &op, NULL), 0);
+	assert_int_equal(cs_bundle_open_next(&o, out, sizeof(out), &n, &last), CS_BUNDLE_ESTREAM);
+	assert_int_equal(n, 0);
+	cs_bundle_open_free(&o);
+	assert_int_equal(open_rc(b, len, &op), CS_BUNDLE_ESTREAM);
+	cs_free(b);
+}
+
 static void
 test_bundle_strerror_names_every_code(void **state)
 {
@@ -1154,6 +1254,8 @@ main(void)
 	    cmocka_unit_test(test_bundle_random_flips_never_open),
 	    cmocka_unit_test(test_bundle_fuzz_seeds_are_real_bundles),
 	    cmocka_unit_test(test_bundle_peek_reads_the_clear_header_only),
+	    cmocka_unit_test(test_bundle_caller_keys_are_not_kept),
+	    cmocka_unit_test(test_bundle_reattributed_by_an_insider_fails_at_the_first_chunk),
 	    cmocka_unit_test(test_bundle_strerror_names_every_code),
 	};
 
