@@ -21,7 +21,7 @@ target_compile_definitions(cs_sim PRIVATE CS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 foreach(first 1 251 501 751 1001 1251 1501 1751)
 	add_test(NAME sim_seeds_${first}
 		COMMAND cs_sim --first ${first} --seeds 250 --streams single
-			--tolerate stuck,cascade,capture)
+			--tolerate cascade)
 	set_tests_properties(sim_seeds_${first} PROPERTIES TIMEOUT 900 LABELS sim)
 endforeach()
 

@@ -728,6 +728,7 @@ record_local(struct sim *s, struct replica *r, uint64_t v0, struct snap *before)
 			const struct cs_tabdef *td = &cs.tables[row->table];
 			int t = sim_schema_table(&s->schema, td->name);
 			long ri, ev;
+			int ex_here;
 			struct snaprow *a = snap_find(&after, row->gid);
 			struct snaprow *b = snap_find(before, row->gid);
 
@@ -742,7 +743,12 @@ record_local(struct sim *s, struct replica *r, uint64_t v0, struct snap *before)
 			ri = oracle_row(&s->o, t, row->gid);
 			if (ri < 0)
 				goto out;
-			if (row->ex_dot.n > v0) {
+			/* this transaction's writes carry r's own dots newer than v0; a
+			 * dot of another device is an earlier, received write whatever
+			 * its n (n counts that device's db_versions, not r's) */
+			ex_here = row->ex_dot.n > v0 &&
+			    memcmp(cs.devs[row->ex_dot.dev], r->site, 16) == 0;
+			if (ex_here) {
 				int alive = (row->cl & 1) != 0;
 
 				if (alive != (a != NULL)) {
@@ -772,8 +778,9 @@ record_local(struct sim *s, struct replica *r, uint64_t v0, struct snap *before)
 				int c = sim_schema_col(&s->schema.t[t], cname);
 				char *vt;
 
-				if (cell->dot.n <= v0)
-					continue; /* an older cell of the same row */
+				if (cell->dot.n <= v0 ||
+				    memcmp(cs.devs[cell->dot.dev], r->site, 16) != 0)
+					continue; /* an older or received cell of the same row */
 				if (c < 0) {
 					fail(s, &s->c.capture, "replica %d: unknown column %s.%s",
 					    r->idx, td->name, cname);
@@ -787,7 +794,7 @@ record_local(struct sim *s, struct replica *r, uint64_t v0, struct snap *before)
 					    "table",
 					    r->idx, td->name, cname, g);
 				else if (b != NULL && b->val[c] != NULL &&
-				    strcmp(b->val[c], vt) == 0 && row->ex_dot.n <= v0)
+				    strcmp(b->val[c], vt) == 0 && !ex_here)
 					fail(s, &s->c.capture,
 					    "replica %d: %s.%s of %s captured but its value did "
 					    "not change",
