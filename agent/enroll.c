@@ -23,6 +23,7 @@
 #include "agent/devstate.h"
 #include "agent/home.h"
 #include "agent/init_cmd.h"
+#include "agent/rendezvous.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -34,6 +35,7 @@
 #define IO_TIMEOUT_MS 10000
 #define MAX_PAYLOAD   CS_NOISE_MAX_PLAIN
 #define GRACE_MS      60000
+#define FIND_MS       10000 /* join without --peer: mDNS lookup of the inviter */
 
 static uint8_t
 check_char(const uint8_t secret[CS_INVITE_SECRET_LEN])
@@ -402,7 +404,9 @@ cs_invite_cmd(int argc, char **argv)
 	int64_t ttl = 15 * 60 * 1000, start, now;
 	const char *e;
 	FILE *pf;
+	struct cs_rendezvous rv;
 
+	memset(&rv, 0, sizeof(rv));
 	memset(&o, 0, sizeof(o));
 	o.listen = "0.0.0.0";
 	for (i = 1; i < argc; i++) {
@@ -476,14 +480,19 @@ cs_invite_cmd(int argc, char **argv)
 	randombytes_buf(secret, sizeof(secret));
 	cs_invite_code_format(secret, code);
 	printf("invite code: %s\n", code);
-	printf("on the new PC: cabsync join %s --home DIR --db APP.db --peer ADDRESS:%d\n", code,
+	printf("on the new PC: cabsync join %s --home DIR --db APP.db [--peer ADDRESS:%d]\n", code,
 	    ntohs(sa.sin_port));
 	printf("port: %d\nthe code works once and expires in %lld minute(s).\n", ntohs(sa.sin_port),
 	    (long long)(ttl + 59999) / 60000);
 	fflush(stdout);
+	/* findable over mDNS by the code holder only (agent/rendezvous.h) */
+	if (getenv("CS_NO_MDNS") == NULL &&
+	    cs_rendezvous_publish(&rv, secret, ntohs(sa.sin_port)) != 0)
+		cs_log(CS_LOG_WARNING, "invite: mDNS could not start; the new PC needs --peer");
 	start = mono_ms();
 	for (;;) {
-		struct pollfd pfd = {lfd, POLLIN, 0};
+		struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {cs_rendezvous_fd(&rv), POLLIN, 0}};
+		int wait_ms = cs_rendezvous_timeout(&rv), np;
 
 		now = mono_ms();
 		if (now - start > ttl + GRACE_MS) {
@@ -491,7 +500,11 @@ cs_invite_cmd(int argc, char **argv)
 			rc = CS_DB_EXIT_FAIL;
 			break;
 		}
-		if (poll(&pfd, 1, 1000) <= 0)
+		if (wait_ms < 0 || wait_ms > 1000)
+			wait_ms = 1000;
+		np = poll(pfd, pfd[1].fd >= 0 ? 2 : 1, wait_ms);
+		cs_rendezvous_run(&rv);
+		if (np <= 0 || !(pfd[0].revents & POLLIN))
 			continue;
 		fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
@@ -537,6 +550,7 @@ cs_invite_cmd(int argc, char **argv)
 		}
 	}
 out:
+	cs_rendezvous_stop(&rv);
 	sodium_memzero(secret, sizeof(secret));
 	sodium_memzero(code, sizeof(code));
 	if (lfd >= 0)
@@ -550,28 +564,38 @@ out:
 /* --------------------------------------------------------------- join */
 
 static int
-connect_to(const char *spec)
+connect_sa(const struct sockaddr_storage *ss)
 {
-	struct cs_peer_addr pa;
-	struct sockaddr_in sa;
+	socklen_t len =
+	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd, one = 1;
 
-	if (cs_addr_parse(spec, 7433, &pa) != 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(pa.port);
-	if (inet_pton(AF_INET, pa.host, &sa.sin_addr) != 1)
-		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	if (connect(fd, (const struct sockaddr *)ss, len) != 0) {
 		close(fd);
 		return -1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
+}
+
+static int
+connect_to(const char *spec)
+{
+	struct cs_peer_addr pa;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+
+	if (cs_addr_parse(spec, 7433, &pa) != 0)
+		return -1;
+	memset(&ss, 0, sizeof(ss));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(pa.port);
+	if (inet_pton(AF_INET, pa.host, &sa->sin_addr) != 1)
+		return -1;
+	return connect_sa(&ss);
 }
 
 /* Apply the inviter's payload to h. 0 or -1. */
@@ -677,6 +701,7 @@ cs_join_cmd(int argc, char **argv)
 	struct cs_roster_dev me;
 	uint8_t *buf = NULL, *plain = NULL;
 	char hex[65], ident[256], path[CS_HOME_PATH_MAX], host[256], msg[512], *tables = NULL;
+	char found[96];
 	size_t len, plen;
 	struct stat sb;
 	int i, fd = -1, rc = CS_DB_EXIT_FAIL, enable_wal = 0, prc;
@@ -711,12 +736,6 @@ cs_join_cmd(int argc, char **argv)
 	}
 	if (code == NULL || home == NULL || db == NULL) {
 		fprintf(stderr, "cabsync join: needs CODE, --home DIR and --db APP.db.\n");
-		return CS_DB_EXIT_USAGE;
-	}
-	if (peer == NULL) {
-		fprintf(stderr,
-		    "cabsync join: give the inviter's address with --peer HOST:PORT "
-		    "(finding it over mDNS is not implemented yet).\n");
 		return CS_DB_EXIT_USAGE;
 	}
 	if (dname == NULL) {
@@ -777,7 +796,24 @@ cs_join_cmd(int argc, char **argv)
 	randombytes_buf(h->sec->dh_sk, 32);
 	crypto_scalarmult_base(h->dh_pk, h->sec->dh_sk);
 	crypto_sign_keypair(h->sign_pk, h->sec->sign_sk);
-	fd = connect_to(peer);
+	if (peer == NULL) {
+		/* no address: look the invite up over mDNS (agent/rendezvous.h) */
+		struct cs_rendezvous rv;
+		const char *e = getenv("CS_JOIN_FIND_MS");
+
+		if (cs_rendezvous_find(&rv, secret, e != NULL && atoi(e) > 0 ? atoi(e) : FIND_MS,
+		        msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "cabsync join: %s.\n", msg);
+			goto out;
+		}
+		snprintf(found, sizeof(found), "%s port %u", rv.addr, rv.port);
+		peer = found;
+		printf("found the inviter on the LAN at %s\n", found);
+		fflush(stdout);
+		fd = connect_sa(&rv.sa);
+	} else {
+		fd = connect_to(peer);
+	}
 	if (fd < 0) {
 		fprintf(stderr, "cabsync join: cannot reach the inviter at %s.\n", peer);
 		goto out;

@@ -10,7 +10,9 @@
  * invite prints a single-use code: 160 random bits in RFC 4648 base32, in
  * groups of four, then one check character (5 bits of BLAKE2b of the
  * secret), e.g. ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567-K; it listens on
- * ADDR:N (default 0.0.0.0, any port; printed) and waits 15 minutes at most.
+ * ADDR:N (default 0.0.0.0, any port; printed) and waits 15 minutes at most,
+ * findable over mDNS by the code holder only (agent/rendezvous.h); join
+ * without --peer looks it up there (10 s; CS_JOIN_FIND_MS for tests).
  * join derives the same psk (wire/noise.h cs_noise_invite_psk) and runs a
  * Noise_XXpsk0 handshake with the invite prologue as initiator. A wrong code
  * fails at message 1 on the inviter (audited; the joiner says "invalid or

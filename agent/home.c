@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/keyring.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 
 #define ROSTER_PREFIX "device "
@@ -143,6 +145,10 @@ config_cb(void *user, const char *sec, const char *key, const char *val)
 		return copy_str(h->db, sizeof(h->db), val) == 0;
 	if (IS("device", "tables"))
 		return copy_str(h->tables, sizeof(h->tables), val) == 0;
+	if (IS("device", "keystore")) {
+		h->keyring = strcmp(val, "keyring") == 0;
+		return h->keyring || strcmp(val, "file") == 0;
+	}
 	if (IS("net", "port")) {
 		if (parse_uint(val, 65535, &u) != 0)
 			return 0;
@@ -292,10 +298,22 @@ cs_home_load(struct cs_home *h, const char *dir, char *msg, size_t msg_cap)
 	if ((rc = cs_home_secrets_alloc(h)) != 0)
 		return rc;
 	rc = CS_ERANGE;
-	if (cs_home_path(h, "device.key", path, sizeof(path)) != 0)
-		goto out;
-	if ((rc = read_key_file(path, buf, 96, msg, msg_cap)) != 0)
-		goto out;
+	if (h->keyring) {
+		char why[256];
+
+		rc = cs_keyring_lookup(h->device_id, buf, why, sizeof(why));
+		if (rc != 0) {
+			say(msg, msg_cap, "cannot read the device keys from the login keyring: %s.",
+			    why);
+			rc = CS_HOME_EKEYFILE;
+			goto out;
+		}
+	} else {
+		if (cs_home_path(h, "device.key", path, sizeof(path)) != 0)
+			goto out;
+		if ((rc = read_key_file(path, buf, 96, msg, msg_cap)) != 0)
+			goto out;
+	}
 	memcpy(h->sec->dh_sk, buf, 32);
 	memcpy(h->sec->sign_sk, buf + 32, 64);
 	crypto_scalarmult_base(h->dh_pk, h->sec->dh_sk);
@@ -435,11 +453,11 @@ cs_home_save_roster(const struct cs_home *h)
 int
 cs_home_save(const struct cs_home *h, char *msg, size_t msg_cap)
 {
-	char path[CS_HOME_PATH_MAX], hex[65];
+	char path[CS_HOME_PATH_MAX], hex[65], label[CS_HOME_NAME_MAX + 32], why[256];
 	uint8_t buf[96];
 	struct tbuf *t;
 	size_t i;
-	int rc;
+	int rc, in_keyring = 0;
 
 	t = cs_malloc(sizeof(*t));
 	if (t == NULL)
@@ -453,8 +471,30 @@ cs_home_save(const struct cs_home *h, char *msg, size_t msg_cap)
 	cs_home_hex(h->practitioner, CS_GID_LEN, hex);
 	tb_add(t, "[practitioner]\nid = %s\nname = %s\n\n", hex, h->practitioner_name);
 	cs_home_hex(h->device_id, CS_DEVID_LEN, hex);
-	tb_add(t, "[device]\nid = %s\nname = %s\ndb = %s\ntables = %s\n\n", hex, h->device_name,
+	tb_add(t, "[device]\nid = %s\nname = %s\ndb = %s\ntables = %s\n", hex, h->device_name,
 	    h->db, h->tables);
+	/* the device keys: the login keyring if one is usable, else device.key */
+	rc = CS_ERANGE;
+	if (cs_home_path(h, "device.key", path, sizeof(path)) != 0)
+		goto out;
+	memcpy(buf, h->sec->dh_sk, 32);
+	memcpy(buf + 32, h->sec->sign_sk, 64);
+	snprintf(label, sizeof(label), "cabsync device keys (%s)", h->device_name);
+	if (cs_keyring_store(h->device_id, label, buf, why, sizeof(why)) == 0) {
+		in_keyring = 1;
+		tb_add(t,
+		    "# the device keys are in the login keyring (Secret Service)\n"
+		    "keystore = keyring\n\n");
+	} else {
+		cs_log(CS_LOG_WARNING,
+		    "%s: the device keys go to %s (mode 0600), not to a login keyring; keep the "
+		    "disk encrypted",
+		    why, path);
+		tb_add(t, "keystore = file\n\n");
+		rc = write_file(path, buf, 96, 1, msg, msg_cap);
+		if (rc != 0)
+			goto out;
+	}
 	tb_add(t, "[net]\n# 0 = any free port (written to HOME/port at start)\nport = %u\n",
 	    (unsigned)h->port);
 	tb_add(t, "# static peers, one per line: peer = HOST:PORT\n");
@@ -464,14 +504,6 @@ cs_home_save(const struct cs_home *h, char *msg, size_t msg_cap)
 		rc = CS_ERANGE;
 		goto out;
 	}
-	rc = CS_ERANGE;
-	if (cs_home_path(h, "device.key", path, sizeof(path)) != 0)
-		goto out;
-	memcpy(buf, h->sec->dh_sk, 32);
-	memcpy(buf + 32, h->sec->sign_sk, 64);
-	rc = write_file(path, buf, 96, 1, msg, msg_cap);
-	if (rc != 0)
-		goto out;
 	buf[0] = (uint8_t)(h->epoch >> 24);
 	buf[1] = (uint8_t)(h->epoch >> 16);
 	buf[2] = (uint8_t)(h->epoch >> 8);
@@ -494,6 +526,8 @@ cs_home_save(const struct cs_home *h, char *msg, size_t msg_cap)
 		goto out;
 	rc = write_file(path, t->p, t->len, 1, msg, msg_cap);
 out:
+	if (rc != 0 && in_keyring)
+		(void)cs_keyring_clear(h->device_id, NULL, 0);
 	sodium_memzero(buf, sizeof(buf));
 	cs_free(t);
 	return rc;

@@ -5,7 +5,9 @@
  *   HOME/cabsync.ini  configuration (inih): cabinet id and name, practitioner
  *                     id and name, device id and name, app database and
  *                     tables INI, listening port, static peers. No secret.
- *   HOME/device.key   mode 0600: X25519 secret (32) || Ed25519 secret (64).
+ *   HOME/device.key   mode 0600: X25519 secret (32) || Ed25519 secret (64),
+ *                     unless they are in the login keyring (agent/keyring.h;
+ *                     then cabsync.ini says "keystore = keyring").
  *   HOME/cabinet.key  mode 0600: u32be epoch || cabinet key (32).
  *   HOME/roster.ini   one section per enrolled device: its X25519 and Ed25519
  *                     public keys, practitioner, name, state (active|revoked).
@@ -16,8 +18,9 @@
  * (agent/devstate.h), copied into the config at init.
  *
  * Secrets (device keys, cabinet key) are kept in one sodium_malloc block,
- * read-only once loaded, wiped by cs_home_free(). Keys live in 0600 files;
- * the login keyring (libsecret) is not used yet (docs/OPERATIONS.md).
+ * read-only once loaded, wiped by cs_home_free(). The device keys go to the
+ * login keyring when one is usable at init/join, else to the 0600 file with
+ * one warning; the cabinet key is always in its 0600 file.
  *
  * Not thread-safe: the loop thread owns a struct cs_home; it is loaded once
  * at start and read-only afterwards (except the roster, reloaded on SIGHUP).
@@ -70,6 +73,7 @@ struct cs_home {
 	char device_name[CS_HOME_NAME_MAX];
 	uint8_t device_id[CS_DEVID_LEN];
 	uint8_t dh_pk[32], sign_pk[32];
+	int keyring; /* the device keys are in the login keyring, not device.key */
 	char db[CS_HOME_PATH_MAX];
 	char tables[CS_HOME_PATH_MAX];
 	uint16_t port; /* 0 = any */
@@ -100,9 +104,10 @@ void cs_home_free(struct cs_home *h);
 int cs_home_secrets_alloc(struct cs_home *h);
 
 /*
- * Write device.key, cabinet.key (0600, created exclusively), roster.ini and
- * last cabsync.ini (exclusively) from h. Used by init and join. 0 or
- * CS_EIO / CS_EEXIST / CS_ERANGE (msg says which file and why).
+ * Write the device keys (login keyring, else device.key with one warning
+ * logged), cabinet.key (0600, created exclusively), roster.ini and last
+ * cabsync.ini (exclusively) from h. Used by init and join. 0 or CS_EIO /
+ * CS_EEXIST / CS_ERANGE (msg says which file and why).
  */
 int cs_home_save(const struct cs_home *h, char *msg, size_t msg_cap);
 

@@ -332,10 +332,6 @@ cs_init_cmd(int argc, char **argv)
 	cs_home_hex(h->device_id, CS_DEVID_LEN, path);
 	printf("initialised %s: cabinet \"%s\", practitioner \"%s\", device \"%s\" (id %.8s).\n",
 	    h->dir, h->cabinet_name, h->practitioner_name, h->device_name, path);
-	fprintf(stderr,
-	    "cabsync init: warning: the keys are in 0600 files in %s (no login keyring is "
-	    "used yet); keep the disk encrypted.\n",
-	    h->dir);
 	rc = 0;
 out:
 	if (h != NULL)

@@ -29,7 +29,7 @@ usage(FILE *f)
 	    "               [--port N] [--peer HOST:PORT]... [--same-cabinet-as HOME2]\n"
 	    "  cabsync invite --home DIR [--same-practitioner | --practitioner NAME]\n"
 	    "               [--listen ADDR] [--port N]\n"
-	    "  cabsync join CODE --home DIR --db APP.db --peer HOST:PORT\n"
+	    "  cabsync join CODE --home DIR --db APP.db [--peer HOST:PORT]\n"
 	    "               [--device-name NAME] [--enable-wal]\n"
 	    "  cabsync agent --home DIR [--listen ADDR] [--port N] [--peer HOST:PORT]...\n"
 	    "  cabsync status [--home DIR] [--json]\n"

@@ -394,7 +394,7 @@ publish(struct cs_mdns *m)
 	size_t n;
 	int rc = 0, tries;
 
-	if (m->closing || m->client == NULL ||
+	if (m->closing || m->client == NULL || m->cfg.browse_only ||
 	    avahi_client_get_state(m->client) != AVAHI_CLIENT_S_RUNNING)
 		return;
 	n = collect_addrs(m, addrs, MAX_PUB_ADDRS);
@@ -700,7 +700,7 @@ cs_mdns_start(struct cs_mdns **out, uv_loop_t *loop, const struct cs_mdns_config
 {
 	struct cs_mdns *m;
 
-	if (out == NULL || loop == NULL || cfg == NULL || cfg->port == 0 ||
+	if (out == NULL || loop == NULL || cfg == NULL || (cfg->port == 0 && !cfg->browse_only) ||
 	    cfg->n_ifindex > CS_MDNS_MAX_IF || cfg->on_event == NULL ||
 	    (cfg->first_name != NULL &&
 	        (cfg->first_name[0] == '\0' || strlen(cfg->first_name) >= CS_MDNS_NAME_MAX)))

@@ -86,6 +86,9 @@ struct cs_mdns_config {
 	size_t n_ifindex;
 	struct cs_tag_set tags; /* published and accepted (copied) */
 	unsigned retry_ms;      /* reconnect delay without a bus; 0: 2000 */
+	/* Publish nothing, only browse (port may then be 0): `cabsync join`
+	 * looking for its inviter. */
+	int browse_only;
 	/*
 	 * Tests only (the LAN test provokes a collision with it): the first
 	 * instance name instead of a random one; any collision, re-publish or
@@ -100,7 +103,7 @@ struct cs_mdns_config {
 /*
  * Start publishing and browsing on loop. *out gets the object. Without a
  * daemon this still succeeds (status CS_MDNS_NO_DAEMON, retried).
- * Returns 0, CS_EINVAL (port 0, too many interfaces, no callback, a
+ * Returns 0, CS_EINVAL (port 0 without browse_only, too many interfaces, no callback, a
  * first_name longer than a DNS label) or
  * CS_ENOMEM / CS_EIO (libuv).
  */
