@@ -40,6 +40,17 @@
 #define DEAD_AFTER_MS  30000
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+/*
+ * A path that died under a live session (a partition, a cut cable): TCP's
+ * retransmission backoff would keep a stalled session stuck long after the
+ * heal, so the agent notices the stall itself and redials quickly
+ * (docs/TESTING.md, lan_agents_partition).
+ */
+#define STALL_PING_MS  2000   /* changes unacknowledged and nothing heard: PING */
+#define STALL_MS       5000   /* ... and still, on two ticks: close, redial */
+#define CONNECT_MS     3500   /* SYN unanswered (first + 2 retransmits): redial */
+#define FAST_MAX_MS    4000   /* backoff cap for a device in session ... */
+#define FAST_FOR_MS    120000 /* ... less than 2 min ago */
 #define BUSY_RETRY_MS  5
 #define BUSY_RETRY_MAX 2000 /* x 5 ms: 10 s of SQLITE_BUSY before giving up a batch */
 #define FRAME_BUF      (CS_FRAME_HDR_LEN + CS_FRAME_MAX_BODY)
@@ -58,6 +69,7 @@ struct peerinfo {
 	int acked_known;
 	int64_t last_sync_ms; /* last CHANGES applied or ACK received, 0 never */
 	uint64_t rows_in, rows_out;
+	int64_t lost_ms; /* mono_ms() when its last session closed, 0 never */
 	char addr[64];
 };
 
@@ -79,6 +91,7 @@ struct session {
 	char addr[64];
 	uint64_t send_after;
 	int have_cursor, extracting, inflight, more;
+	int tcp_up, stall_pinged, stall_seen;
 	int applying, read_paused; /* receive side: batches queued for apply */
 	uint64_t sent_gen;
 	int64_t started_ms, last_rx_ms, last_tx_ms;
@@ -343,12 +356,14 @@ session_close(struct session *s, uint32_t bye, const char *why)
 {
 	struct agent *a = s->a;
 	char lbl[96];
-	int sent_bye = 0;
+	int sent_bye = 0, lost = -1;
 
 	if (s->state == S_CLOSING)
 		return;
 	if (s->peer_idx >= 0 && a->peers[s->peer_idx].s == s) {
 		a->peers[s->peer_idx].s = NULL;
+		a->peers[s->peer_idx].lost_ms = mono_ms();
+		lost = s->peer_idx;
 		cs_log(CS_LOG_INFO, "session with %s closed: %s",
 		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), why);
 	} else if (why != NULL) {
@@ -391,6 +406,13 @@ session_close(struct session *s, uint32_t bye, const char *why)
 		s->dialer = NULL;
 		if (!a->stopping)
 			dialer_schedule(d);
+	}
+	if (lost >= 0 && lost < CS_HOME_MAX_DEVICES && !a->stopping && !a->paused &&
+	    a->mdial[lost].a != NULL && a->mdial[lost].addr.port != 0 && a->mdial[lost].s == NULL &&
+	    !a->home.roster[lost].revoked) {
+		/* where mDNS last saw it: redial soon, not at the next 5 s check */
+		a->mdial[lost].backoff_ms = BACKOFF_MIN_MS;
+		dialer_schedule(&a->mdial[lost]);
 	}
 	if (!sent_bye && !s->handle_closed) {
 		s->handle_closed = 1;
@@ -815,6 +837,10 @@ on_hello(struct session *s, const struct cs_hello *h)
 
 		keep_new = memcmp(init_new, memcmp(me, them, CS_DEVID_LEN) < 0 ? me : them,
 		               CS_DEVID_LEN) == 0;
+		/* nothing heard on the old one for a while: the peer dialed again
+		 * because it lost it (a stall, a restart), not a crossed dial */
+		if (now_ms() - old->last_rx_ms >= STALL_MS)
+			keep_new = 1;
 		if (!keep_new) {
 			session_close(s, CS_BYE_DUPLICATE, "duplicate session");
 			return;
@@ -992,6 +1018,7 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	s->rlen += (size_t)nread;
 	s->last_rx_ms = now_ms();
+	s->stall_pinged = s->stall_seen = 0;
 	s->refs++; /* the session may close while we process */
 	while (s->state != S_CLOSING) {
 		rc = cs_frame_take(s->rbuf + off, s->rlen - off, &f);
@@ -1112,6 +1139,7 @@ on_connected(uv_connect_t *req, int status)
 	}
 	if (s->state == S_CLOSING)
 		return;
+	s->tcp_up = 1;
 	session_begin(s);
 }
 
@@ -1155,11 +1183,21 @@ dial(uv_timer_t *t)
 static void
 dialer_schedule(struct dialer *d)
 {
-	uint32_t delay = d->backoff_ms;
+	struct agent *a = d->a;
+	uint32_t delay, cap = BACKOFF_MAX_MS;
 
+	/* a device we were in session with a moment ago: its path probably
+	 * comes back soon (partition, cable, reboot): keep trying often */
+	if (d->peer_idx >= 0 && d->peer_idx < CS_HOME_MAX_DEVICES &&
+	    a->peers[d->peer_idx].lost_ms != 0 &&
+	    mono_ms() - a->peers[d->peer_idx].lost_ms < FAST_FOR_MS)
+		cap = FAST_MAX_MS;
+	if (d->backoff_ms > cap)
+		d->backoff_ms = cap;
+	delay = d->backoff_ms;
 	/* jitter: 75 % .. 125 % of the backoff */
 	delay = delay * 3 / 4 + randombytes_uniform(delay / 2 + 1);
-	d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d->backoff_ms * 2;
+	d->backoff_ms = d->backoff_ms * 2 > cap ? cap : d->backoff_ms * 2;
 	if (!d->a->stopping)
 		uv_timer_start(&d->timer, dial, delay, 0);
 }
@@ -1505,6 +1543,11 @@ on_tick(uv_timer_t *t)
 
 	for (s = a->sessions; s != NULL; s = next) {
 		next = s->next;
+		if (s->state == S_HANDSHAKE && s->initiator && !s->tcp_up &&
+		    now - s->started_ms > CONNECT_MS) {
+			session_close(s, 0, "connect timeout");
+			continue;
+		}
 		if (s->state == S_HANDSHAKE || s->state == S_HELLO) {
 			if (now - s->started_ms > HS_TIMEOUT_MS) {
 				cs_log(CS_LOG_INFO,
@@ -1516,6 +1559,22 @@ on_tick(uv_timer_t *t)
 		if (now - s->last_rx_ms > DEAD_AFTER_MS) {
 			session_close(s, CS_BYE_TIMEOUT, "no answer for 30 s");
 			continue;
+		}
+		if (s->state == S_LIVE && s->inflight > 0 && now - s->last_rx_ms > STALL_PING_MS) {
+			/* on two ticks in a row: timers run before the loop polls
+			 * its sockets, so one late tick alone proves nothing */
+			if (now - s->last_rx_ms > STALL_MS && s->stall_seen++ > 0) {
+				session_close(s, 0,
+				    "stalled: changes unacknowledged, nothing heard for 5 s");
+				continue;
+			}
+			if (!s->stall_pinged) {
+				s->stall_pinged = 1;
+				if (cs_msg_encode_ping(&s->mb, ++s->ping_nonce) != 0 ||
+				    send_mb(s) != 0)
+					session_close(s, 0, "cannot send PING");
+				continue;
+			}
 		}
 		if (now - s->last_tx_ms > PING_AFTER_MS) {
 			if (cs_msg_encode_ping(&s->mb, ++s->ping_nonce) != 0 || send_mb(s) != 0)
