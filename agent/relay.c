@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -406,6 +407,7 @@ cs_relay_payload_decode(const uint8_t *buf, size_t len, struct cs_relay_payload 
 		out->cs[i] = m.u.changes.cs; /* moved: the message no longer owns it */
 		out->n = i + 1;
 		off += mlen;
+		rc = CS_RELAY_EPAYLOAD; /* what a later refusal returns */
 	}
 	if (off != len) {
 		rc = CS_RELAY_EPAYLOAD;
@@ -419,17 +421,16 @@ fail:
 
 /* ---------------------------------------------------------- seen set */
 
-int
-cs_relay_seen_load(struct cs_relay_seen *s, const char *home_dir)
+/* (Re)read s->path: the file is the truth, other processes add to it. */
+static int
+seen_read(struct cs_relay_seen *s)
 {
 	char line[128], hex[64];
 	unsigned long long exp;
 	FILE *f;
 	int rc = 0;
 
-	memset(s, 0, sizeof(*s));
-	if (snprintf(s->path, sizeof(s->path), "%s/relay-seen", home_dir) >= (int)sizeof(s->path))
-		return CS_ERANGE;
+	s->n = 0;
 	f = fopen(s->path, "r");
 	if (f == NULL)
 		return errno == ENOENT ? 0 : CS_EIO;
@@ -450,6 +451,34 @@ cs_relay_seen_load(struct cs_relay_seen *s, const char *home_dir)
 	}
 	fclose(f);
 	return rc;
+}
+
+int
+cs_relay_seen_load(struct cs_relay_seen *s, const char *home_dir)
+{
+	memset(s, 0, sizeof(*s));
+	if (snprintf(s->path, sizeof(s->path), "%s/relay-seen", home_dir) >= (int)sizeof(s->path))
+		return CS_ERANGE;
+	return seen_read(s);
+}
+
+/* Serialise importers of one home (the agent, `cabsync import`). -1 if none. */
+static int
+seen_lock(const struct cs_relay_seen *s)
+{
+	char path[CS_HOME_PATH_MAX + 8];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s.lock", s->path) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int
@@ -914,11 +943,19 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 	size_t plain_len = 0;
 	char sender[17], idhex[33], detail[160];
 	uint32_t i;
-	int rc;
+	int rc, lockfd = -1;
 
 	memset(res, 0, sizeof(*res));
 	memset(&pl, 0, sizeof(pl));
 	memset(&acc, 0, sizeof(acc));
+	if (seen != NULL) {
+		lockfd = seen_lock(seen);
+		if ((rc = seen_read(seen)) != 0) {
+			say(msg, cap, "cannot read %s: %s", seen->path, cs_strerror(rc));
+			rc = rc == CS_ECORRUPT ? CS_EIO : rc;
+			goto out;
+		}
+	}
 	memset(&op, 0, sizeof(op));
 	op.max_len = CS_RELAY_MAX_BUNDLE;
 	op.now_ms = now_ms;
@@ -996,5 +1033,7 @@ out:
 	cs_free(plain);
 	cs_relay_payload_free(&pl);
 	cs_audit_acc_free(&acc);
+	if (lockfd >= 0)
+		close(lockfd); /* releases the flock */
 	return rc;
 }

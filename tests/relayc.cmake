@@ -5,3 +5,10 @@ add_test(NAME relay_folder
 	COMMAND sh ${CMAKE_SOURCE_DIR}/tests/relay/folder_test.sh ${CMAKE_BINARY_DIR}
 		${CMAKE_SOURCE_DIR})
 set_tests_properties(relay_folder PROPERTIES TIMEOUT 300 LABELS "relay;agent")
+add_test(NAME relay_export
+	COMMAND sh ${CMAKE_SOURCE_DIR}/tests/relay/export_test.sh ${CMAKE_BINARY_DIR}
+		${CMAKE_SOURCE_DIR})
+set_tests_properties(relay_export PROPERTIES TIMEOUT 300 LABELS "relay;agent")
+# Decoders of outside bytes added by the relay client.
+cs_fuzz_target(relay_payload cs_agent cs_base)
+cs_fuzz_target(relay_export cs_agent cs_base)
