@@ -38,9 +38,11 @@
 #include "agent/dbw.h"
 #include "agent/home.h"
 #include "agent/relay.h"
+#include "agent/relay_http.h"
 
 struct cs_engine;
 struct cs_devstate;
+struct relay_sc;
 
 /* What the loop knows of roster device idx. */
 struct cs_relay_peerview {
@@ -70,6 +72,8 @@ struct cs_relay_agent {
 	int busy, again, started, closing;
 	int64_t started_ms;
 	uint64_t cycles;
+	struct cs_supa supa; /* backend supabase: the HTTP client */
+	struct relay_sc *sc; /* the Supabase cycle in progress */
 	cs_relay_view_fn view;
 	cs_relay_imported_fn imported;
 	void *ctx;

@@ -18,6 +18,7 @@
 #include "agent/relay.h"
 #include "agent/relay_agent.h"
 #include "agent/relay_folder.h"
+#include "agent/relay_http.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "sql/audit.h"
@@ -36,6 +37,8 @@ cs_relay_cmd_usage(FILE *f)
 	    "               seal a patient's rows for each device of a practitioner (USB key)\n"
 	    "  cabsync import FILE [--home DIR]\n"
 	    "               apply an export addressed to this device (every check of the relay)\n"
+	    "  cabsync relay login [--home DIR] [--email EMAIL]   (password on stdin)\n"
+	    "               log in to the Supabase relay once; keeps a refresh token (0600)\n"
 	    "  cabsync relay sync [--home DIR]\n"
 	    "               ask the running agent to import and send relay bundles now\n"
 	    "  export/import exit codes: 0 ok; 1 failure; 2 bad command line; 8 the file\n"
@@ -448,6 +451,71 @@ sync_cmd(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* `cabsync relay login`: the password from CABSYNC_RELAY_PASSWORD or stdin. */
+static int
+login_cmd(int argc, char **argv)
+{
+	struct cs_relay_cfg *cfg = NULL;
+	const char *home = default_home(), *email = NULL, *env;
+	char pw[512], msg[512];
+	size_t n;
+	int i, rc = EXIT_FAIL;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc)
+			home = argv[++i];
+		else if (strcmp(argv[i], "--email") == 0 && i + 1 < argc)
+			email = argv[++i];
+		else {
+			fprintf(stderr, "cabsync relay login: unexpected '%s'.\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (home == NULL) {
+		fprintf(stderr, "cabsync relay login: needs --home DIR (or CABSYNC_HOME).\n");
+		return EXIT_USAGE;
+	}
+	cfg = cs_calloc(1, sizeof(*cfg));
+	if (cfg == NULL)
+		return EXIT_FAIL;
+	if (cs_relay_cfg_load(home, cfg, msg, sizeof(msg)) != 0 ||
+	    cfg->backend != CS_RELAY_SUPABASE) {
+		fprintf(stderr, "cabsync relay login: %s\n",
+		    cfg->backend != CS_RELAY_SUPABASE ? "[relay] backend is not supabase" : msg);
+		goto out;
+	}
+	if (email == NULL)
+		email = cfg->email;
+	if (email[0] == '\0') {
+		fprintf(stderr, "cabsync relay login: needs --email (or [relay] email).\n");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	env = getenv("CABSYNC_RELAY_PASSWORD");
+	if (env != NULL) {
+		snprintf(pw, sizeof(pw), "%s", env);
+	} else {
+		fprintf(stderr, "Supabase password for %s: ", email);
+		if (fgets(pw, sizeof(pw), stdin) == NULL) {
+			fprintf(stderr, "\ncabsync relay login: no password.\n");
+			goto out;
+		}
+		n = strcspn(pw, "\r\n");
+		pw[n] = '\0';
+	}
+	if (cs_supa_login(cfg, home, email, pw, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "cabsync relay login: %s\n", msg);
+		goto out;
+	}
+	printf("logged in to %s as %s; the session is kept in %s/%s (0600).\n", cfg->url, email,
+	    home, CS_SUPA_TOKEN_FILE);
+	rc = EXIT_OK;
+out:
+	sodium_memzero(pw, sizeof(pw));
+	cs_free(cfg);
+	return rc;
+}
+
 int
 cs_relay_cmd(int argc, char **argv)
 {
@@ -461,6 +529,8 @@ cs_relay_cmd(int argc, char **argv)
 		return import_cmd(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "sync") == 0)
 		return sync_cmd(argc, argv);
-	fprintf(stderr, "cabsync relay: unknown subcommand (sync).\n");
+	if (argc >= 2 && strcmp(argv[1], "login") == 0)
+		return login_cmd(argc, argv);
+	fprintf(stderr, "cabsync relay: unknown subcommand (sync, login).\n");
 	return EXIT_USAGE;
 }

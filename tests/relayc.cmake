@@ -12,3 +12,8 @@ set_tests_properties(relay_export PROPERTIES TIMEOUT 300 LABELS "relay;agent")
 # Decoders of outside bytes added by the relay client.
 cs_fuzz_target(relay_payload cs_agent cs_base)
 cs_fuzz_target(relay_export cs_agent cs_base)
+add_test(NAME relay_supabase
+	COMMAND sh ${CMAKE_SOURCE_DIR}/tests/relay/supa_test.sh ${CMAKE_BINARY_DIR}
+		${CMAKE_SOURCE_DIR})
+set_tests_properties(relay_supabase PROPERTIES TIMEOUT 300 LABELS "relay;agent")
+cs_fuzz_target(relay_json cs_agent cs_base)
