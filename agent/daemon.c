@@ -21,6 +21,7 @@
 #include "agent/dbw.h"
 #include "agent/devstate.h"
 #include "agent/home.h"
+#include "agent/relay_agent.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -146,6 +147,8 @@ struct agent {
 	struct timespec roster_mtime;
 	char listen_addr[64];
 	int port;
+	struct cs_relay_agent relay;          /* agent/relay_agent.h */
+	int64_t seen_ms[CS_HOME_MAX_DEVICES]; /* last relay cycle that saw it live */
 };
 
 static int64_t
@@ -1677,6 +1680,37 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 	return (int)len;
 }
 
+/* ------------------------------------------------------------------ relay */
+
+static void
+relay_view(void *ctx, size_t idx, struct cs_relay_peerview *out)
+{
+	struct agent *a = ctx;
+	struct peerinfo *pi = &a->peers[idx];
+
+	memset(out, 0, sizeof(*out));
+	out->live = pi->s != NULL && pi->s->state == S_LIVE;
+	if (out->live)
+		a->seen_ms[idx] = now_ms();
+	out->seen_ms = a->seen_ms[idx];
+	out->acked_known = out->live && pi->acked_known;
+	out->acked = pi->acked;
+}
+
+static void
+relay_imported(void *ctx, const uint8_t *sender, uint64_t cursor, uint32_t applied)
+{
+	struct agent *a = ctx;
+	size_t i;
+
+	for (i = 0; i < a->home.nroster; i++)
+		if (memcmp(a->home.roster[i].id, sender, CS_DEVID_LEN) == 0 &&
+		    cursor > a->peers[i].recv_cursor)
+			a->peers[i].recv_cursor = cursor;
+	if (applied > 0)
+		local_changed(a); /* forward to the peers online */
+}
+
 /* ----------------------------------------------------------- start / stop */
 
 static void
@@ -1719,6 +1753,7 @@ agent_stop(struct agent *a)
 	if (a->watch_on)
 		uv_close((uv_handle_t *)&a->watch, on_closed_noop);
 	cs_control_stop(&a->ctl);
+	cs_relay_agent_stop(&a->relay);
 	/* the running job finishes (its transaction commits or rolls back);
 	 * queued ones are cancelled: their batches are sent again next time */
 	cs_dbw_close(&a->dbw, NULL);
@@ -1902,6 +1937,8 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 		}
 	}
 	mdns_start(a);
+	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st,
+	    relay_view, relay_imported, a); /* a wrong [relay] is logged, the LAN works */
 	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
 	    a->home.device_name, listen_addr, a->port, a->ndialers);
 	return 0;
@@ -1996,6 +2033,7 @@ out_loop:
 		rc = CS_DB_EXIT_FAIL;
 	}
 out:
+	cs_relay_agent_free(&a->relay);
 	cs_addrcache_free(&a->cache);
 	cs_free(a->st);
 	cs_home_free(&a->home);

@@ -12,6 +12,7 @@
 #include "agent/db_cmd.h"
 #include "agent/enroll.h"
 #include "agent/init_cmd.h"
+#include "agent/relay_cmd.h"
 #include "sql/version.h"
 #include "wire/version.h"
 
@@ -41,6 +42,7 @@ usage(FILE *f)
 	    "\n");
 	cs_db_cmd_usage(f);
 	cs_audit_cmd_usage(f);
+	cs_relay_cmd_usage(f);
 }
 
 int
@@ -74,6 +76,9 @@ main(int argc, char **argv)
 		return cs_audit_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "db") == 0)
 		return cs_db_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "export") == 0 || strcmp(argv[1], "import") == 0 ||
+	    strcmp(argv[1], "relay") == 0)
+		return cs_relay_cmd(argc - 1, argv + 1);
 	fprintf(stderr, "cabsync: unknown command '%s' (try cabsync --help)\n", argv[1]);
 	return 2;
 }

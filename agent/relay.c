@@ -1,0 +1,1039 @@
+/*
+ * agent/relay.c: relay configuration, payload, seal and import, the seen set
+ * and the outbox (see relay.h).
+ */
+#include "agent/relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/audit_cmd.h"
+#include "agent/devstate.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "sql/audit.h"
+#include "sql/engine.h"
+#include "wire/msg.h"
+
+#define BATCH_ROWS    128
+#define BUSY_RETRY_MS 5
+#define BUSY_TRIES    2000 /* 10 s of SQLITE_BUSY */
+
+const char *
+cs_relay_strerror(int err)
+{
+	switch (err) {
+	case CS_RELAY_EPAYLOAD:
+		return "the bundle's content is malformed";
+	case CS_RELAY_ECONFIG:
+		return "the [relay] configuration is wrong";
+	case CS_RELAY_EAPPLY:
+		return "the changes of the bundle were refused by the database";
+	case CS_RELAY_EHTTP:
+		return "the relay server gave an unexpected answer";
+	case CS_RELAY_EAUTH:
+		return "not logged in to the relay (run cabsync relay login)";
+	case CS_RELAY_ENOTFOR:
+		return "the file holds no bundle for this device";
+	default:
+		break;
+	}
+	if (err <= CS_ERR_BUNDLE_FIRST && err > CS_ERR_SQL_FIRST)
+		return cs_bundle_strerror(err);
+	if (err <= CS_ERR_FRAME_FIRST && err > CS_ERR_BUNDLE_FIRST)
+		return cs_msg_strerror(err);
+	if (err <= CS_ERR_SQL_FIRST && err > CS_ERR_AGENT_FIRST)
+		return cs_sql_strerror(err);
+	return cs_strerror(err);
+}
+
+static void say(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+say(char *msg, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg == NULL || cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, cap, fmt, ap);
+	va_end(ap);
+}
+
+void
+cs_relay_idhex(const uint8_t *id, char out[33])
+{
+	sodium_bin2hex(out, 33, id, CS_BUNDLE_ID_LEN);
+}
+
+static void
+put_u64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ------------------------------------------------------------- files */
+
+int
+cs_relay_write_file(const char *path, const uint8_t *buf, size_t len, int mode)
+{
+	char tmp[CS_HOME_PATH_MAX + 16], dir[CS_HOME_PATH_MAX];
+	size_t off = 0;
+	ssize_t w;
+	int fd = -1, dfd = -1, rc = CS_EIO;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp) ||
+	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return CS_ERANGE;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return CS_EIO;
+	while (off < len) {
+		w = write(fd, buf + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = errno == ENOSPC ? CS_ENOSPC : CS_EIO;
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0)
+		goto out;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		(void)fsync(dfd); /* the rename itself survives a power cut */
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+int
+cs_relay_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len)
+{
+	struct stat sb;
+	uint8_t *buf = NULL;
+	size_t off = 0;
+	ssize_t r;
+	int fd, rc = CS_EIO;
+
+	*out = NULL;
+	*out_len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? CS_ENOENT : CS_EIO;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+		goto out;
+	if ((uint64_t)sb.st_size > max) {
+		rc = CS_ERANGE;
+		goto out;
+	}
+	buf = cs_malloc(sb.st_size > 0 ? (size_t)sb.st_size : 1);
+	if (buf == NULL) {
+		rc = CS_ENOMEM;
+		goto out;
+	}
+	while (off < (size_t)sb.st_size) {
+		r = read(fd, buf + off, (size_t)sb.st_size - off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			goto out; /* shrank while reading: a writer not using rename */
+		off += (size_t)r;
+	}
+	*out = buf;
+	*out_len = off;
+	buf = NULL;
+	rc = 0;
+out:
+	cs_free(buf);
+	close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------- config */
+
+struct cfg_ctx {
+	struct cs_relay_cfg *cfg;
+	char *msg;
+	size_t cap;
+	int bad;
+};
+
+/* "90", "90s", "10m", "24h", "500ms" into milliseconds. */
+static int
+parse_dur(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || end == v)
+		return -1;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		n *= 1000;
+	else if (strcmp(end, "ms") == 0)
+		;
+	else if (strcmp(end, "m") == 0)
+		n *= 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		n *= 3600 * 1000;
+	else
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int
+copy_val(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return -1;
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int
+cfg_cb(void *user, const char *sec, const char *key, const char *val)
+{
+	struct cfg_ctx *c = user;
+	struct cs_relay_cfg *cfg = c->cfg;
+	char *end;
+	int ok = 1;
+
+	if (strcmp(sec, "relay") != 0)
+		return 1;
+	if (strcmp(key, "backend") == 0) {
+		if (strcmp(val, "none") == 0)
+			cfg->backend = CS_RELAY_NONE;
+		else if (strcmp(val, "folder") == 0)
+			cfg->backend = CS_RELAY_FOLDER;
+		else if (strcmp(val, "supabase") == 0)
+			cfg->backend = CS_RELAY_SUPABASE;
+		else
+			ok = 0;
+	} else if (strcmp(key, "dir") == 0) {
+		ok = copy_val(cfg->dir, sizeof(cfg->dir), val) == 0;
+	} else if (strcmp(key, "after") == 0) {
+		ok = parse_dur(val, &cfg->after_ms) == 0;
+	} else if (strcmp(key, "lifetime") == 0) {
+		ok = parse_dur(val, &cfg->lifetime_ms) == 0 && cfg->lifetime_ms >= 1000;
+	} else if (strcmp(key, "interval") == 0) {
+		ok = parse_dur(val, &cfg->interval_ms) == 0 && cfg->interval_ms >= 100;
+	} else if (strcmp(key, "url") == 0) {
+		ok = copy_val(cfg->url, sizeof(cfg->url), val) == 0;
+		while (ok && cfg->url[0] != '\0' && cfg->url[strlen(cfg->url) - 1] == '/')
+			cfg->url[strlen(cfg->url) - 1] = '\0';
+	} else if (strcmp(key, "key") == 0) {
+		ok = copy_val(cfg->key, sizeof(cfg->key), val) == 0;
+	} else if (strcmp(key, "email") == 0) {
+		ok = copy_val(cfg->email, sizeof(cfg->email), val) == 0;
+	} else if (strcmp(key, "cabinet") == 0) {
+		cfg->cabinet_no = strtol(val, &end, 10);
+		ok = *end == '\0' && cfg->cabinet_no > 0;
+	} else if (strcmp(key, "practitioner") == 0) {
+		cfg->practitioner_no = strtol(val, &end, 10);
+		ok = *end == '\0' && cfg->practitioner_no > 0;
+	} else if (strncmp(key, "map.", 4) == 0) {
+		if (cfg->nmap >= CS_HOME_MAX_DEVICES ||
+		    cs_home_unhex(key + 4, cfg->map[cfg->nmap].gid, CS_GID_LEN) != 0) {
+			ok = 0;
+		} else {
+			cfg->map[cfg->nmap].no = strtol(val, &end, 10);
+			ok = *end == '\0' && cfg->map[cfg->nmap].no > 0;
+			cfg->nmap += ok;
+		}
+	}
+	if (!ok && !c->bad) {
+		c->bad = 1;
+		say(c->msg, c->cap, "[relay] %s: bad value", key);
+	}
+	return ok;
+}
+
+int
+cs_relay_cfg_load(const char *home_dir, struct cs_relay_cfg *cfg, char *msg, size_t cap)
+{
+	struct cfg_ctx c = {cfg, msg, cap, 0};
+	char path[CS_HOME_PATH_MAX];
+	int line;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->after_ms = CS_RELAY_AFTER_DEFAULT_MS;
+	cfg->lifetime_ms = CS_RELAY_LIFETIME_DEFAULT_MS;
+	cfg->interval_ms = CS_RELAY_INTERVAL_DEFAULT_MS;
+	if (snprintf(path, sizeof(path), "%s/cabsync.ini", home_dir) >= (int)sizeof(path))
+		return CS_RELAY_ECONFIG;
+	line = ini_parse(path, cfg_cb, &c);
+	if (line != 0) {
+		if (!c.bad)
+			say(msg, cap, "%s: cannot read the configuration (line %d)", path, line);
+		return CS_RELAY_ECONFIG;
+	}
+	if (cfg->backend == CS_RELAY_FOLDER && cfg->dir[0] != '/') {
+		say(msg, cap, "[relay] backend = folder needs dir = an absolute path");
+		return CS_RELAY_ECONFIG;
+	}
+	if (cfg->backend == CS_RELAY_SUPABASE &&
+	    (cfg->url[0] == '\0' || cfg->key[0] == '\0' || cfg->cabinet_no <= 0)) {
+		say(msg, cap, "[relay] backend = supabase needs url, key and cabinet");
+		return CS_RELAY_ECONFIG;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- payload */
+
+void
+cs_relay_payload_free(struct cs_relay_payload *p)
+{
+	uint32_t i;
+
+	if (p == NULL)
+		return;
+	if (p->cs != NULL)
+		for (i = 0; i < p->n; i++)
+			cs_changeset_free(&p->cs[i]);
+	cs_free(p->cs);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+cs_relay_payload_decode(const uint8_t *buf, size_t len, struct cs_relay_payload *out)
+{
+	struct cs_msg m;
+	size_t off;
+	uint32_t i, n, mlen;
+	int rc = CS_RELAY_EPAYLOAD;
+
+	memset(out, 0, sizeof(*out));
+	if (buf == NULL || len < CS_RELAY_PAYLOAD_HDR ||
+	    memcmp(buf, CS_RELAY_PAYLOAD_MAGIC, 4) != 0 || buf[4] != 1)
+		return CS_RELAY_EPAYLOAD;
+	out->kind = buf[5];
+	if (out->kind != CS_RELAY_KIND_MAIN && out->kind != CS_RELAY_KIND_PATIENT)
+		return CS_RELAY_EPAYLOAD;
+	memcpy(out->patient, buf + 6, CS_GID_LEN);
+	out->after = get_u64(buf + 6 + CS_GID_LEN);
+	out->upto = get_u64(buf + 14 + CS_GID_LEN);
+	n = get_u32(buf + 22 + CS_GID_LEN);
+	if (n > CS_RELAY_PAYLOAD_MAXN || out->upto < out->after ||
+	    (out->kind == CS_RELAY_KIND_MAIN && !sodium_is_zero(out->patient, CS_GID_LEN)))
+		goto fail;
+	off = CS_RELAY_PAYLOAD_HDR;
+	/* each message takes at least its 4-byte length: bound n by the input */
+	if (n > (len - off) / 4)
+		goto fail;
+	if (n > 0 && (out->cs = cs_calloc(n, sizeof(*out->cs))) == NULL) {
+		rc = CS_ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		if (len - off < 4)
+			goto fail;
+		mlen = get_u32(buf + off);
+		off += 4;
+		if (mlen > len - off)
+			goto fail;
+		memset(&m, 0, sizeof(m));
+		rc = cs_msg_decode(buf + off, mlen, &m);
+		if (rc != 0)
+			goto fail;
+		if (m.type != CS_MSG_CHANGES ||
+		    (out->kind == CS_RELAY_KIND_MAIN) !=
+		        (m.u.changes.stream.kind == CS_STREAM_MAIN) ||
+		    m.u.changes.cs.db_version > out->upto) {
+			cs_msg_free(&m);
+			rc = CS_RELAY_EPAYLOAD;
+			goto fail;
+		}
+		out->cs[i] = m.u.changes.cs; /* moved: the message no longer owns it */
+		out->n = i + 1;
+		off += mlen;
+		rc = CS_RELAY_EPAYLOAD; /* what a later refusal returns */
+	}
+	if (off != len) {
+		rc = CS_RELAY_EPAYLOAD;
+		goto fail;
+	}
+	return 0;
+fail:
+	cs_relay_payload_free(out);
+	return rc;
+}
+
+/* ---------------------------------------------------------- seen set */
+
+/* (Re)read s->path: the file is the truth, other processes add to it. */
+static int
+seen_read(struct cs_relay_seen *s)
+{
+	char line[128], hex[64];
+	unsigned long long exp;
+	FILE *f;
+	int rc = 0;
+
+	s->n = 0;
+	f = fopen(s->path, "r");
+	if (f == NULL)
+		return errno == ENOENT ? 0 : CS_EIO;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%63s %llu", hex, &exp) != 2) {
+			rc = CS_ECORRUPT;
+			break;
+		}
+		if (cs_grow(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0) {
+			rc = CS_ENOMEM;
+			break;
+		}
+		if (cs_home_unhex(hex, s->v[s->n].id, CS_BUNDLE_ID_LEN) != 0) {
+			rc = CS_ECORRUPT;
+			break;
+		}
+		s->v[s->n++].expires_ms = exp;
+	}
+	fclose(f);
+	return rc;
+}
+
+int
+cs_relay_seen_load(struct cs_relay_seen *s, const char *home_dir)
+{
+	memset(s, 0, sizeof(*s));
+	if (snprintf(s->path, sizeof(s->path), "%s/relay-seen", home_dir) >= (int)sizeof(s->path))
+		return CS_ERANGE;
+	return seen_read(s);
+}
+
+/* Serialise importers of one home (the agent, `cabsync import`). -1 if none. */
+static int
+seen_lock(const struct cs_relay_seen *s)
+{
+	char path[CS_HOME_PATH_MAX + 8];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s.lock", s->path) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+cs_relay_seen_has(const struct cs_relay_seen *s, const uint8_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (memcmp(s->v[i].id, id, CS_BUNDLE_ID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+int
+cs_relay_seen_add(struct cs_relay_seen *s, const uint8_t *id, uint64_t expires_ms, uint64_t now_ms)
+{
+	char *txt = NULL, hex[33];
+	size_t i, j, len = 0;
+	int rc;
+
+	if (cs_grow(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0)
+		return CS_ENOMEM;
+	memcpy(s->v[s->n].id, id, CS_BUNDLE_ID_LEN);
+	s->v[s->n++].expires_ms = expires_ms;
+	/* forget what the expiry check refuses anyway */
+	for (i = j = 0; i < s->n; i++)
+		if (s->v[i].expires_ms + CS_BUNDLE_SKEW_DEFAULT_MS >= now_ms)
+			s->v[j++] = s->v[i];
+	s->n = j;
+	txt = cs_malloc(s->n * 56 + 1);
+	if (txt == NULL)
+		return CS_ENOMEM;
+	for (i = 0; i < s->n; i++) {
+		cs_relay_idhex(s->v[i].id, hex);
+		len += (size_t)snprintf(txt + len, 56, "%s %llu\n", hex,
+		    (unsigned long long)s->v[i].expires_ms);
+	}
+	rc = cs_relay_write_file(s->path, (uint8_t *)txt, len, 0600);
+	cs_free(txt);
+	return rc;
+}
+
+void
+cs_relay_seen_free(struct cs_relay_seen *s)
+{
+	if (s == NULL)
+		return;
+	cs_free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ------------------------------------------------------------- outbox */
+
+int
+cs_relay_out_load(struct cs_relay_out *o, const char *home_dir)
+{
+	char line[256], dev[64], id[64];
+	unsigned long long a, b, c;
+	struct cs_relay_outb ob;
+	FILE *f;
+	int rc = 0;
+
+	memset(o, 0, sizeof(*o));
+	if (snprintf(o->path, sizeof(o->path), "%s/relay-out", home_dir) >= (int)sizeof(o->path))
+		return CS_ERANGE;
+	f = fopen(o->path, "r");
+	if (f == NULL)
+		return errno == ENOENT ? 0 : CS_EIO;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		memset(&ob, 0, sizeof(ob));
+		if (line[0] == 'a' && sscanf(line, "a %63s %llu", dev, &a) == 2 &&
+		    cs_home_unhex(dev, ob.dev, CS_DEVID_LEN) == 0) {
+			if (cs_relay_out_set_acked(o, ob.dev, a, 1) != 0)
+				rc = CS_ECORRUPT;
+		} else if (line[0] == 'b' &&
+		    sscanf(line, "b %63s %63s %llu %llu %llu", dev, id, &a, &b, &c) == 5 &&
+		    cs_home_unhex(dev, ob.dev, CS_DEVID_LEN) == 0 &&
+		    cs_home_unhex(id, ob.id, CS_BUNDLE_ID_LEN) == 0) {
+			ob.after = a;
+			ob.upto = b;
+			ob.expires_ms = c;
+			if (cs_relay_out_add(o, &ob) != 0)
+				rc = CS_ECORRUPT;
+		} else {
+			rc = CS_ECORRUPT;
+		}
+		if (rc != 0)
+			break;
+	}
+	fclose(f);
+	return rc;
+}
+
+int
+cs_relay_out_save(const struct cs_relay_out *o)
+{
+	char *txt, dev[33], id[33];
+	size_t i, len = 0, cap = (o->nacked + o->nb) * 160 + 1;
+	int rc;
+
+	txt = cs_malloc(cap);
+	if (txt == NULL)
+		return CS_ENOMEM;
+	for (i = 0; i < o->nacked; i++) {
+		cs_home_hex(o->acked[i].dev, CS_DEVID_LEN, dev);
+		len += (size_t)snprintf(txt + len, cap - len, "a %s %llu\n", dev,
+		    (unsigned long long)o->acked[i].acked);
+	}
+	for (i = 0; i < o->nb; i++) {
+		cs_home_hex(o->b[i].dev, CS_DEVID_LEN, dev);
+		cs_relay_idhex(o->b[i].id, id);
+		len += (size_t)snprintf(txt + len, cap - len, "b %s %s %llu %llu %llu\n", dev, id,
+		    (unsigned long long)o->b[i].after, (unsigned long long)o->b[i].upto,
+		    (unsigned long long)o->b[i].expires_ms);
+	}
+	rc = cs_relay_write_file(o->path, (uint8_t *)txt, len, 0600);
+	cs_free(txt);
+	return rc;
+}
+
+uint64_t
+cs_relay_out_acked(const struct cs_relay_out *o, const uint8_t *dev)
+{
+	size_t i;
+
+	for (i = 0; i < o->nacked; i++)
+		if (memcmp(o->acked[i].dev, dev, CS_DEVID_LEN) == 0)
+			return o->acked[i].acked;
+	return 0;
+}
+
+int
+cs_relay_out_set_acked(struct cs_relay_out *o, const uint8_t *dev, uint64_t v, int force)
+{
+	size_t i;
+
+	for (i = 0; i < o->nacked; i++) {
+		if (memcmp(o->acked[i].dev, dev, CS_DEVID_LEN) == 0) {
+			if (force || v > o->acked[i].acked)
+				o->acked[i].acked = v;
+			return 0;
+		}
+	}
+	if (o->nacked >= CS_HOME_MAX_DEVICES)
+		return CS_ERANGE;
+	memcpy(o->acked[o->nacked].dev, dev, CS_DEVID_LEN);
+	o->acked[o->nacked++].acked = v;
+	return 0;
+}
+
+uint64_t
+cs_relay_out_covered(const struct cs_relay_out *o, const uint8_t *dev)
+{
+	uint64_t v = cs_relay_out_acked(o, dev);
+	size_t i;
+
+	for (i = 0; i < o->nb; i++)
+		if (memcmp(o->b[i].dev, dev, CS_DEVID_LEN) == 0 && o->b[i].upto > v)
+			v = o->b[i].upto;
+	return v;
+}
+
+int
+cs_relay_out_add(struct cs_relay_out *o, const struct cs_relay_outb *b)
+{
+	if (o->nb >= CS_RELAY_OUT_MAX)
+		return CS_ERANGE;
+	o->b[o->nb++] = *b;
+	return 0;
+}
+
+void
+cs_relay_out_del(struct cs_relay_out *o, size_t i)
+{
+	if (i >= o->nb)
+		return;
+	memmove(&o->b[i], &o->b[i + 1], (o->nb - i - 1) * sizeof(o->b[0]));
+	o->nb--;
+}
+
+/* ------------------------------------------------------------- seal */
+
+void
+cs_relay_sealed_free(struct cs_relay_sealed *s)
+{
+	if (s == NULL)
+		return;
+	cs_free(s->buf);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Copy the rows of patient pat of in into out (same dictionaries). */
+static int
+filter_patient(const struct cs_changeset *in, const uint8_t *pat, struct cs_changeset *out)
+{
+	const struct cs_row *r;
+	uint32_t i, j;
+	int rc;
+
+	for (i = 0; i < in->ntables; i++) {
+		rc = cs_changeset_add_tabdef(out, in->tables[i].name, strlen(in->tables[i].name),
+		    in->tables[i].ncols);
+		if (rc < 0)
+			return rc;
+		for (j = 0; j < in->tables[i].ncols; j++) {
+			rc = cs_changeset_set_col(out, i, j, in->tables[i].cols[j],
+			    strlen(in->tables[i].cols[j]));
+			if (rc < 0)
+				return rc;
+		}
+	}
+	for (i = 0; i < in->ndevs; i++)
+		if ((rc = cs_changeset_dev(out, in->devs[i])) < 0)
+			return rc;
+	for (i = 0; i < in->nrows; i++) {
+		r = &in->rows[i];
+		if (memcmp(r->patient, pat, CS_GID_LEN) != 0)
+			continue;
+		if ((rc = cs_changeset_row_begin(out, r)) < 0)
+			return rc;
+		for (j = 0; j < r->ncells; j++) {
+			const struct cs_cell *c = &in->cells[r->cell_first + j];
+
+			if ((rc = cs_changeset_cell(out, c->col, &c->v, c->hlc, c->dot)) < 0)
+				return rc;
+		}
+		for (j = 0; j < r->nvv; j++)
+			if ((rc = cs_changeset_vv(out, in->vv[r->vv_first + j])) < 0)
+				return rc;
+		if ((rc = cs_changeset_row_end(out)) < 0)
+			return rc;
+	}
+	out->db_version = in->db_version;
+	return 0;
+}
+
+struct pbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int
+pbuf_add(struct pbuf *b, const uint8_t *p, size_t n)
+{
+	if (n > SIZE_MAX - b->len || cs_grow(&b->p, &b->cap, b->len + n, 1) < 0)
+		return CS_ENOMEM;
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int
+cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_relay_seal_req *r,
+    struct cs_audit_acc *acc, struct cs_relay_sealed *out, char *msg, size_t cap)
+{
+	struct cs_changeset cs, filt;
+	struct cs_msg_buf mb;
+	struct cs_stream stream;
+	struct cs_bundle_seal_params sp;
+	struct pbuf pb = {NULL, 0, 0};
+	uint8_t hdr[CS_RELAY_PAYLOAD_HDR], len4[4];
+	uint64_t after = r->patient != NULL ? 0 : r->after, max_len;
+	uint32_t nmsg = 0;
+	int more, rc;
+
+	memset(out, 0, sizeof(*out));
+	cs_changeset_init(&cs);
+	cs_changeset_init(&filt);
+	cs_msg_buf_init(&mb, 0);
+	memset(&stream, 0, sizeof(stream));
+	if (r->patient != NULL) {
+		stream.kind = CS_STREAM_PATIENT;
+		memcpy(stream.patient, r->patient, CS_GID_LEN);
+	}
+	max_len = r->max_len != 0 ? r->max_len : CS_RELAY_MAX_BUNDLE;
+	if ((rc = pbuf_add(&pb, hdr, sizeof(hdr))) != 0)
+		goto out;
+	for (;;) {
+		const struct cs_changeset *send = &cs;
+
+		cs_changeset_reset(&cs);
+		more = cs_engine_extract(eng, after, r->to->id, NULL, BATCH_ROWS, &cs);
+		if (more < 0) {
+			rc = more;
+			say(msg, cap, "extracting changes failed: %s", cs_engine_errmsg(eng));
+			goto out;
+		}
+		if (r->patient != NULL) {
+			cs_changeset_free(&filt);
+			cs_changeset_init(&filt);
+			if ((rc = filter_patient(&cs, r->patient, &filt)) != 0)
+				goto out;
+			send = &filt;
+		}
+		if (send->nrows > 0) {
+			rc = cs_msg_encode_changes(&mb, &stream, send);
+			if (rc != 0) {
+				say(msg, cap, "encoding changes failed: %s", cs_msg_strerror(rc));
+				goto out;
+			}
+			if (mb.len > UINT32_MAX || nmsg >= CS_RELAY_PAYLOAD_MAXN) {
+				rc = CS_ERANGE;
+				goto out;
+			}
+			put_u32(len4, (uint32_t)mb.len);
+			if ((rc = pbuf_add(&pb, len4, 4)) != 0 ||
+			    (rc = pbuf_add(&pb, mb.p, mb.len)) != 0)
+				goto out;
+			nmsg++;
+			out->rows += send->nrows;
+			if (acc != NULL)
+				(void)cs_audit_count(acc, send, CS_AUDIT_SYNC_OUT);
+		}
+		if (cs.db_version > after)
+			after = cs.db_version;
+		/* the rest goes into the next bundle */
+		if (!more || cs_bundle_sealed_len(pb.len, 0) > max_len / 2 ||
+		    nmsg >= CS_RELAY_PAYLOAD_MAXN)
+			break;
+	}
+	out->upto = after;
+	if (out->rows == 0) {
+		rc = 0;
+		goto out;
+	}
+	memcpy(pb.p, CS_RELAY_PAYLOAD_MAGIC, 4);
+	pb.p[4] = 1;
+	pb.p[5] = r->patient != NULL ? CS_RELAY_KIND_PATIENT : CS_RELAY_KIND_MAIN;
+	memset(pb.p + 6, 0, CS_GID_LEN);
+	if (r->patient != NULL)
+		memcpy(pb.p + 6, r->patient, CS_GID_LEN);
+	put_u64(pb.p + 6 + CS_GID_LEN, r->patient != NULL ? 0 : r->after);
+	put_u64(pb.p + 14 + CS_GID_LEN, out->upto);
+	put_u32(pb.p + 22 + CS_GID_LEN, nmsg);
+	memset(&sp, 0, sizeof(sp));
+	sp.cabinet_id = h->cabinet_id;
+	sp.cabinet_key = h->sec->cabinet_key;
+	sp.epoch = h->epoch;
+	sp.sender_id = h->device_id;
+	sp.recipient_id = r->to->id;
+	sp.recipient_pk = r->to->dh_pk;
+	sp.created_ms = r->now_ms;
+	sp.expires_ms = r->now_ms + r->lifetime_ms;
+	randombytes_buf(out->id, sizeof(out->id));
+	sp.bundle_id = out->id;
+	rc = cs_bundle_seal(&sp, h->sec->sign_sk, pb.p, pb.len, &out->buf, &out->len);
+	if (rc != 0) {
+		say(msg, cap, "sealing the bundle failed: %s", cs_bundle_strerror(rc));
+		goto out;
+	}
+	out->expires_ms = sp.expires_ms;
+out:
+	if (pb.p != NULL)
+		sodium_memzero(pb.p, pb.cap); /* patient data in clear */
+	cs_free(pb.p);
+	if (mb.p != NULL)
+		sodium_memzero(mb.p, mb.cap);
+	cs_msg_buf_free(&mb);
+	cs_changeset_free(&cs);
+	cs_changeset_free(&filt);
+	if (rc != 0)
+		cs_relay_sealed_free(out);
+	return rc;
+}
+
+/* ------------------------------------------------------------- import */
+
+struct open_ctx {
+	const struct cs_home *h;
+	const struct cs_relay_seen *seen;
+};
+
+static int
+cb_sender(void *ctx, const uint8_t *device_id, uint8_t *pk_out)
+{
+	struct open_ctx *c = ctx;
+	size_t i;
+
+	for (i = 0; i < c->h->nroster; i++) {
+		const struct cs_roster_dev *d = &c->h->roster[i];
+
+		if (memcmp(d->id, device_id, CS_DEVID_LEN) != 0)
+			continue;
+		if (d->revoked)
+			return CS_BUNDLE_EREVOKED;
+		memcpy(pk_out, d->sign_pk, 32);
+		return 0;
+	}
+	return CS_BUNDLE_ESENDER;
+}
+
+static int
+cb_epoch(void *ctx, uint32_t epoch, uint8_t *key_out)
+{
+	struct open_ctx *c = ctx;
+
+	if (epoch < c->h->epoch)
+		return CS_BUNDLE_EOLDEPOCH; /* a key rotation since: not accepted */
+	if (epoch != c->h->epoch)
+		return CS_BUNDLE_EEPOCH;
+	memcpy(key_out, c->h->sec->cabinet_key, CS_BUNDLE_KEY_LEN);
+	return 0;
+}
+
+static int
+cb_seen(void *ctx, const uint8_t *bundle_id)
+{
+	struct open_ctx *c = ctx;
+
+	return c->seen != NULL && cs_relay_seen_has(c->seen, bundle_id);
+}
+
+void
+cs_relay_audit(struct cs_engine *eng, const struct cs_home *h, enum cs_audit_action act,
+    const uint8_t *device, int64_t count, const char *detail)
+{
+	struct cs_audit_self self;
+	struct cs_audit_event ev;
+
+	memset(&self, 0, sizeof(self));
+	memcpy(self.device, h->device_id, CS_DEVID_LEN);
+	memcpy(self.practitioner, h->practitioner, CS_GID_LEN);
+	memcpy(self.sign_pk, h->sign_pk, CS_AUDIT_PK_LEN);
+	self.sign_sk = h->sec->sign_sk;
+	memset(&ev, 0, sizeof(ev));
+	ev.action = act;
+	ev.device = device;
+	ev.count = count;
+	ev.detail = detail;
+	(void)cs_audit_append(cs_engine_handle(eng), &self, &ev, NULL, NULL); /* best effort */
+}
+
+static int
+apply_retry(struct cs_engine *eng, const struct cs_changeset *cs, const uint8_t *from,
+    struct cs_apply_result *res)
+{
+	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
+	int rc, tries = 0;
+
+	for (;;) {
+		rc = cs_engine_apply(eng, cs, from, res);
+		if (rc != CS_SQL_EBUSY || ++tries >= BUSY_TRIES)
+			return rc;
+		nanosleep(&ts, NULL);
+	}
+}
+
+int
+cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devstate *st,
+    struct cs_relay_seen *seen, const uint8_t *buf, size_t len, uint64_t now_ms,
+    uint64_t lifetime_ms, const char *source, struct cs_relay_import_res *res, char *msg,
+    size_t cap)
+{
+	struct cs_bundle_open_params op;
+	struct open_ctx oc = {h, seen};
+	struct cs_relay_payload pl;
+	struct cs_apply_result ar;
+	struct cs_audit_acc acc;
+	struct cs_audit_self self;
+	struct cs_devpeer *p;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	char sender[17], idhex[33], detail[160];
+	uint32_t i;
+	int rc, lockfd = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&pl, 0, sizeof(pl));
+	memset(&acc, 0, sizeof(acc));
+	if (seen != NULL) {
+		lockfd = seen_lock(seen);
+		if ((rc = seen_read(seen)) != 0) {
+			say(msg, cap, "cannot read %s: %s", seen->path, cs_strerror(rc));
+			rc = rc == CS_ECORRUPT ? CS_EIO : rc;
+			goto out;
+		}
+	}
+	memset(&op, 0, sizeof(op));
+	op.max_len = CS_RELAY_MAX_BUNDLE;
+	op.now_ms = now_ms;
+	op.skew_ms = CS_BUNDLE_SKEW_DEFAULT_MS;
+	/* a bundle may not claim a longer life than the relay gives it (+ skew) */
+	op.max_lifetime_ms = lifetime_ms + CS_BUNDLE_SKEW_DEFAULT_MS;
+	op.cabinet_id = h->cabinet_id;
+	op.device_id = h->device_id;
+	op.box_pk = h->dh_pk;
+	op.box_sk = h->sec->dh_sk;
+	op.sender_key = cb_sender;
+	op.cabinet_key = cb_epoch;
+	op.seen = cb_seen;
+	op.ctx = &oc;
+	rc = cs_bundle_open(buf, len, &op, &res->info, &plain, &plain_len);
+	if (rc != 0) {
+		say(msg, cap, "%s", cs_bundle_strerror(rc));
+		goto out;
+	}
+	res->opened = 1;
+	cs_home_hex(res->info.sender_id, 8, sender);
+	cs_relay_idhex(res->info.bundle_id, idhex);
+	rc = cs_relay_payload_decode(plain, plain_len, &pl);
+	if (rc != 0) {
+		say(msg, cap, "bundle %s from %s: %s", idhex, sender,
+		    rc == CS_RELAY_EPAYLOAD ? cs_relay_strerror(rc) : cs_msg_strerror(rc));
+		if (rc != CS_ENOMEM)
+			rc = CS_RELAY_EPAYLOAD;
+		goto out;
+	}
+	cs_audit_acc_init(&acc, res->info.sender_id, NULL);
+	for (i = 0; i < pl.n; i++) {
+		memset(&ar, 0, sizeof(ar));
+		rc = apply_retry(eng, &pl.cs[i], res->info.sender_id, &ar);
+		if (rc != 0) {
+			say(msg, cap, "bundle %s from %s: batch %u refused: %s", idhex, sender, i,
+			    cs_engine_errmsg(eng));
+			rc = rc == CS_SQL_EBATCH ? CS_RELAY_EAPPLY : rc;
+			goto out;
+		}
+		res->rows += pl.cs[i].nrows;
+		res->applied += ar.applied;
+		res->refused += ar.refused;
+		res->conflicts += ar.conflicts;
+		(void)cs_audit_count(&acc, &pl.cs[i], CS_AUDIT_SYNC_IN);
+	}
+	if (seen != NULL &&
+	    (rc = cs_relay_seen_add(seen, res->info.bundle_id, res->info.expires_ms, now_ms)) !=
+	        0) {
+		say(msg, cap, "cannot record bundle %s as imported: %s", idhex, cs_strerror(rc));
+		goto out;
+	}
+	if (st != NULL && pl.kind == CS_RELAY_KIND_MAIN) {
+		p = cs_devstate_peer(st, res->info.sender_id, 1);
+		if (p != NULL && pl.after <= p->cursor && pl.upto > p->cursor) {
+			p->cursor = pl.upto;
+			res->cursor = pl.upto;
+			st->db_version = cs_engine_db_version(eng);
+			(void)cs_devstate_save(st); /* at worst: the live session resends */
+		}
+	}
+	memset(&self, 0, sizeof(self));
+	memcpy(self.device, h->device_id, CS_DEVID_LEN);
+	memcpy(self.practitioner, h->practitioner, CS_GID_LEN);
+	memcpy(self.sign_pk, h->sign_pk, CS_AUDIT_PK_LEN);
+	self.sign_sk = h->sec->sign_sk;
+	(void)cs_audit_acc_flush(&acc, cs_engine_handle(eng), &self, 0);
+	snprintf(detail, sizeof(detail), "relay import (%s) of bundle %s from %s: %u rows", source,
+	    idhex, sender, res->rows);
+	cs_relay_audit(eng, h, CS_AUDIT_RELAY_IMPORT, res->info.sender_id, res->rows, detail);
+	rc = 0;
+out:
+	if (plain != NULL)
+		sodium_memzero(plain, plain_len);
+	cs_free(plain);
+	cs_relay_payload_free(&pl);
+	cs_audit_acc_free(&acc);
+	if (lockfd >= 0)
+		close(lockfd); /* releases the flock */
+	return rc;
+}
