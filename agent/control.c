@@ -23,12 +23,45 @@ static const struct {
     {"peers", CS_CTL_PEERS},
     {"pause", CS_CTL_PAUSE},
     {"resume", CS_CTL_RESUME},
+    {"subscribe", CS_CTL_SUBSCRIBE},
+    {"conflicts", CS_CTL_CONFLICTS},
+    {"audit", CS_CTL_AUDIT},
+    {"resolve", CS_CTL_RESOLVE},
 };
 
-int
-cs_control_parse(const uint8_t *buf, size_t len, int *verb)
+/* "ID mine|theirs" in a[0..n): exactly, or CS_CTL_EARG. */
+static int
+parse_resolve(const uint8_t *a, size_t n, struct cs_ctl_req *req)
 {
-	size_t i, nl = len, mlen = strlen(CS_CTL_MAGIC);
+	size_t i = 0;
+	int64_t id = 0;
+
+	if (n == 0 || a[0] < '1' || a[0] > '9')
+		return CS_CTL_EARG;
+	for (; i < n && a[i] >= '0' && a[i] <= '9'; i++) {
+		if (id > (CS_CTL_MAX_ID - (a[i] - '0')) / 10)
+			return CS_CTL_EARG;
+		id = id * 10 + (a[i] - '0');
+	}
+	if (i >= n || a[i] != ' ')
+		return CS_CTL_EARG;
+	i++;
+	if (n - i == 4 && memcmp(a + i, "mine", 4) == 0)
+		req->how = CS_CTL_MINE;
+	else if (n - i == 6 && memcmp(a + i, "theirs", 6) == 0)
+		req->how = CS_CTL_THEIRS;
+	else
+		return CS_CTL_EARG;
+	req->id = id;
+	return 0;
+}
+
+int
+cs_control_parse_req(const uint8_t *buf, size_t len, struct cs_ctl_req *req)
+{
+	size_t i, nl = len, mlen = strlen(CS_CTL_MAGIC), wl, vl;
+	const uint8_t *w;
+	int rc;
 
 	for (i = 0; i < len; i++) {
 		if (buf[i] == '\n') {
@@ -48,15 +81,36 @@ cs_control_parse(const uint8_t *buf, size_t len, int *verb)
 		return CS_CTL_ETRAILING;
 	if (nl < mlen)
 		return CS_CTL_EMAGIC;
+	w = buf + mlen;
+	wl = nl - mlen;
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		size_t vl = strlen(verbs[i].name);
-
-		if (nl - mlen == vl && memcmp(buf + mlen, verbs[i].name, vl) == 0) {
-			*verb = verbs[i].verb;
-			return 0;
+		vl = strlen(verbs[i].name);
+		if (wl < vl || memcmp(w, verbs[i].name, vl) != 0 || (wl > vl && w[vl] != ' '))
+			continue;
+		memset(req, 0, sizeof(*req));
+		if (verbs[i].verb == CS_CTL_RESOLVE) {
+			if (wl == vl)
+				return CS_CTL_EARG;
+			if ((rc = parse_resolve(w + vl + 1, wl - vl - 1, req)) != 0)
+				return rc;
+		} else if (wl != vl) {
+			return CS_CTL_EARG;
 		}
+		req->verb = verbs[i].verb;
+		return 0;
 	}
 	return CS_CTL_EVERB;
+}
+
+int
+cs_control_parse(const uint8_t *buf, size_t len, int *verb)
+{
+	struct cs_ctl_req req;
+	int rc = cs_control_parse_req(buf, len, &req);
+
+	if (rc == 0)
+		*verb = req.verb;
+	return rc;
 }
 
 const char *
@@ -73,6 +127,12 @@ cs_control_strerror(int err)
 		return "unknown verb";
 	case CS_CTL_ETRAILING:
 		return "bytes after the request line";
+	case CS_CTL_EARG:
+		return "missing, extra or malformed argument";
+	case CS_CTL_EBUSY:
+		return "too many subscribers";
+	case CS_CTL_EUNSUP:
+		return "this agent does not support the verb";
 	default:
 		return cs_strerror(err);
 	}
@@ -101,105 +161,261 @@ cs_control_path(const char *home_dir, int mkdir_it, char *out, size_t cap)
 	return 0;
 }
 
-struct client {
+enum { CL_READING, CL_ANSWERING, CL_WAITING, CL_SUB };
+
+struct cs_ctl_client {
 	uv_pipe_t pipe;
 	struct cs_control *c;
 	uint8_t req[CS_CTL_MAX_REQ];
 	size_t len;
-	int answered;
-	uv_write_t wr;
-	char *resp;
+	int mode; /* CL_... */
+	int closing;
+	uint64_t token; /* of the async request it waits for */
+	size_t queued;  /* bytes handed to uv_write and not yet completed */
+	struct cs_ctl_client *next;
+};
+
+/* One line in flight to a client. */
+struct wreq {
+	uv_write_t w;
+	struct cs_ctl_client *cl;
+	size_t len;
+	int close_after;
+	char data[];
 };
 
 static void
 client_closed(uv_handle_t *h)
 {
-	struct client *cl = h->data;
-
-	cs_free(cl->resp);
-	cs_free(cl);
+	cs_free(h->data);
 }
 
 static void
-client_written(uv_write_t *w, int status)
+client_close(struct cs_ctl_client *cl)
 {
-	struct client *cl = w->data;
+	struct cs_control *c = cl->c;
+	struct cs_ctl_client **pp;
 
-	(void)status;
+	if (cl->closing)
+		return;
+	cl->closing = 1;
+	for (pp = &c->clients; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == cl) {
+			*pp = cl->next;
+			break;
+		}
+	}
+	if (cl->mode == CL_SUB)
+		c->nsubs--;
 	uv_close((uv_handle_t *)&cl->pipe, client_closed);
 }
 
 static void
-client_answer(struct client *cl, const char *json, size_t len)
+line_written(uv_write_t *w, int status)
 {
+	struct wreq *wr = (struct wreq *)w;
+	struct cs_ctl_client *cl = wr->cl;
+
+	cl->queued -= wr->len;
+	if ((status != 0 || wr->close_after) && !cl->closing)
+		client_close(cl);
+	cs_free(wr);
+}
+
+/*
+ * Queue json[0..len) and a newline to cl. CS_ENOSPC when the client's
+ * queue would pass CS_CTL_MAX_QUEUE (it does not read), CS_ENOMEM, CS_EIO.
+ */
+static int
+send_line(struct cs_ctl_client *cl, const char *json, size_t len, int close_after)
+{
+	struct wreq *wr;
 	uv_buf_t b;
 
-	cl->answered = 1;
-	uv_read_stop((uv_stream_t *)&cl->pipe);
-	cl->resp = cs_malloc(len + 1);
-	if (cl->resp == NULL) {
-		uv_close((uv_handle_t *)&cl->pipe, client_closed);
-		return;
+	if (len + 1 > CS_CTL_MAX_QUEUE - cl->queued)
+		return CS_ENOSPC;
+	wr = cs_malloc(sizeof(*wr) + len + 1);
+	if (wr == NULL)
+		return CS_ENOMEM;
+	wr->cl = cl;
+	wr->len = len + 1;
+	wr->close_after = close_after;
+	memcpy(wr->data, json, len);
+	wr->data[len] = '\n';
+	b = uv_buf_init(wr->data, (unsigned)(len + 1));
+	if (uv_write(&wr->w, (uv_stream_t *)&cl->pipe, &b, 1, line_written) != 0) {
+		cs_free(wr);
+		return CS_EIO;
 	}
-	memcpy(cl->resp, json, len);
-	cl->resp[len] = '\n';
-	b = uv_buf_init(cl->resp, (unsigned)len + 1);
-	cl->wr.data = cl;
-	if (uv_write(&cl->wr, (uv_stream_t *)&cl->pipe, &b, 1, client_written) != 0)
-		uv_close((uv_handle_t *)&cl->pipe, client_closed);
+	cl->queued += len + 1;
+	return 0;
+}
+
+/* The one answer of a request; the connection closes once it is out. */
+static void
+client_answer(struct cs_ctl_client *cl, const char *json, size_t len)
+{
+	cl->mode = CL_ANSWERING;
+	uv_read_stop((uv_stream_t *)&cl->pipe);
+	if (send_line(cl, json, len, 1) != 0)
+		client_close(cl);
+}
+
+static void
+client_error(struct cs_ctl_client *cl, int rc)
+{
+	char err[160];
+	int n;
+
+	n = snprintf(err, sizeof(err), "{\"error\":\"%s\"}", cs_control_strerror(rc));
+	client_answer(cl, err, (size_t)n);
 }
 
 static void
 client_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf)
 {
-	struct client *cl = h->data;
+	struct cs_ctl_client *cl = h->data;
 
 	(void)sz;
 	*buf = uv_buf_init((char *)cl->req + cl->len, (unsigned)(sizeof(cl->req) - cl->len));
 }
 
-static void
-client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+/* The status as an event line: {"event":"status",...} into a new buffer. */
+static char *
+status_event(struct cs_control *c, size_t *len)
 {
-	struct client *cl = st->data;
-	char *out, err[160];
-	int verb, rc, n;
+	char *out, *ev = NULL;
+	int n;
 
-	(void)buf;
-	if (cl->answered)
-		return;
-	if (nread < 0 || (nread == 0 && cl->len == sizeof(cl->req))) {
-		uv_close((uv_handle_t *)&cl->pipe, client_closed);
+	out = cs_malloc(CS_CTL_MAX_RESP);
+	if (out == NULL)
+		return NULL;
+	n = c->fn(c->ctx, CS_CTL_STATUS, out, CS_CTL_MAX_RESP - 1);
+	if (n < 2 || out[0] != '{')
+		goto out;
+	out[n] = '\0';
+	ev = cs_malloc((size_t)n + 32);
+	if (ev == NULL)
+		goto out;
+	*len = (size_t)snprintf(ev, (size_t)n + 32, "{\"event\":\"" CS_CTL_EV_STATUS "\"%s%s",
+	    n > 2 ? "," : "", out + 1);
+out:
+	cs_free(out);
+	return ev;
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void
+subscribe(struct cs_ctl_client *cl)
+{
+	struct cs_control *c = cl->c;
+	char *ev;
+	size_t len = 0;
+
+	if (c->nsubs >= CS_CTL_MAX_SUBS) {
+		client_error(cl, CS_CTL_EBUSY);
 		return;
 	}
-	cl->len += (size_t)nread;
-	rc = cs_control_parse(cl->req, cl->len, &verb);
-	if (rc == CS_EAGAIN && cl->len < sizeof(cl->req))
+	ev = status_event(c, &len);
+	if (ev == NULL) {
+		client_error(cl, CS_ENOMEM);
 		return;
-	if (rc != 0) {
-		if (rc == CS_EAGAIN)
-			rc = CS_CTL_ETOOLONG;
-		n = snprintf(err, sizeof(err), "{\"error\":\"%s\"}", cs_control_strerror(rc));
-		client_answer(cl, err, (size_t)n);
+	}
+	cl->mode = CL_SUB;
+	cl->len = 0;
+	c->nsubs++;
+	if (send_line(cl, ev, len, 0) != 0)
+		client_close(cl);
+	cs_free(ev);
+	if (!uv_is_active((uv_handle_t *)&c->timer))
+		uv_timer_start(&c->timer, on_timer, CS_CTL_CHECK_MS, CS_CTL_CHECK_MS);
+}
+
+static void
+dispatch(struct cs_ctl_client *cl, const struct cs_ctl_req *req)
+{
+	struct cs_control *c = cl->c;
+	char *out;
+	int n, rc;
+
+	switch (req->verb) {
+	case CS_CTL_SUBSCRIBE:
+		subscribe(cl);
 		return;
+	case CS_CTL_CONFLICTS:
+	case CS_CTL_AUDIT:
+	case CS_CTL_RESOLVE:
+		if (c->afn == NULL) {
+			client_error(cl, CS_CTL_EUNSUP);
+			return;
+		}
+		/* keep reading: a client that leaves (or talks) meanwhile is closed */
+		cl->mode = CL_WAITING;
+		cl->len = 0;
+		cl->token = ++c->next_token;
+		rc = c->afn(c->ctx, req, cl->token);
+		if (rc < 0 && cl->mode == CL_WAITING)
+			client_error(cl, rc);
+		return;
+	default:
+		break;
 	}
 	out = cs_malloc(CS_CTL_MAX_RESP);
 	if (out == NULL) {
-		uv_close((uv_handle_t *)&cl->pipe, client_closed);
+		client_close(cl);
 		return;
 	}
-	n = cl->c->fn(cl->c->ctx, verb, out, CS_CTL_MAX_RESP - 1);
+	n = c->fn(c->ctx, req->verb, out, CS_CTL_MAX_RESP - 1);
 	if (n < 0)
 		n = snprintf(out, CS_CTL_MAX_RESP, "{\"error\":\"internal error\"}");
 	client_answer(cl, out, (size_t)n);
 	cs_free(out);
+	if (req->verb == CS_CTL_PAUSE || req->verb == CS_CTL_RESUME)
+		cs_control_poke(c);
+}
+
+static void
+client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct cs_ctl_client *cl = st->data;
+	struct cs_ctl_req req;
+	int rc;
+
+	(void)buf;
+	if (cl->closing || cl->mode == CL_ANSWERING)
+		return;
+	if (nread == UV_EOF && cl->mode == CL_WAITING) {
+		/* half-closed after its request: the answer may still go */
+		uv_read_stop(st);
+		return;
+	}
+	if (nread < 0 || (nread == 0 && cl->len == sizeof(cl->req))) {
+		client_close(cl);
+		return;
+	}
+	if (cl->mode == CL_SUB || cl->mode == CL_WAITING) {
+		/* nothing may follow the request: bytes are refused */
+		if (nread > 0)
+			client_close(cl);
+		return;
+	}
+	cl->len += (size_t)nread;
+	rc = cs_control_parse_req(cl->req, cl->len, &req);
+	if (rc == CS_EAGAIN && cl->len < sizeof(cl->req))
+		return;
+	if (rc != 0) {
+		client_error(cl, rc == CS_EAGAIN ? CS_CTL_ETOOLONG : rc);
+		return;
+	}
+	dispatch(cl, &req);
 }
 
 static void
 on_conn(uv_stream_t *server, int status)
 {
 	struct cs_control *c = server->data;
-	struct client *cl;
+	struct cs_ctl_client *cl;
 
 	if (status < 0)
 		return;
@@ -209,9 +425,83 @@ on_conn(uv_stream_t *server, int status)
 	cl->c = c;
 	uv_pipe_init(server->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;
+	cl->next = c->clients;
+	c->clients = cl;
 	if (uv_accept(server, (uv_stream_t *)&cl->pipe) != 0 ||
 	    uv_read_start((uv_stream_t *)&cl->pipe, client_alloc, client_read) != 0)
-		uv_close((uv_handle_t *)&cl->pipe, client_closed);
+		client_close(cl);
+}
+
+void
+cs_control_set_async(struct cs_control *c, cs_control_async_fn afn)
+{
+	c->afn = afn;
+}
+
+int
+cs_control_answer(struct cs_control *c, uint64_t token, const char *json, size_t len)
+{
+	struct cs_ctl_client *cl;
+
+	for (cl = c->clients; cl != NULL; cl = cl->next) {
+		if (cl->mode == CL_WAITING && cl->token == token) {
+			client_answer(cl, json, len);
+			return 0;
+		}
+	}
+	return CS_ENOENT;
+}
+
+void
+cs_control_publish(struct cs_control *c, const char *json, size_t len)
+{
+	struct cs_ctl_client *cl, *next;
+
+	if (!c->on)
+		return;
+	for (cl = c->clients; cl != NULL; cl = next) {
+		next = cl->next;
+		if (cl->mode != CL_SUB)
+			continue;
+		if (send_line(cl, json, len, 0) != 0) {
+			/* it does not read (or is gone): it must not hold the agent */
+			c->dropped++;
+			client_close(cl);
+		}
+	}
+}
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct cs_control *c = t->data;
+	char *ev;
+	size_t len = 0;
+
+	if (c->nsubs == 0) {
+		uv_timer_stop(t);
+		return;
+	}
+	ev = status_event(c, &len);
+	if (ev == NULL)
+		return;
+	if (c->last == NULL || strcmp(c->last, ev) != 0) {
+		cs_control_publish(c, ev, len);
+		cs_free(c->last);
+		c->last = ev;
+		return;
+	}
+	cs_free(ev);
+}
+
+void
+cs_control_poke(struct cs_control *c)
+{
+	if (!c->on || c->nsubs == 0)
+		return;
+	if (!uv_is_active((uv_handle_t *)&c->timer) ||
+	    uv_timer_get_due_in(&c->timer) > CS_CTL_POKE_MS)
+		uv_timer_start(&c->timer, on_timer, CS_CTL_POKE_MS, CS_CTL_CHECK_MS);
 }
 
 /* 1 if an agent answers on path. */
@@ -254,6 +544,8 @@ cs_control_start(struct cs_control *c, uv_loop_t *loop, const char *home_dir, cs
 	unlink(c->path);
 	uv_pipe_init(loop, &c->pipe, 0);
 	c->pipe.data = c;
+	uv_timer_init(loop, &c->timer);
+	c->timer.data = c;
 	c->on = 1;
 	old = umask(0077);
 	rc = uv_pipe_bind(&c->pipe, c->path);
@@ -273,11 +565,21 @@ cs_control_start(struct cs_control *c, uv_loop_t *loop, const char *home_dir, cs
 void
 cs_control_stop(struct cs_control *c)
 {
+	static const char bye[] = "{\"event\":\"" CS_CTL_EV_STOPPING "\"}";
+
 	if (!c->on)
 		return;
+	/* the last line a subscriber reads: the agent goes, not a broken socket */
+	cs_control_publish(c, bye, sizeof(bye) - 1);
 	c->on = 0;
+	while (c->clients != NULL)
+		client_close(c->clients);
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, NULL);
 	uv_close((uv_handle_t *)&c->pipe, NULL);
 	unlink(c->path);
+	cs_free(c->last);
+	c->last = NULL;
 }
 
 int

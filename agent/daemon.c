@@ -17,6 +17,7 @@
 
 #include "agent/audit_cmd.h"
 #include "agent/control.h"
+#include "agent/ctl_jobs.h"
 #include "agent/db_cmd.h"
 #include "agent/dbw.h"
 #include "agent/devstate.h"
@@ -149,6 +150,8 @@ struct agent {
 	int port;
 	struct cs_relay_agent relay;          /* agent/relay_agent.h */
 	int64_t seen_ms[CS_HOME_MAX_DEVICES]; /* last relay cycle that saw it live */
+	int64_t nconflicts;              /* open conflicts, -1 not counted yet */
+	int refresh_busy, refresh_again; /* ctl_refresh() job in flight / asked again */
 };
 
 static int64_t
@@ -197,6 +200,8 @@ static void make_tags(struct agent *a);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void dial(uv_timer_t *t);
+static void ctl_refresh(struct agent *a);
+static void ctl_peer_event(struct agent *a, int idx, int online);
 
 static void
 session_unref(struct session *s)
@@ -369,6 +374,7 @@ session_close(struct session *s, uint32_t bye, const char *why)
 		lost = s->peer_idx;
 		cs_log(CS_LOG_INFO, "session with %s closed: %s",
 		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), why);
+		ctl_peer_event(a, s->peer_idx, 0);
 	} else if (why != NULL) {
 		cs_log(CS_LOG_DEBUG, "connection %s closed: %s", s->addr, why);
 	}
@@ -677,6 +683,7 @@ local_changed(struct agent *a)
 {
 	a->local_gen++;
 	pump_all(a);
+	ctl_refresh(a); /* db_version and conflicts for the status, even offline */
 }
 
 struct apply_job {
@@ -780,9 +787,12 @@ apply_done(struct cs_dbw_job *job)
 		pi->recv_cursor = x->m.u.changes.cs.db_version;
 	pi->rows_in += x->m.u.changes.cs.nrows;
 	pi->last_sync_ms = now_ms();
-	if (x->res.conflicts > 0)
+	if (x->res.conflicts > 0) {
 		cs_log(CS_LOG_NOTICE, "%u concurrent edit(s) from %s recorded in cs_conflicts",
 		    x->res.conflicts, peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
+		ctl_refresh(a); /* pushes the "conflict" event */
+	}
+	cs_control_poke(&a->ctl);
 	if (s->state == S_LIVE) {
 		memset(&st, 0, sizeof(st));
 		if (cs_msg_encode_ack(&s->mb, &st, x->m.u.changes.cs.db_version) != 0 ||
@@ -853,6 +863,7 @@ on_hello(struct session *s, const struct cs_hello *h)
 	}
 	pi->s = s;
 	s->state = S_LIVE;
+	ctl_peer_event(a, s->peer_idx, 1);
 	if (s->acc == NULL && (s->acc = cs_calloc(1, sizeof(*s->acc))) != NULL)
 		cs_audit_acc_init(s->acc, them, a->home.roster[s->peer_idx].practitioner);
 	snprintf(pi->addr, sizeof(pi->addr), "%s", s->addr);
@@ -946,6 +957,7 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		pi->acked_known = 1;
 		pi->last_sync_ms = now_ms();
 		pump(s);
+		cs_control_poke(&a->ctl);
 		break;
 	case CS_MSG_PING:
 		if (cs_msg_encode_pong(&s->mb, m.u.nonce) != 0 || send_mb(s) != 0)
@@ -1596,7 +1608,8 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 {
 	struct agent *a = ctx;
 	size_t i, len = 0, online = 0, safe = 0;
-	int n, first = 1;
+	uint64_t best = 0;
+	int n, first = 1, known = 0;
 	char hex[33];
 	const char *state;
 
@@ -1638,6 +1651,11 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 			online++;
 		if (p->acked_known && p->acked >= a->local_dbv)
 			safe++;
+		if (p->acked_known && !a->home.roster[i].revoked) {
+			if (!known || p->acked > best)
+				best = p->acked;
+			known = 1;
+		}
 	}
 	/* DESIGN.md: synced = every local change acknowledged (committed) by at
 	 * least one other device of the cabinet: safe to shut down */
@@ -1651,8 +1669,18 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 		state = "syncing";
 	cs_home_hex(a->home.device_id, CS_DEVID_LEN, hex);
 	ADD("{\"state\":\"%s\",\"device\":\"%s\",\"name\":\"%s\",\"port\":%d,"
-	    "\"db_version\":%llu,\"peers\":[",
+	    "\"db_version\":%llu,",
 	    state, hex, a->home.device_name, a->port, (unsigned long long)a->local_dbv);
+	/* tray (issue 8): local changes no other device has acknowledged, null
+	 * while no acknowledgement is known this run; open conflicts once counted */
+	if (known)
+		ADD("\"pending\":%llu,",
+		    (unsigned long long)(a->local_dbv > best ? a->local_dbv - best : 0));
+	else
+		ADD("\"pending\":null,");
+	if (a->nconflicts >= 0)
+		ADD("\"conflicts\":%lld,", (long long)a->nconflicts);
+	ADD("\"peers\":[");
 	for (i = 0; i < a->home.nroster; i++) {
 		struct peerinfo *p = &a->peers[i];
 		const struct cs_roster_dev *d = &a->home.roster[i];
@@ -1660,10 +1688,14 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 		if (memcmp(d->id, a->home.device_id, CS_DEVID_LEN) == 0)
 			continue;
 		cs_home_hex(d->id, CS_DEVID_LEN, hex);
+		/* replica: this device receives my changes (every device until
+		 * shares scope the extract; then the practitioner's own and the
+		 * share recipients) */
 		ADD("%s{\"device\":\"%s\",\"name\":\"%s\",\"online\":%s,\"revoked\":%s,"
-		    "\"addr\":\"%s\",\"last_sync\":%lld,",
+		    "\"replica\":%s,\"addr\":\"%s\",\"last_sync\":%lld,",
 		    first ? "" : ",", hex, d->name, p->s != NULL ? "true" : "false",
-		    d->revoked ? "true" : "false", p->addr, (long long)(p->last_sync_ms / 1000));
+		    d->revoked ? "true" : "false", d->revoked ? "false" : "true", p->addr,
+		    (long long)(p->last_sync_ms / 1000));
 		if (p->acked_known)
 			ADD("\"pending\":%llu,",
 			    (unsigned long long)(a->local_dbv > p->acked ? a->local_dbv - p->acked
@@ -1709,6 +1741,88 @@ relay_imported(void *ctx, const uint8_t *sender, uint64_t cursor, uint32_t appli
 			a->peers[i].recv_cursor = cursor;
 	if (applied > 0)
 		local_changed(a); /* forward to the peers online */
+}
+
+/* The figures of a control job: db_version, open conflicts (loop thread). */
+static void
+ctl_figures(void *ctx, uint64_t dbv, int64_t nconf, int changed)
+{
+	struct agent *a = ctx;
+	char ev[96];
+	int n;
+
+	if (dbv > a->local_dbv)
+		a->local_dbv = dbv;
+	if (nconf >= 0 && nconf != a->nconflicts) {
+		n = snprintf(ev, sizeof(ev),
+		    "{\"event\":\"" CS_CTL_EV_CONFLICT "\",\"open\":%lld,\"new\":%lld}",
+		    (long long)nconf,
+		    (long long)(a->nconflicts >= 0 && nconf > a->nconflicts ? nconf - a->nconflicts
+		                                                            : 0));
+		a->nconflicts = nconf;
+		cs_control_publish(&a->ctl, ev, (size_t)n);
+	}
+	if (changed)
+		local_changed(a); /* a resolution is a local edit: send it */
+	cs_control_poke(&a->ctl);
+}
+
+static void
+ctl_refreshed(void *ctx, uint64_t dbv, int64_t nconf, int changed)
+{
+	struct agent *a = ctx;
+
+	a->refresh_busy = 0;
+	ctl_figures(ctx, dbv, nconf, changed);
+	if (a->refresh_again) {
+		a->refresh_again = 0;
+		ctl_refresh(a);
+	}
+}
+
+/* Recount db_version and open conflicts on the worker; one job at a time. */
+static void
+ctl_refresh(struct agent *a)
+{
+	if (a->stopping || !a->dbw.started)
+		return;
+	if (a->refresh_busy) {
+		a->refresh_again = 1;
+		return;
+	}
+	if (cs_ctl_jobs_refresh(&a->dbw, a->eng, ctl_refreshed, a) == 0)
+		a->refresh_busy = 1;
+}
+
+static int
+ctl_async(void *ctx, const struct cs_ctl_req *req, uint64_t token)
+{
+	struct agent *a = ctx;
+
+	if (a->stopping)
+		return CS_EIO;
+	return cs_ctl_jobs_post(&a->dbw, a->eng, &a->ctl, req, token, ctl_figures, a);
+}
+
+/* A colleague's device came online or went. */
+static void
+ctl_peer_event(struct agent *a, int idx, int online)
+{
+	char ev[256], hex[33];
+	size_t n;
+
+	if (a->stopping)
+		return;
+	cs_home_hex(a->home.roster[idx].id, CS_DEVID_LEN, hex);
+	n = (size_t)snprintf(ev, sizeof(ev),
+	    "{\"event\":\"" CS_CTL_EV_PEER "\",\"device\":\"%s\",\"name\":\"", hex);
+	if (cs_ctl_json_str(ev, sizeof(ev) - 24, &n, (const uint8_t *)a->home.roster[idx].name,
+	        strlen(a->home.roster[idx].name)) != 0)
+		return;
+	n += (size_t)snprintf(ev + n, sizeof(ev) - n, "\",\"online\":%s}",
+	    online ? "true" : "false");
+	cs_control_publish(&a->ctl, ev, n);
+	cs_control_poke(&a->ctl);
 }
 
 /* ----------------------------------------------------------- start / stop */
@@ -1908,6 +2022,9 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	rc = cs_control_start(&a->ctl, &a->loop, a->home.dir, ctl_status, a);
 	if (rc != 0)
 		cs_log(CS_LOG_WARNING, "no control socket: %s", a->ctl.errmsg);
+	else
+		cs_control_set_async(&a->ctl, ctl_async);
+	ctl_refresh(a);
 	for (i = 0; i < a->home.npeers; i++)
 		add_dialer(a, a->home.peers[i]);
 	for (i = 0; i < npeers; i++)
@@ -1997,6 +2114,7 @@ cs_agent_cmd(int argc, char **argv)
 	a = cs_calloc(1, sizeof(*a));
 	if (a == NULL)
 		return CS_DB_EXIT_FAIL;
+	a->nconflicts = -1;
 	if (cs_home_load(&a->home, home, msg, sizeof(msg)) != 0) {
 		fprintf(stderr, "cabsync agent: %s\n", msg);
 		cs_free(a);

@@ -22,3 +22,11 @@ if(TARGET cabsync-tray)
 	set_tests_properties(tray_install PROPERTIES TIMEOUT 120 LABELS tray
 		ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
 endif()
+# The control socket's subscriptions, events, async answers, bounded queues.
+cs_unit_test(control_events cs_agent cs_base)
+set_tests_properties(unit_control_events PROPERTIES LABELS "unit;tray" TIMEOUT 120)
+# Events and database verbs of the control socket against real agents.
+add_test(NAME control_events
+	COMMAND sh ${CMAKE_SOURCE_DIR}/tests/tray/events_test.sh ${CMAKE_BINARY_DIR}
+		${CMAKE_SOURCE_DIR})
+set_tests_properties(control_events PROPERTIES TIMEOUT 180 LABELS tray)

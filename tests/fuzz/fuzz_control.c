@@ -1,10 +1,13 @@
 /*
- * libFuzzer target: cs_control_parse (agent/control.h), the decoder of the
- * control socket's requests (PROTOCOL.md §8). Any bytes: no crash, no read
- * past the input, and an accepted request is exactly one valid line.
+ * libFuzzer target: cs_control_parse_req (agent/control.h), the decoder of
+ * the control socket's requests (PROTOCOL.md §8). Any bytes: no crash, no
+ * read past the input, and an accepted request is exactly one valid line:
+ * printed back from the decoded request it gives the same bytes (one
+ * spelling per request: no leading zero, single spaces, nothing after).
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,25 +16,49 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const char *const names[CS_CTL_NVERBS] = {
+    [CS_CTL_STATUS] = "status",
+    [CS_CTL_PEERS] = "peers",
+    [CS_CTL_PAUSE] = "pause",
+    [CS_CTL_RESUME] = "resume",
+    [CS_CTL_SUBSCRIBE] = "subscribe",
+    [CS_CTL_CONFLICTS] = "conflicts",
+    [CS_CTL_AUDIT] = "audit",
+    [CS_CTL_RESOLVE] = "resolve",
+};
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct cs_ctl_req req;
 	uint8_t *copy;
-	int verb = 0, rc;
+	char back[2 * CS_CTL_MAX_REQ];
+	int rc, verb = 0, n;
 
 	/* an exact-size copy so that ASan sees any read past the end */
 	copy = malloc(size == 0 ? 1 : size);
 	if (copy == NULL)
 		return 0;
 	memcpy(copy, data, size);
-	rc = cs_control_parse(copy, size, &verb);
+	rc = cs_control_parse_req(copy, size, &req);
 	if (rc == 0) {
-		if (size > CS_CTL_MAX_REQ || size < strlen(CS_CTL_MAGIC) + 2 ||
-		    copy[size - 1] != '\n' || memchr(copy, '\n', size - 1) != NULL ||
-		    memcmp(copy, CS_CTL_MAGIC, strlen(CS_CTL_MAGIC)) != 0 || verb < CS_CTL_STATUS ||
-		    verb > CS_CTL_RESUME)
+		if (size > CS_CTL_MAX_REQ || req.verb < CS_CTL_STATUS || req.verb >= CS_CTL_NVERBS)
 			abort();
-	} else if (rc != CS_EAGAIN && (rc > CS_CTL_ETOOLONG || rc < CS_CTL_ETRAILING)) {
+		if (req.verb == CS_CTL_RESOLVE) {
+			if (req.id < 1 || req.id > CS_CTL_MAX_ID ||
+			    (req.how != CS_CTL_MINE && req.how != CS_CTL_THEIRS))
+				abort();
+			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "resolve %lld %s\n",
+			    (long long)req.id, req.how == CS_CTL_MINE ? "mine" : "theirs");
+		} else {
+			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "%s\n", names[req.verb]);
+		}
+		if (n < 0 || (size_t)n != size || memcmp(back, copy, size) != 0)
+			abort();
+		/* the verb-only wrapper agrees */
+		if (cs_control_parse(copy, size, &verb) != 0 || verb != req.verb)
+			abort();
+	} else if (rc != CS_EAGAIN && (rc > CS_CTL_ETOOLONG || rc < CS_CTL_EARG)) {
 		abort();
 	}
 	free(copy);

@@ -103,7 +103,7 @@ q a "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
      VALUES('Martin','Anne','1990-02-02','F','2024-01-02')"
 q a "UPDATE patient SET ville='Lyon' WHERE nom='Dupont'"
 expect offline
-p=$(status a | grep -o '"pending":[0-9a-z]*' | cut -d: -f2)
+p=$(status a | grep -o '"pending":[0-9a-z]*' | head -n 1 | cut -d: -f2)
 case "$p" in
 0 | null) want="Offline: no colleague reachable" ;;
 1) want="Offline: 1 change waiting" ;;

@@ -59,7 +59,7 @@ test_refused(void **state)
 	assert_int_equal(parse("status\n", &v), CS_CTL_EMAGIC);
 	assert_int_equal(parse("cabsync-control/1\n", &v), CS_CTL_EMAGIC);
 	assert_int_equal(parse("cabsync-control/1 stop\n", &v), CS_CTL_EVERB);
-	assert_int_equal(parse("cabsync-control/1 status \n", &v), CS_CTL_EVERB);
+	assert_int_equal(parse("cabsync-control/1 status \n", &v), CS_CTL_EARG);
 	assert_int_equal(parse("cabsync-control/1 STATUS\n", &v), CS_CTL_EVERB);
 	assert_int_equal(parse("cabsync-control/1 status\r\n", &v), CS_CTL_EBYTE);
 	assert_int_equal(parse("cabsync-control/1 status\nx", &v), CS_CTL_ETRAILING);

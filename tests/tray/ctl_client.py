@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""tests/tray/ctl_client.py: test client of the agent's control socket
+(docs/PROTOCOL.md §8).
+
+  ctl_client.py SOCK request VERB...     one request, prints the answer line
+  ctl_client.py SOCK subscribe OUTFILE    subscribes, appends each event line
+                                          to OUTFILE (flushed), exits at EOF
+  ctl_client.py SOCK sleeper              subscribes and never reads
+  ctl_client.py SOCK mute                 connects, sends half a request, waits
+"""
+import socket
+import sys
+import time
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+def main():
+    path, mode = sys.argv[1], sys.argv[2]
+    if mode == "request":
+        s = connect(path)
+        s.sendall(("cabsync-control/1 " + " ".join(sys.argv[3:]) + "\n").encode())
+        data = b""
+        s.settimeout(10)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        sys.stdout.write(data.decode())
+        return 0
+    if mode == "subscribe":
+        s = connect(path)
+        s.sendall(b"cabsync-control/1 subscribe\n")
+        with open(sys.argv[3], "a") as out:
+            buf = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    out.write("EOF\n")
+                    out.flush()
+                    return 0
+                buf += b
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    out.write(line.decode() + "\n")
+                    out.flush()
+    if mode == "sleeper":
+        s = connect(path)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"cabsync-control/1 subscribe\n")
+        time.sleep(3600)
+    if mode == "mute":
+        s = connect(path)
+        s.sendall(b"cabsync-control/1 sta")
+        time.sleep(3600)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
