@@ -5,7 +5,7 @@ foreach(t tamper events)
 	add_test(NAME audit_${t}
 		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/audit/${t}_test.sh ${CMAKE_BINARY_DIR}
 			${CMAKE_SOURCE_DIR})
-	set_tests_properties(audit_${t} PROPERTIES TIMEOUT 120 LABELS agent)
+	set_tests_properties(audit_${t} PROPERTIES TIMEOUT 300 LABELS agent)
 endforeach()
 cs_fuzz_target(audit_head cs_sql cs_base)
 cs_bench(audit cs_sql cs_base)
