@@ -16,6 +16,8 @@
 #                            /run, dbus-daemon, avahi-daemon (unless noavahi)
 #   net_cleanup              what the trap runs (idempotent)
 #   net_fail MSG...          print MSG, the tails of every log in $NET_TMP, exit 1
+#                            (inside $(...) it ends only that subshell: test
+#                            the substitution's status, `v=$(f) || net_fail`)
 #   net_log MSG...           timestamped line on stderr
 #
 # Running things in a host
