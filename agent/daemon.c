@@ -51,8 +51,9 @@
 #define STALL_PING_MS  2000   /* changes unacknowledged and nothing heard: PING */
 #define STALL_MS       5000   /* ... and still, on two ticks: close, redial */
 #define CONNECT_MS     3500   /* SYN unanswered (first + 2 retransmits): redial */
-#define FAST_MAX_MS    4000   /* backoff cap for a device in session ... */
+#define FAST_MAX_MS    2000   /* backoff cap for a device in session ... */
 #define FAST_FOR_MS    120000 /* ... less than 2 min ago */
+#define REPUBLISH_MS   30000  /* at most one "network is back" re-publish per 30 s */
 #define BUSY_RETRY_MS  5
 #define BUSY_RETRY_MAX 2000 /* x 5 ms: 10 s of SQLITE_BUSY before giving up a batch */
 #define FRAME_BUF      (CS_FRAME_HDR_LEN + CS_FRAME_MAX_BODY)
@@ -141,6 +142,7 @@ struct agent {
 	uint8_t dev_tags[CS_HOME_MAX_DEVICES][2][CS_TAG_LEN]; /* today, yesterday */
 	uv_timer_t rotate;
 	int mdns_said_nodaemon;
+	int64_t republished_ms; /* mono_ms() of the last "network is back" re-publish */
 	struct dialer mdial[CS_HOME_MAX_DEVICES]; /* dials to where mDNS saw a device */
 	struct cs_addrcache cache;
 	int cache_dirty;
@@ -864,6 +866,17 @@ on_hello(struct session *s, const struct cs_hello *h)
 	pi->s = s;
 	s->state = S_LIVE;
 	ctl_peer_event(a, s->peer_idx, 1);
+	/* back after an outage (partition, cut): a device that published
+	 * meanwhile may not see us for up to an hour, as avahi's querier backs
+	 * off; a new instance is announced at once (docs/DISCOVERY.md §4) */
+	if (pi->lost_ms != 0 && mono_ms() - pi->lost_ms >= STALL_MS && a->mdns != NULL &&
+	    (a->republished_ms == 0 || mono_ms() - a->republished_ms >= REPUBLISH_MS)) {
+		a->republished_ms = mono_ms();
+		if (cs_mdns_republish(a->mdns) == 0)
+			cs_log(CS_LOG_INFO, "mDNS: %s is back after %lld s: published again",
+			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
+			    (long long)((mono_ms() - pi->lost_ms) / 1000));
+	}
 	if (s->acc == NULL && (s->acc = cs_calloc(1, sizeof(*s->acc))) != NULL)
 		cs_audit_acc_init(s->acc, them, a->home.roster[s->peer_idx].practitioner);
 	snprintf(pi->addr, sizeof(pi->addr), "%s", s->addr);

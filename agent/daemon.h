@@ -21,7 +21,10 @@
  * (our receive cursor for that device), then each side streams CHANGES after
  * the peer's cursor, at most CS_AGENT_INFLIGHT batches unacknowledged; the
  * receiver applies each batch, stores the cursor durably (fsync) and only
- * then sends ACK. PING after 10 s of silence, closed after 30 s.
+ * then sends ACK. PING after 10 s of silence, closed after 30 s. A stalled
+ * path (changes unacknowledged, nothing heard for 5 s despite a PING), a
+ * connect unanswered for 3.5 s: closed and redialed, with the backoff capped
+ * at 2 s for a device in session less than 2 min ago (docs/TESTING.md).
  *
  * Returns the process exit code. Runs until SIGTERM/SIGINT: then BYE to every
  * peer, the worker finishes the job it is running, cancels the others, and

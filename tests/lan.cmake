@@ -6,7 +6,7 @@ foreach(t sync partition faults)
 	add_test(NAME lan_agents_${t}
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/lan/agents_${t}.sh ${CMAKE_BINARY_DIR}
 			${CMAKE_SOURCE_DIR})
-	set_tests_properties(lan_agents_${t} PROPERTIES TIMEOUT 240 LABELS lan
+	set_tests_properties(lan_agents_${t} PROPERTIES TIMEOUT 420 LABELS lan
 		SKIP_RETURN_CODE 77)
 endforeach()
 
@@ -22,5 +22,5 @@ target_compile_definitions(bench_lan PRIVATE
 	CS_BUILD_DIR="${CMAKE_BINARY_DIR}" CS_SRC_DIR="${CMAKE_SOURCE_DIR}")
 add_dependencies(bench_lan cabsync cs-lan-latency)
 add_test(NAME bench_smoke_lan COMMAND bench_lan)
-set_tests_properties(bench_smoke_lan PROPERTIES TIMEOUT 180 LABELS lan
+set_tests_properties(bench_smoke_lan PROPERTIES TIMEOUT 300 LABELS lan
 	ENVIRONMENT "CS_BENCH_SMALL=1")

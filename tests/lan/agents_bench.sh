@@ -48,12 +48,12 @@ spawn_agent() {
 		"$(ag_bin)" agent --home "$NET_TMP/h_$1"
 	AG_PID[$1]=$NET_PID
 }
-# first_sync NAME: ms from now until NAME's database has the peer's row
+# first_sync T0 NAME: ms from T0 until NAME's database has the peer's row
 first_sync() {
 	local end
 	end=$(($1 + 20000))
 	until has_row "$2"; do
-		[ "$(now_ms)" -lt "$end" ] || net_fail "no first sync on $2 in 20 s"
+		[ "$(now_ms)" -lt "$end" ] || return 1 # (a subshell: the caller fails)
 		sleep 0.005
 	done
 	echo $(($(now_ms) - $1))
@@ -73,7 +73,8 @@ BASE=()
 for r in $(seq "$RUNS"); do # join: a runs, a new device starts
 	T0=$(now_ms)
 	spawn_agent "j$r" 2
-	JOIN+=("$(first_sync "$T0" "j$r")")
+	v=$(first_sync "$T0" "j$r") || net_fail "join $r: no first sync"
+	JOIN+=("$v")
 	ag_stop "j$r"
 	net_log "join $r: ${JOIN[-1]} ms"
 done
@@ -83,7 +84,8 @@ for r in $(seq "$RUNS"); do
 	T0=$(now_ms)
 	spawn_agent "x$r" 1
 	spawn_agent "y$r" 2
-	COLD+=("$(first_sync "$T0" "y$r")")
+	v=$(first_sync "$T0" "y$r") || net_fail "cold $r: no first sync"
+	COLD+=("$v")
 	ag_stop "x$r"
 	ag_stop "y$r"
 	# raw: avahi-publish -> resolved by avahi-browse on h2

@@ -3,7 +3,7 @@
 # exit 77 = skipped): faulty peers on the simulated cabinet LAN, agents found
 # over mDNS only (no static peer).
 #   1. SIGKILL of the receiving agent b in the middle of a large initial
-#      stream (400 patients + their consultations and documents from a),
+#      stream (300 patients + their consultations and documents from a),
 #      restart (new port: found again through mDNS): a, b, c converge, no
 #      duplicate row, integrity_check ok.
 #   2. a device d that holds the cabinet key but is in nobody's roster: its
@@ -21,7 +21,7 @@ net_init agfault
 net_log "namespaces ${NET_P}*, temp $NET_TMP"
 for n in 1 2 3 4; do net_host $n; done
 for n in a b c d; do ag_newdb $n; done
-sh "$NET_SRC/sql/demo/generate.sh" "$NET_TMP/a.db" 400 2 7 >/dev/null 2>&1 || net_fail "generate"
+sh "$NET_SRC/sql/demo/generate.sh" "$NET_TMP/a.db" 300 2 7 >/dev/null 2>&1 || net_fail "generate"
 ag_q d "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
 	VALUES('Intrus','X','1980-01-01','M','2024-01-01')"
 ag_cabinet a b c

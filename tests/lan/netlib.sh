@@ -16,6 +16,8 @@
 #                            /run, dbus-daemon, avahi-daemon (unless noavahi)
 #   net_cleanup              what the trap runs (idempotent)
 #   net_fail MSG...          print MSG, the tails of every log in $NET_TMP, exit 1
+#                            (inside $(...) it ends only that subshell: test
+#                            the substitution's status, `v=$(f) || net_fail`)
 #   net_log MSG...           timestamped line on stderr
 #
 # Running things in a host
@@ -47,7 +49,8 @@
 #                            device name = NAME, NO static peer), then the full
 #                            roster copied to every home
 #   ag_start NAME N [ARGS]   `cabsync agent` of NAME in host N; waits for its
-#                            port file; pid in AG_PID[NAME], host in AG_HOST[NAME]
+#                            port file; pid in AG_PID[NAME], host in AG_HOST[NAME];
+#                            every log line starts with a time stamp (HH:MM:SS.micros)
 #   ag_stop NAME [SIG]       signal it (default TERM) and wait
 #   ag_q NAME SQL            the sqlite3 shell on NAME's database (5 s busy timeout)
 #   ag_canon NAME            sha256 of the canonical dump (sql/demo/canonical.sql)
@@ -290,8 +293,13 @@ ag_start() {
 	mkdir -p "$NET_TMP/x_$name"
 	chmod 700 "$NET_TMP/x_$name"
 	rm -f "$NET_TMP/h_$name/port"
-	net_spawn "$n" "$NET_TMP/$name.log" env XDG_RUNTIME_DIR="$NET_TMP/x_$name" \
-		"$(ag_bin)" agent --home "$NET_TMP/h_$name" "$@"
+	# each log line gets a time stamp; exec: the pid is the agent's
+	net_spawn "$n" "$NET_TMP/$name.log" bash -c 'x=$1 b=$2 h=$3
+		shift 3
+		exec env XDG_RUNTIME_DIR="$x" "$b" agent --home "$h" "$@" 2> >(while IFS= read -r l; do
+			t=$EPOCHREALTIME
+			printf "%(%T)T.%s %s\n" "${t%.*}" "${t#*.}" "$l"; done)' _ "$NET_TMP/x_$name" "$(ag_bin)" \
+		"$NET_TMP/h_$name" "$@"
 	AG_PID[$name]=$NET_PID
 	AG_HOST[$name]=$n
 	for i in $(seq 400); do
