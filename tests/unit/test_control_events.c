@@ -341,6 +341,38 @@ test_too_many_subscribers(void **state)
 }
 
 static void
+test_connections_are_bounded(void **state)
+{
+	struct fx *f = *state;
+	int fds[CS_CTL_MAX_CLIENTS + 1], i, fd;
+	char buf[512];
+	size_t len = 0;
+
+	/* clients that never finish their request fill every slot... */
+	for (i = 0; i <= CS_CTL_MAX_CLIENTS; i++) {
+		fds[i] = client(f, CS_CTL_MAGIC "sta");
+		spin(f, 5);
+	}
+	spin(f, 30);
+	assert_int_equal(f->c.nclients, CS_CTL_MAX_CLIENTS);
+	/* ...the one past them is closed at once */
+	assert_int_equal(drain(fds[CS_CTL_MAX_CLIENTS], buf, sizeof(buf), &len), 1);
+	assert_int_equal(len, 0);
+	/* one leaves: a request is served again */
+	close(fds[0]);
+	spin(f, 30);
+	fd = client(f, CS_CTL_MAGIC "status\n");
+	spin(f, 30);
+	assert_int_equal(drain(fd, buf, sizeof(buf), &len), 1);
+	assert_string_equal(buf, "{\"state\":\"offline\",\"peers\":[]}\n");
+	close(fd);
+	for (i = 1; i <= CS_CTL_MAX_CLIENTS; i++)
+		close(fds[i]);
+	spin(f, 30);
+	assert_int_equal(f->c.nclients, 0);
+}
+
+static void
 test_async_answer(void **state)
 {
 	struct fx *f = *state;
@@ -452,6 +484,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_slow_subscriber_dropped_others_served, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_subscribers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connections_are_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_async_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_says_stopping, setup, teardown),
 	};
