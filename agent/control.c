@@ -207,6 +207,7 @@ client_close(struct cs_ctl_client *cl)
 	}
 	if (cl->mode == CL_SUB)
 		c->nsubs--;
+	c->nclients--;
 	uv_close((uv_handle_t *)&cl->pipe, client_closed);
 }
 
@@ -427,7 +428,9 @@ on_conn(uv_stream_t *server, int status)
 	cl->pipe.data = cl;
 	cl->next = c->clients;
 	c->clients = cl;
-	if (uv_accept(server, (uv_stream_t *)&cl->pipe) != 0 ||
+	c->nclients++;
+	/* a client that never finishes its request holds a slot: a bounded number */
+	if (uv_accept(server, (uv_stream_t *)&cl->pipe) != 0 || c->nclients > CS_CTL_MAX_CLIENTS ||
 	    uv_read_start((uv_stream_t *)&cl->pipe, client_alloc, client_read) != 0)
 		client_close(cl);
 }

@@ -39,10 +39,11 @@
 #define CS_CTL_MAX_REQ  64
 #define CS_CTL_MAX_RESP (64 * 1024)
 /* Output bytes queued to one subscriber before it is dropped (4 full statuses). */
-#define CS_CTL_MAX_QUEUE (256 * 1024)
-#define CS_CTL_MAX_SUBS  16   /* subscribers at once; the next one is refused */
-#define CS_CTL_POKE_MS   100  /* status push latency after cs_control_poke */
-#define CS_CTL_CHECK_MS  1000 /* status re-check period while someone subscribes */
+#define CS_CTL_MAX_QUEUE   (256 * 1024)
+#define CS_CTL_MAX_SUBS    16   /* subscribers at once; the next one is refused */
+#define CS_CTL_MAX_CLIENTS 64   /* connections at once (any kind); more are closed at once */
+#define CS_CTL_POKE_MS     100  /* status push latency after cs_control_poke */
+#define CS_CTL_CHECK_MS    1000 /* status re-check period while someone subscribes */
 /* Conflict ids of `resolve`: 1 .. 2^53 - 1 (exact in a JSON double). */
 #define CS_CTL_MAX_ID 9007199254740991LL
 
@@ -132,7 +133,7 @@ struct cs_control {
 	cs_control_async_fn afn;
 	void *ctx;
 	struct cs_ctl_client *clients; /* every open connection */
-	size_t nsubs;
+	size_t nclients, nsubs;
 	uint64_t next_token;
 	uint64_t dropped; /* subscribers dropped for not reading */
 	char *last;       /* the last status pushed (NUL-terminated), or NULL */

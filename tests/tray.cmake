@@ -30,3 +30,10 @@ add_test(NAME control_events
 	COMMAND sh ${CMAKE_SOURCE_DIR}/tests/tray/events_test.sh ${CMAKE_BINARY_DIR}
 		${CMAKE_SOURCE_DIR})
 set_tests_properties(control_events PROPERTIES TIMEOUT 180 LABELS tray)
+# The tray's conflicts and audit windows and its notifications (Xvfb, D-Bus).
+if(TARGET cabsync-tray)
+	add_test(NAME tray_windows
+		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/tray/windows_test.sh ${CMAKE_BINARY_DIR}
+			${CMAKE_SOURCE_DIR})
+	set_tests_properties(tray_windows PROPERTIES TIMEOUT 300 LABELS tray)
+endif()

@@ -265,6 +265,7 @@ peer(struct jp *j, struct cs_tray_peer *pe)
 
 	memset(pe, 0, sizeof(*pe));
 	pe->pending = -1;
+	pe->replica = 1;
 	if (eat(j, '{') != 0)
 		return CS_EINVAL;
 	if (peek(j) == '}') {
@@ -277,13 +278,19 @@ peer(struct jp *j, struct cs_tray_peer *pe)
 		if (strcmp(key, "name") == 0) {
 			if (str(j, pe->name, sizeof(pe->name)) != 0)
 				return CS_EINVAL;
-		} else if (strcmp(key, "online") == 0 || strcmp(key, "revoked") == 0) {
+		} else if (strcmp(key, "device") == 0) {
+			if (str(j, pe->device, sizeof(pe->device)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "online") == 0 || strcmp(key, "revoked") == 0 ||
+		    strcmp(key, "replica") == 0) {
 			if ((b = boolean(j)) < 0)
 				return CS_EINVAL;
 			if (key[0] == 'o')
 				pe->online = b;
-			else
+			else if (key[2] == 'v')
 				pe->revoked = b;
+			else
+				pe->replica = b;
 		} else if (strcmp(key, "last_sync") == 0) {
 			if (intval(j, &pe->last_sync, 0) != 0 || pe->last_sync < 0)
 				return CS_EINVAL;
@@ -315,7 +322,7 @@ peers(struct jp *j, struct cs_tray_status *st)
 	for (;;) {
 		if (peer(j, &tmp) != 0)
 			return CS_EINVAL;
-		if (!tmp.revoked) {
+		if (!tmp.revoked && tmp.replica) {
 			st->colleagues++;
 			if (tmp.online)
 				st->online++;
@@ -365,7 +372,8 @@ cs_tray_status_parse(const char *js, size_t len, struct cs_tray_status *st)
 {
 	struct jp j = {js, js + len};
 	char key[32], agent_error[128];
-	int seen_state = 0, seen_peers = 0, rc = CS_EINVAL;
+	int64_t top_pending = -1;
+	int seen_state = 0, seen_peers = 0, seen_pending = 0, rc = CS_EINVAL;
 
 	memset(st, 0, sizeof(*st));
 	st->conflicts = -1;
@@ -387,6 +395,9 @@ cs_tray_status_parse(const char *js, size_t len, struct cs_tray_status *st)
 		} else if (strcmp(key, "name") == 0) {
 			if (str(&j, st->device_name, sizeof(st->device_name)) != 0)
 				goto out;
+		} else if (strcmp(key, "device") == 0) {
+			if (str(&j, st->device, sizeof(st->device)) != 0)
+				goto out;
 		} else if (strcmp(key, "error") == 0) {
 			if (str(&j, agent_error, sizeof(agent_error)) != 0)
 				goto out;
@@ -398,6 +409,10 @@ cs_tray_status_parse(const char *js, size_t len, struct cs_tray_status *st)
 		} else if (strcmp(key, "conflicts") == 0) {
 			if (intval(&j, &st->conflicts, 0) != 0 || st->conflicts < 0)
 				goto out;
+		} else if (strcmp(key, "pending") == 0) {
+			if (seen_pending || intval(&j, &top_pending, 1) != 0 || top_pending < -1)
+				goto out;
+			seen_pending = 1;
 		} else if (strcmp(key, "peers") == 0) {
 			if (seen_peers || peers(&j, st) != 0)
 				goto out;
@@ -431,6 +446,9 @@ end:
 		st->state = CS_TRAY_ERROR;
 		return 0;
 	}
+	/* the agent's own count (it knows what no device has) wins */
+	if (seen_pending)
+		st->pending = top_pending;
 	decide(st);
 	rc = 0;
 out:
@@ -482,11 +500,13 @@ cs_tray_status_headline(const struct cs_tray_status *st, char *out, size_t cap)
 		snprintf(out, cap, "Local only: no other device, nothing is backed up");
 		break;
 	case CS_TRAY_OFFLINE:
-		/* pending 0 while offline is not a promise: the agent of 0.1 counts
-		 * local commits only while a session is open (report of issue 8) */
+		/* pending: the agent recounts its commits also while offline
+		 * (PROTOCOL.md §8.1); unknown after a restart until an ACK */
 		if (st->pending > 0)
 			snprintf(out, cap, "Offline: %lld change%s waiting", (long long)st->pending,
 			    plural(st->pending));
+		else if (st->pending == 0)
+			snprintf(out, cap, "Offline: no colleague reachable, nothing waiting");
 		else
 			snprintf(out, cap, "Offline: no colleague reachable");
 		break;
@@ -588,4 +608,342 @@ cs_tray_status_tooltip(const struct cs_tray_status *st, int64_t now, char *out, 
 		    (long long)st->conflicts);
 		add(out, cap, &n, line);
 	}
+}
+
+/* ---------------------------------------------------------------- events */
+
+static const struct {
+	const char *name;
+	int kind;
+} evnames[] = {
+    {"status", CS_TRAY_EV_STATUS},
+    {"peer", CS_TRAY_EV_PEER},
+    {"conflict", CS_TRAY_EV_CONFLICT},
+    {"share_received", CS_TRAY_EV_SHARE_RECV},
+    {"share_revoked", CS_TRAY_EV_SHARE_REVOKED},
+    {"relay_login", CS_TRAY_EV_RELAY_LOGIN},
+    {"stopping", CS_TRAY_EV_STOPPING},
+};
+
+/* "{" key ":" ... : the next key into key, 1 at the closing "}", CS_EINVAL. */
+static int
+next_key(struct jp *j, int *first, char *key, size_t cap)
+{
+	if (*first) {
+		*first = 0;
+		if (eat(j, '{') != 0)
+			return CS_EINVAL;
+		if (peek(j) == '}') {
+			j->p++;
+			return 1;
+		}
+	} else {
+		if (peek(j) == '}') {
+			j->p++;
+			return 1;
+		}
+		if (eat(j, ',') != 0)
+			return CS_EINVAL;
+	}
+	if (str(j, key, cap) != 0 || eat(j, ':') != 0)
+		return CS_EINVAL;
+	return 0;
+}
+
+/* Nothing but white space after the object. */
+static int
+at_end(struct jp *j)
+{
+	ws(j);
+	return j->p == j->end ? 0 : CS_EINVAL;
+}
+
+int
+cs_tray_event_parse(const char *js, size_t len, struct cs_tray_event *ev)
+{
+	struct jp j = {js, js + len};
+	char key[32], name[32];
+	int first = 1, rc, b, seen = 0;
+	size_t i;
+
+	memset(ev, 0, sizeof(*ev));
+	if (js == NULL)
+		return CS_EINVAL;
+	while ((rc = next_key(&j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, "event") == 0) {
+			if (seen || str(&j, name, sizeof(name)) != 0)
+				goto bad;
+			seen = 1;
+			for (i = 0; i < sizeof(evnames) / sizeof(evnames[0]); i++)
+				if (strcmp(name, evnames[i].name) == 0)
+					ev->kind = evnames[i].kind;
+		} else if (strcmp(key, "error") == 0) {
+			if (str(&j, ev->error, sizeof(ev->error)) != 0)
+				goto bad;
+			seen = 2;
+		} else if (strcmp(key, "name") == 0 || strcmp(key, "from_name") == 0) {
+			if (str(&j, ev->name, sizeof(ev->name)) != 0)
+				goto bad;
+		} else if (strcmp(key, "online") == 0) {
+			if ((b = boolean(&j)) < 0)
+				goto bad;
+			ev->online = b;
+		} else if (strcmp(key, "open") == 0 || strcmp(key, "new") == 0) {
+			int64_t v;
+
+			if (intval(&j, &v, 0) != 0 || v < 0)
+				goto bad;
+			if (key[0] == 'o')
+				ev->open = v;
+			else
+				ev->added = v;
+		} else if (strcmp(key, "permission") == 0) {
+			if (str(&j, ev->permission, sizeof(ev->permission)) != 0)
+				goto bad;
+		} else if (strcmp(key, "patient_label") == 0) {
+			if (str(&j, ev->label, sizeof(ev->label)) != 0)
+				goto bad;
+		} else if (skip(&j, 1) != 0) {
+			goto bad;
+		}
+	}
+	if (rc < 0 || at_end(&j) != 0 || !seen)
+		goto bad;
+	if (seen == 2)
+		ev->kind = CS_TRAY_EV_ERROR;
+	return 0;
+bad:
+	memset(ev, 0, sizeof(*ev));
+	return CS_EINVAL;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+/* An {"error":"..."} answer: its sentence into err, CS_EINVAL; else 0. */
+static int
+error_answer(const char *js, size_t len, char *err, size_t errcap)
+{
+	struct jp j = {js, js + len};
+	char key[16], tmp[128];
+	int first = 1;
+
+	if (next_key(&j, &first, key, sizeof(key)) != 0 || strcmp(key, "error") != 0)
+		return 0;
+	if (str(&j, tmp, sizeof(tmp)) != 0 || next_key(&j, &first, key, sizeof(key)) != 1 ||
+	    at_end(&j) != 0)
+		return 0;
+	if (err != NULL && errcap > 0)
+		snprintf(err, errcap, "%s", tmp);
+	return CS_EINVAL;
+}
+
+/* A conflict value: string, null, or {"deleted":true}. */
+static int
+cvalue(struct jp *j, char *out, size_t cap)
+{
+	char key[16];
+	int first = 1, b, del = 0, rc;
+
+	if (peek(j) == '"')
+		return str(j, out, cap);
+	if (peek(j) == 'n') {
+		snprintf(out, cap, "(empty)");
+		return word(j, "null");
+	}
+	while ((rc = next_key(j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, "deleted") != 0 || (b = boolean(j)) != 1)
+			return CS_EINVAL;
+		del = 1;
+	}
+	if (rc < 0 || !del)
+		return CS_EINVAL;
+	snprintf(out, cap, "(deleted)");
+	return 0;
+}
+
+static int
+conflict(struct jp *j, struct cs_tray_conflict *c)
+{
+	char key[32];
+	int first = 1, rc, seen_id = 0;
+
+	memset(c, 0, sizeof(*c));
+	while ((rc = next_key(j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, "id") == 0) {
+			if (intval(j, &c->id, 0) != 0 || c->id < 1)
+				return CS_EINVAL;
+			seen_id = 1;
+		} else if (strcmp(key, "table") == 0) {
+			if (str(j, c->table, sizeof(c->table)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "column") == 0) {
+			if (peek(j) == 'n') {
+				if (word(j, "null") != 0)
+					return CS_EINVAL;
+			} else if (str(j, c->column, sizeof(c->column)) != 0) {
+				return CS_EINVAL;
+			}
+		} else if (strcmp(key, "mine") == 0) {
+			if (cvalue(j, c->mine, sizeof(c->mine)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "theirs") == 0) {
+			if (cvalue(j, c->theirs, sizeof(c->theirs)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "their_device") == 0) {
+			if (str(j, c->their_device, sizeof(c->their_device)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "mine_device") == 0) {
+			if (str(j, c->mine_device, sizeof(c->mine_device)) != 0)
+				return CS_EINVAL;
+		} else if (skip(j, 3) != 0) {
+			return CS_EINVAL;
+		}
+	}
+	return rc < 0 || !seen_id ? CS_EINVAL : 0;
+}
+
+int
+cs_tray_conflicts_parse(const char *js, size_t len, struct cs_tray_conflicts *out, char *err,
+    size_t errcap)
+{
+	struct jp j = {js, js + len};
+	struct cs_tray_conflict tmp;
+	char key[32];
+	int first = 1, rc, b, seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (err != NULL && errcap > 0)
+		snprintf(err, errcap, "the agent's answer is unreadable");
+	if (js == NULL || error_answer(js, len, err, errcap) != 0)
+		return CS_EINVAL;
+	while ((rc = next_key(&j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, "conflicts") == 0) {
+			if (seen || eat(&j, '[') != 0)
+				goto bad;
+			seen = 1;
+			if (peek(&j) == ']') {
+				j.p++;
+				continue;
+			}
+			for (;;) {
+				if (conflict(&j, &tmp) != 0)
+					goto bad;
+				if (out->n < CS_TRAY_MAX_CONFLICTS)
+					out->v[out->n++] = tmp;
+				else
+					out->nextra++;
+				if (peek(&j) == ',') {
+					j.p++;
+					continue;
+				}
+				if (eat(&j, ']') != 0)
+					goto bad;
+				break;
+			}
+		} else if (strcmp(key, "truncated") == 0) {
+			if ((b = boolean(&j)) < 0)
+				goto bad;
+			out->truncated = b;
+		} else if (skip(&j, 1) != 0) {
+			goto bad;
+		}
+	}
+	if (rc < 0 || at_end(&j) != 0 || !seen)
+		goto bad;
+	if (err != NULL && errcap > 0)
+		err[0] = '\0';
+	return 0;
+bad:
+	memset(out, 0, sizeof(*out));
+	return CS_EINVAL;
+}
+
+static int
+audit_row(struct jp *j, struct cs_tray_audit_row *r)
+{
+	char key[32];
+	int first = 1, rc;
+
+	memset(r, 0, sizeof(*r));
+	while ((rc = next_key(j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, "id") == 0) {
+			if (intval(j, &r->id, 0) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "at_ms") == 0) {
+			if (intval(j, &r->at_ms, 0) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "count") == 0) {
+			if (intval(j, &r->count, 0) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "action") == 0) {
+			if (str(j, r->action, sizeof(r->action)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "device") == 0) {
+			if (str(j, r->device, sizeof(r->device)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "patient") == 0) {
+			if (str(j, r->patient, sizeof(r->patient)) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "detail") == 0) {
+			if (str(j, r->detail, sizeof(r->detail)) != 0)
+				return CS_EINVAL;
+		} else if (skip(j, 3) != 0) {
+			return CS_EINVAL;
+		}
+	}
+	return rc < 0 ? CS_EINVAL : 0;
+}
+
+int
+cs_tray_audit_parse(const char *js, size_t len, struct cs_tray_audit *out, char *err, size_t errcap)
+{
+	struct jp j = {js, js + len};
+	struct cs_tray_audit_row tmp;
+	char key[32];
+	int first = 1, rc, seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (err != NULL && errcap > 0)
+		snprintf(err, errcap, "the agent's answer is unreadable");
+	if (js == NULL || error_answer(js, len, err, errcap) != 0)
+		return CS_EINVAL;
+	while ((rc = next_key(&j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, "audit") == 0) {
+			if (seen || eat(&j, '[') != 0)
+				goto bad;
+			seen = 1;
+			if (peek(&j) == ']') {
+				j.p++;
+				continue;
+			}
+			for (;;) {
+				if (audit_row(&j, &tmp) != 0)
+					goto bad;
+				if (out->n < CS_TRAY_MAX_AUDIT)
+					out->v[out->n++] = tmp;
+				else
+					out->nextra++;
+				if (peek(&j) == ',') {
+					j.p++;
+					continue;
+				}
+				if (eat(&j, ']') != 0)
+					goto bad;
+				break;
+			}
+		} else if (strcmp(key, "total") == 0) {
+			if (intval(&j, &out->total, 0) != 0 || out->total < 0)
+				goto bad;
+		} else if (skip(&j, 1) != 0) {
+			goto bad;
+		}
+	}
+	if (rc < 0 || at_end(&j) != 0 || !seen)
+		goto bad;
+	if (err != NULL && errcap > 0)
+		err[0] = '\0';
+	return 0;
+bad:
+	memset(out, 0, sizeof(*out));
+	return CS_EINVAL;
 }

@@ -42,8 +42,10 @@ enum cs_tray_state {
 
 struct cs_tray_peer {
 	char name[CS_TRAY_NAME_LEN];
+	char device[33]; /* hex id as the agent gives it (truncated) */
 	int online;
 	int revoked;
+	int replica;       /* receives my changes ("replica"; absent: 1, older agents) */
 	int64_t last_sync; /* unix seconds, 0 never */
 	int64_t pending;   /* local changes not yet acknowledged by it, -1 unknown */
 };
@@ -52,15 +54,18 @@ struct cs_tray_status {
 	int state; /* enum cs_tray_state */
 	char agent_state[16];
 	char device_name[CS_TRAY_NAME_LEN];
+	char device[33]; /* this device's hex id (truncated) */
 	char error[160]; /* why, when state is CS_TRAY_ERROR */
 	int64_t db_version;
 	int64_t conflicts; /* -1: the agent does not report conflicts */
 	size_t npeers;     /* listed below (at most CS_TRAY_MAX_PEERS) */
 	size_t nextra;     /* further peers counted but not kept */
 	struct cs_tray_peer peers[CS_TRAY_MAX_PEERS];
-	size_t colleagues; /* non-revoked other devices */
+	size_t colleagues; /* non-revoked other devices that receive my changes */
 	size_t online;     /* of which connected */
-	int64_t pending;   /* least "pending" among colleagues, -1 unknown */
+	/* changes of mine no replica has acknowledged: the agent's top-level
+	 * "pending", else the least "pending" among replicas; -1 unknown */
+	int64_t pending;
 };
 
 /*
@@ -86,5 +91,86 @@ void cs_tray_status_headline(const struct cs_tray_status *st, char *out, size_t 
  * ago"). Truncated to cap (always NUL-terminated).
  */
 void cs_tray_status_tooltip(const struct cs_tray_status *st, int64_t now, char *out, size_t cap);
+
+/* ---- events pushed after `subscribe` (PROTOCOL.md §8.2) ---- */
+
+enum cs_tray_ev {
+	CS_TRAY_EV_UNKNOWN = 0, /* a newer event: ignored */
+	CS_TRAY_EV_STATUS,      /* parse the same line with cs_tray_status_parse */
+	CS_TRAY_EV_PEER,
+	CS_TRAY_EV_CONFLICT,
+	CS_TRAY_EV_SHARE_RECV,
+	CS_TRAY_EV_SHARE_REVOKED,
+	CS_TRAY_EV_RELAY_LOGIN,
+	CS_TRAY_EV_STOPPING,
+	CS_TRAY_EV_ERROR /* an {"error":...} line: the agent refused the subscription */
+};
+
+struct cs_tray_event {
+	int kind;                     /* enum cs_tray_ev */
+	char name[CS_TRAY_NAME_LEN];  /* peer: "name"; shares: "from_name" */
+	int online;                   /* peer */
+	int64_t open, added;          /* conflict: "open", "new" */
+	char permission[16];          /* share_received */
+	char label[CS_TRAY_NAME_LEN]; /* shares: "patient_label" when the agent sends one */
+	char error[128];              /* error: the agent's sentence */
+};
+
+/*
+ * Decode one event line js[0..len) into ev. 0, or CS_EINVAL when it is not
+ * an object, a known field has the wrong type, or "event" is missing. Unknown
+ * keys are skipped. Never reads past len, never allocates.
+ */
+int cs_tray_event_parse(const char *js, size_t len, struct cs_tray_event *ev);
+
+/* ---- answers of `conflicts` and `audit` (PROTOCOL.md §8.3) ---- */
+
+#define CS_TRAY_MAX_CONFLICTS 64
+#define CS_TRAY_VALUE_LEN     128
+
+struct cs_tray_conflict {
+	int64_t id;
+	char table[CS_TRAY_NAME_LEN];
+	char column[CS_TRAY_NAME_LEN]; /* "" for the row's existence */
+	char mine[CS_TRAY_VALUE_LEN];  /* "(empty)" for null, "(deleted)" for a delete */
+	char theirs[CS_TRAY_VALUE_LEN];
+	char mine_device[33];
+	char their_device[33];
+};
+
+struct cs_tray_conflicts {
+	size_t n;      /* kept in v */
+	size_t nextra; /* more listed than kept */
+	int truncated; /* the agent cut its list */
+	struct cs_tray_conflict v[CS_TRAY_MAX_CONFLICTS];
+};
+
+/*
+ * Decode a `conflicts` answer. 0; CS_EINVAL (malformed, or an {"error":...}
+ * answer: then its sentence is in err). err may be NULL.
+ */
+int cs_tray_conflicts_parse(const char *js, size_t len, struct cs_tray_conflicts *out, char *err,
+    size_t errcap);
+
+#define CS_TRAY_MAX_AUDIT 200
+
+struct cs_tray_audit_row {
+	int64_t id, at_ms, count;
+	char action[32];
+	char device[17];
+	char patient[64];
+	char detail[96];
+};
+
+struct cs_tray_audit {
+	int64_t total;
+	size_t n;
+	size_t nextra;
+	struct cs_tray_audit_row v[CS_TRAY_MAX_AUDIT];
+};
+
+/* Decode an `audit` answer; as cs_tray_conflicts_parse. */
+int cs_tray_audit_parse(const char *js, size_t len, struct cs_tray_audit *out, char *err,
+    size_t errcap);
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * libFuzzer target: cs_tray_status_parse (agent/tray/tray_status.h), the
- * tray's decoder of the agent's status line (PROTOCOL.md §8). Any bytes: no
- * crash, no read past the input, a valid state, NUL-terminated strings.
+ * libFuzzer target: the tray's decoders of the agent's lines
+ * (agent/tray/tray_status.h, PROTOCOL.md §8): the status answer, the events
+ * pushed after `subscribe`, the `conflicts` and `audit` answers. Any bytes:
+ * no crash, no read past the input, a valid state, NUL-terminated strings,
+ * and a refused input leaves zeroed results.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -22,10 +24,21 @@ check(int ok)
 		abort();
 }
 
+static struct cs_tray_conflicts conf;
+static struct cs_tray_audit aud;
+
+static int
+nul(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cs_tray_status st;
+	struct cs_tray_event ev;
+	char err[128];
 	char tip[2048];
 	char *copy;
 	size_t i;
@@ -45,6 +58,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(memchr(st.peers[i].name, '\0', sizeof(st.peers[i].name)) != NULL);
 	cs_tray_status_tooltip(&st, 1700000000, tip, sizeof(tip));
 	check(strlen(tip) < sizeof(tip));
+
+	rc = cs_tray_event_parse(copy, size, &ev);
+	check(rc == 0 || rc == CS_EINVAL);
+	check(ev.kind >= CS_TRAY_EV_UNKNOWN && ev.kind <= CS_TRAY_EV_ERROR);
+	check(rc == 0 || ev.kind == CS_TRAY_EV_UNKNOWN);
+	check(nul(ev.name, sizeof(ev.name)) && nul(ev.error, sizeof(ev.error)) &&
+	    nul(ev.permission, sizeof(ev.permission)));
+	check(ev.open >= 0 && ev.added >= 0);
+
+	rc = cs_tray_conflicts_parse(copy, size, &conf, err, sizeof(err));
+	check(rc == 0 || rc == CS_EINVAL);
+	check(conf.n <= CS_TRAY_MAX_CONFLICTS && nul(err, sizeof(err)));
+	check(rc == 0 || (conf.n == 0 && err[0] != '\0'));
+	for (i = 0; i < conf.n; i++)
+		check(conf.v[i].id > 0 && nul(conf.v[i].mine, sizeof(conf.v[i].mine)) &&
+		    nul(conf.v[i].theirs, sizeof(conf.v[i].theirs)) &&
+		    nul(conf.v[i].table, sizeof(conf.v[i].table)) &&
+		    nul(conf.v[i].column, sizeof(conf.v[i].column)));
+
+	rc = cs_tray_audit_parse(copy, size, &aud, err, sizeof(err));
+	check(rc == 0 || rc == CS_EINVAL);
+	check(aud.n <= CS_TRAY_MAX_AUDIT && aud.total >= 0);
+	check(rc == 0 || aud.n == 0);
+	for (i = 0; i < aud.n; i++)
+		check(nul(aud.v[i].action, sizeof(aud.v[i].action)) &&
+		    nul(aud.v[i].detail, sizeof(aud.v[i].detail)) &&
+		    nul(aud.v[i].patient, sizeof(aud.v[i].patient)));
 	free(copy);
 	return 0;
 }

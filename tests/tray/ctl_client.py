@@ -7,6 +7,10 @@
                                           to OUTFILE (flushed), exits at EOF
   ctl_client.py SOCK sleeper              subscribes and never reads
   ctl_client.py SOCK mute                 connects, sends half a request, waits
+  ctl_client.py SOCK fake-agent EVENTS    serves SOCK as a fake agent: `status`
+                                          answers a synced status; `subscribe`
+                                          gets it, then each line of the file
+                                          EVENTS, 0.3 s apart, then stays open
 """
 import socket
 import sys
@@ -54,6 +58,34 @@ def main():
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(b"cabsync-control/1 subscribe\n")
         time.sleep(3600)
+    if mode == "fake-agent":
+        status = ('{"state":"synced","device":"cc","name":"desk","port":1,'
+                  '"db_version":3,"pending":0,"conflicts":0,"peers":[{"device":"aa",'
+                  '"name":"laptop","online":true,"revoked":false,"replica":true,'
+                  '"addr":"","last_sync":1700000000,"pending":0}]}')
+        with open(sys.argv[3]) as f:
+            events = [l.strip() for l in f if l.strip()]
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(8)
+        keep = []
+        while True:
+            c, _ = srv.accept()
+            req = b""
+            while not req.endswith(b"\n") and len(req) < 64:
+                b = c.recv(64)
+                if not b:
+                    break
+                req += b
+            if req == b"cabsync-control/1 subscribe\n":
+                c.sendall(('{"event":"status",' + status[1:] + "\n").encode())
+                for e in events:
+                    time.sleep(0.3)
+                    c.sendall((e + "\n").encode())
+                keep.append(c)
+            else:
+                c.sendall((status + "\n").encode())
+                c.close()
     if mode == "mute":
         s = connect(path)
         s.sendall(b"cabsync-control/1 sta")

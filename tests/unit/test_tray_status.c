@@ -487,6 +487,194 @@ test_tray_ctl_path(void **state)
 	    CS_ERANGE);
 }
 
+static void
+test_tray_top_level_pending_wins(void **state)
+{
+	struct cs_tray_status st;
+	const char *s = "{\"state\":\"offline\",\"db_version\":9,\"pending\":3,\"conflicts\":0,"
+	                "\"peers\":[" PEER_LAPTOP("false", "null") "]}";
+
+	(void)state;
+	assert_int_equal(parse(s, &st), 0);
+	assert_int_equal(st.state, CS_TRAY_OFFLINE);
+	assert_int_equal(st.pending, 3);
+	/* null at the top: unknown, even if a peer says 0 */
+	assert_int_equal(parse("{\"state\":\"offline\",\"pending\":null,\"peers\":[" PEER_LAPTOP(
+	                           "false", "0") "]}",
+	                     &st),
+	    0);
+	assert_int_equal(st.pending, -1);
+	/* offline with nothing waiting says so, never "synced" */
+	assert_int_equal(
+	    parse("{\"state\":\"offline\",\"pending\":0,\"peers\":[" PEER_LAPTOP("false", "0") "]}",
+	        &st),
+	    0);
+	assert_int_equal(st.state, CS_TRAY_OFFLINE);
+	{
+		char head[128];
+
+		cs_tray_status_headline(&st, head, sizeof(head));
+		assert_string_equal(head, "Offline: no colleague reachable, nothing waiting");
+	}
+	assert_int_equal(parse("{\"state\":\"offline\",\"pending\":-2,\"peers\":[]}", &st),
+	    CS_EINVAL);
+	assert_int_equal(
+	    parse("{\"state\":\"offline\",\"pending\":1,\"pending\":1,\"peers\":[]}", &st),
+	    CS_EINVAL);
+}
+
+static void
+test_tray_local_when_no_replica(void **state)
+{
+	struct cs_tray_status st;
+
+	(void)state;
+	/* a colleague's device that does not receive my changes backs nothing up */
+	assert_int_equal(parse("{\"state\":\"synced\",\"pending\":0,\"peers\":[{\"device\":\"ab\","
+	                       "\"name\":\"other\",\"online\":true,\"revoked\":false,"
+	                       "\"replica\":false,\"pending\":0}]}",
+	                     &st),
+	    0);
+	assert_int_equal(st.state, CS_TRAY_LOCAL);
+	assert_string_equal(st.peers[0].device, "ab");
+	assert_int_equal(st.peers[0].replica, 0);
+	assert_int_equal(parse("{\"state\":\"synced\",\"peers\":[{\"replica\":1}]}", &st),
+	    CS_EINVAL);
+}
+
+static int
+evparse(const char *s, struct cs_tray_event *ev)
+{
+	return cs_tray_event_parse(s, strlen(s), ev);
+}
+
+static void
+test_tray_events(void **state)
+{
+	struct cs_tray_event ev;
+	struct cs_tray_status st;
+	const char *s =
+	    "{\"event\":\"status\",\"state\":\"synced\",\"pending\":0,\"peers\":[" PEER_LAPTOP(
+	        "true", "0") "]}";
+
+	(void)state;
+	assert_int_equal(evparse(s, &ev), 0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_STATUS);
+	assert_int_equal(parse(s, &st), 0);
+	assert_int_equal(st.state, CS_TRAY_SYNCED);
+	assert_int_equal(evparse("{\"event\":\"peer\",\"device\":\"aa\",\"name\":\"laptop\","
+	                         "\"online\":true}",
+	                     &ev),
+	    0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_PEER);
+	assert_string_equal(ev.name, "laptop");
+	assert_int_equal(ev.online, 1);
+	assert_int_equal(evparse("{\"event\":\"conflict\",\"open\":3,\"new\":2}", &ev), 0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_CONFLICT);
+	assert_int_equal(ev.open, 3);
+	assert_int_equal(ev.added, 2);
+	assert_int_equal(evparse("{\"event\":\"share_received\",\"share\":4,\"from\":\"aa\","
+	                         "\"from_name\":\"Dr B\",\"permission\":\"read\"}",
+	                     &ev),
+	    0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_SHARE_RECV);
+	assert_string_equal(ev.name, "Dr B");
+	assert_string_equal(ev.permission, "read");
+	assert_int_equal(evparse("{\"event\":\"share_revoked\",\"from_name\":\"Dr B\"}", &ev), 0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_SHARE_REVOKED);
+	assert_int_equal(evparse("{\"event\":\"relay_login\",\"reason\":\"expired\"}", &ev), 0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_RELAY_LOGIN);
+	assert_int_equal(evparse("{\"event\":\"stopping\"}", &ev), 0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_STOPPING);
+	assert_int_equal(evparse("{\"event\":\"from_the_future\",\"x\":[1,{}]}", &ev), 0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_UNKNOWN);
+	assert_int_equal(evparse("{\"error\":\"unknown verb\"}", &ev), 0);
+	assert_int_equal(ev.kind, CS_TRAY_EV_ERROR);
+	assert_string_equal(ev.error, "unknown verb");
+	/* refused: no event, wrong types, two events, trailing bytes, truncations */
+	assert_int_equal(evparse("{}", &ev), CS_EINVAL);
+	assert_int_equal(evparse("{\"event\":1}", &ev), CS_EINVAL);
+	assert_int_equal(evparse("{\"event\":\"peer\",\"online\":\"yes\"}", &ev), CS_EINVAL);
+	assert_int_equal(evparse("{\"event\":\"conflict\",\"open\":-1}", &ev), CS_EINVAL);
+	assert_int_equal(evparse("{\"event\":\"peer\",\"event\":\"peer\"}", &ev), CS_EINVAL);
+	assert_int_equal(evparse("{\"event\":\"stopping\"}x", &ev), CS_EINVAL);
+	assert_int_equal(evparse("{\"event\":\"stopping\",}", &ev), CS_EINVAL);
+	assert_int_equal(evparse("[\"event\"]", &ev), CS_EINVAL);
+	{
+		const char *full = "{\"event\":\"peer\",\"name\":\"x\",\"online\":false}";
+		size_t i;
+
+		for (i = 0; i < strlen(full); i++)
+			assert_int_equal(cs_tray_event_parse(full, i, &ev), CS_EINVAL);
+	}
+}
+
+static void
+test_tray_conflicts_answer(void **state)
+{
+	static struct cs_tray_conflicts c;
+	char err[128];
+	const char *s = "{\"conflicts\":[{\"id\":7,\"table\":\"patient\",\"column\":\"email\","
+	                "\"row\":\"0011\",\"mine\":\"a@x.fr\",\"theirs\":\"b\\\"@x.fr\","
+	                "\"mine_device\":\"aa\",\"their_device\":\"bb\"},{\"id\":8,\"table\":"
+	                "\"consultation\",\"column\":null,\"mine\":{\"deleted\":true},\"theirs\":"
+	                "null}],\"truncated\":false}";
+	size_t i;
+
+	(void)state;
+	assert_int_equal(cs_tray_conflicts_parse(s, strlen(s), &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.v[0].id, 7);
+	assert_string_equal(c.v[0].table, "patient");
+	assert_string_equal(c.v[0].column, "email");
+	assert_string_equal(c.v[0].mine, "a@x.fr");
+	assert_string_equal(c.v[0].theirs, "b\"@x.fr");
+	assert_string_equal(c.v[0].their_device, "bb");
+	assert_string_equal(c.v[1].column, "");
+	assert_string_equal(c.v[1].mine, "(deleted)");
+	assert_string_equal(c.v[1].theirs, "(empty)");
+	assert_int_equal(c.truncated, 0);
+	for (i = 0; i < strlen(s); i++)
+		assert_int_equal(cs_tray_conflicts_parse(s, i, &c, NULL, 0), CS_EINVAL);
+	s = "{\"error\":\"this agent does not support the verb\"}";
+	assert_int_equal(cs_tray_conflicts_parse(s, strlen(s), &c, err, sizeof(err)), CS_EINVAL);
+	assert_string_equal(err, "this agent does not support the verb");
+	s = "{\"conflicts\":[{\"id\":0}]}";
+	assert_int_equal(cs_tray_conflicts_parse(s, strlen(s), &c, err, sizeof(err)), CS_EINVAL);
+	assert_string_equal(err, "the agent's answer is unreadable");
+	s = "{\"conflicts\":[{\"id\":1,\"mine\":{\"deleted\":false}}]}";
+	assert_int_equal(cs_tray_conflicts_parse(s, strlen(s), &c, NULL, 0), CS_EINVAL);
+	s = "{\"conflicts\":[{\"id\":1,\"mine\":{\"deleted\":true,}}]}";
+	assert_int_equal(cs_tray_conflicts_parse(s, strlen(s), &c, NULL, 0), CS_EINVAL);
+	s = "{\"truncated\":true}";
+	assert_int_equal(cs_tray_conflicts_parse(s, strlen(s), &c, NULL, 0), CS_EINVAL);
+}
+
+static void
+test_tray_audit_answer(void **state)
+{
+	static struct cs_tray_audit a;
+	const char *s =
+	    "{\"total\":12,\"audit\":[{\"id\":11,\"at_ms\":1700000000000,\"action\":"
+	    "\"sync-in\",\"device\":\"0011223344556677\",\"count\":3,\"patient\":\"42\","
+	    "\"detail\":\"\"},{\"id\":12,\"at_ms\":1,\"action\":\"x\",\"device\":\"\","
+	    "\"count\":0,\"patient\":\"\",\"detail\":\"d\"}]}";
+	size_t i;
+
+	(void)state;
+	assert_int_equal(cs_tray_audit_parse(s, strlen(s), &a, NULL, 0), 0);
+	assert_int_equal(a.total, 12);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.v[0].action, "sync-in");
+	assert_string_equal(a.v[0].patient, "42");
+	assert_int_equal(a.v[0].count, 3);
+	assert_string_equal(a.v[1].detail, "d");
+	for (i = 0; i < strlen(s); i++)
+		assert_int_equal(cs_tray_audit_parse(s, i, &a, NULL, 0), CS_EINVAL);
+	s = "{\"total\":-1,\"audit\":[]}";
+	assert_int_equal(cs_tray_audit_parse(s, strlen(s), &a, NULL, 0), CS_EINVAL);
+}
+
 int
 main(void)
 {
@@ -504,6 +692,11 @@ main(void)
 	    cmocka_unit_test(test_tray_long_name_is_cut_on_a_character),
 	    cmocka_unit_test(test_tray_many_peers_are_counted),
 	    cmocka_unit_test(test_tray_tooltip_lines),
+	    cmocka_unit_test(test_tray_top_level_pending_wins),
+	    cmocka_unit_test(test_tray_local_when_no_replica),
+	    cmocka_unit_test(test_tray_events),
+	    cmocka_unit_test(test_tray_conflicts_answer),
+	    cmocka_unit_test(test_tray_audit_answer),
 	    cmocka_unit_test_setup_teardown(test_tray_ctl_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tray_ctl_no_agent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tray_ctl_stuck_agent_times_out, setup, teardown),
