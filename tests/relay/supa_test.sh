@@ -150,6 +150,21 @@ until_eq 30 'q b "SELECT ville FROM patient"' Quimper
 until_eq 10 rows 0
 stop a
 stop b
+# --- 4. a refused session: a clear message, the LAN unaffected; a new login is picked up
+printf 'not-a-valid-token\n' >"$tmp/h_b/relay-token"
+q a "UPDATE patient SET ville='Vannes' WHERE nom='$canary'"
+start a
+start b
+until_eq 20 "grep -q 'the Supabase session ended (HTTP 400 refresh_token_not_found' \
+	'$tmp/b.log' && echo yes" yes
+grep -q "run cabsync relay login" "$tmp/b.log" || fail "no advice after a refused session"
+echo pw-bob | "$cabsync" relay login --home "$tmp/h_b" >/dev/null 2>"$tmp/err" ||
+	fail "login b again: $(cat "$tmp/err")"
+until_eq 20 'q b "SELECT ville FROM patient"' Vannes
+until_eq 10 rows 0
+stop a
+stop b
+
 # nothing imported twice: one import per bundle ever uploaded
 ups=$(psql "SELECT count(*) FROM storage.objects") # 0: all deleted
 [ "$ups" = 0 ] || fail "objects left: $ups"
