@@ -376,46 +376,43 @@ cs_relay_payload_decode(const uint8_t *buf, size_t len, struct cs_relay_payload 
 	n = get_u32(buf + 22 + CS_GID_LEN);
 	if (n > CS_RELAY_PAYLOAD_MAXN || out->upto < out->after ||
 	    (out->kind == CS_RELAY_KIND_MAIN && !sodium_is_zero(out->patient, CS_GID_LEN)))
-		goto fail;
+		goto out;
 	off = CS_RELAY_PAYLOAD_HDR;
 	/* each message takes at least its 4-byte length: bound n by the input */
 	if (n > (len - off) / 4)
-		goto fail;
+		goto out;
 	if (n > 0 && (out->cs = cs_calloc(n, sizeof(*out->cs))) == NULL) {
 		rc = CS_ENOMEM;
-		goto fail;
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (len - off < 4)
-			goto fail;
+			goto out;
 		mlen = get_u32(buf + off);
 		off += 4;
 		if (mlen > len - off)
-			goto fail;
+			goto out;
 		memset(&m, 0, sizeof(m));
 		rc = cs_msg_decode(buf + off, mlen, &m);
 		if (rc != 0)
-			goto fail;
+			goto out;
 		if (m.type != CS_MSG_CHANGES ||
 		    (out->kind == CS_RELAY_KIND_MAIN) !=
 		        (m.u.changes.stream.kind == CS_STREAM_MAIN) ||
 		    m.u.changes.cs.db_version > out->upto) {
 			cs_msg_free(&m);
 			rc = CS_RELAY_EPAYLOAD;
-			goto fail;
+			goto out;
 		}
 		out->cs[i] = m.u.changes.cs; /* moved: the message no longer owns it */
 		out->n = i + 1;
 		off += mlen;
 		rc = CS_RELAY_EPAYLOAD; /* what a later refusal returns */
 	}
-	if (off != len) {
-		rc = CS_RELAY_EPAYLOAD;
-		goto fail;
-	}
-	return 0;
-fail:
-	cs_relay_payload_free(out);
+	rc = off == len ? 0 : CS_RELAY_EPAYLOAD;
+out:
+	if (rc != 0)
+		cs_relay_payload_free(out);
 	return rc;
 }
 

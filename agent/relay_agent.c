@@ -1155,21 +1155,21 @@ sc_sent_cb(void *ctx, int status, const uint8_t *body, size_t len, int err)
 	}
 	x = job_new(sc->r, J_SEAL, sc_seal_done);
 	if (x == NULL)
-		goto fail;
+		goto out;
 	if (parse_names(body, len, "object_name", "", &x->sent, &x->nsent) != 0) {
 		cs_log(CS_LOG_WARNING, "relay: the sent rows answer is malformed");
-		goto fail;
+		goto out;
 	}
 	x->del = cs_calloc(MAX_NAMES, NAME_MAX_);
 	x->outs = cs_calloc(CS_HOME_MAX_DEVICES, sizeof(*x->outs));
 	if (x->del == NULL || x->outs == NULL)
-		goto fail;
+		goto out;
 	cs_dbw_post(sc->r->dbw, &x->j);
 	return;
-fail:
+out:
 	if (x != NULL)
 		job_free(x);
-	sc_end(sc);
+	sc_end(sc); /* reached on failure only */
 }
 
 static void

@@ -503,7 +503,14 @@ tokjob_done(struct cs_dbw_job *job)
 	struct cs_supa *s = x->s;
 
 	s->refreshing = 0;
-	if (x->j.cancelled || s->closing)
+	if (x->j.cancelled) {
+		/* stopping before the worker wrote it: the server already spent
+		 * the old token, so write the new one now (shutdown, not the
+		 * running loop) or the next start would be logged out */
+		tokjob_run(&x->j, NULL);
+		goto out;
+	}
+	if (s->closing)
 		goto out;
 	if (x->rc != 0) {
 		/* the server already rotated: without the new token on disk, a
@@ -524,24 +531,25 @@ static void
 refresh_done(void *ctx, int status, const uint8_t *body, size_t len, int err)
 {
 	struct cs_supa *s = ctx;
-	struct tokjob *x;
+	struct tokjob *x = NULL;
 	char why[200];
+	int fail = CS_EIO;
 
 	if (s->closing)
 		return;
 	if (err == 0 && status == 200) {
 		x = cs_calloc(1, sizeof(*x));
 		if (x == NULL)
-			goto fail_retry;
+			goto out;
 		x->j.run = tokjob_run;
 		x->j.done = tokjob_done;
 		x->s = s;
 		snprintf(x->path, sizeof(x->path), "%s", s->token_path);
 		if (parse_token(body, len, &x->k) != 0) {
-			cs_free(x);
 			snprintf(s->errmsg, sizeof(s->errmsg),
 			    "the Auth server's token answer is malformed");
-			goto fail_auth;
+			fail = CS_RELAY_EAUTH;
+			goto out;
 		}
 		/* persisted before the access token is used (single-use rotation) */
 		cs_dbw_post(s->dbw, &x->j);
@@ -551,19 +559,22 @@ refresh_done(void *ctx, int status, const uint8_t *body, size_t len, int err)
 		cs_supa_describe(status, body, len, why, sizeof(why));
 		snprintf(s->errmsg, sizeof(s->errmsg),
 		    "the Supabase session ended (%s): run cabsync relay login", why);
-		goto fail_auth;
+		fail = CS_RELAY_EAUTH;
+	} else {
+		snprintf(s->errmsg, sizeof(s->errmsg),
+		    "cannot reach the Auth server to refresh the session");
 	}
-fail_retry:
+out:
+	if (x != NULL) {
+		sodium_memzero(&x->k, sizeof(x->k));
+		cs_free(x);
+	}
 	s->refreshing = 0;
-	snprintf(s->errmsg, sizeof(s->errmsg),
-	    "cannot reach the Auth server to refresh the session");
-	release_waiting(s, CS_EIO);
-	return;
-fail_auth:
-	s->refreshing = 0;
-	s->auth_failed = 1;
-	s->access_exp_ms = 0;
-	release_waiting(s, CS_RELAY_EAUTH);
+	if (fail == CS_RELAY_EAUTH) {
+		s->auth_failed = 1;
+		s->access_exp_ms = 0;
+	}
+	release_waiting(s, fail);
 }
 
 static struct cs_supa_call *
@@ -584,16 +595,16 @@ call_new(struct cs_supa *s, const char *method, const char *path, const char *ct
 	c->len = len;
 	for (i = 0; headers != NULL && headers[i] != NULL && i < MAX_HDRS; i++)
 		if ((c->extra[i] = cs_strdup(headers[i])) == NULL)
-			goto fail;
+			goto out;
 	if (c->path == NULL || (ctype != NULL && c->ctype == NULL) || (len > 0 && c->body == NULL))
-		goto fail;
+		goto out;
 	c->cb = cb;
 	c->ctx = ctx;
 	c->next = s->calls;
 	s->calls = c;
 	return c;
-fail:
-	call_free(c);
+out:
+	call_free(c); /* reached on a failed copy only */
 	return NULL;
 }
 
@@ -685,6 +696,34 @@ check_done(struct cs_supa *s)
 	}
 }
 
+/*
+ * After a refused session: has `cabsync relay login` written a new token?
+ * One small read (like the roster's stat) at most once a cycle.
+ */
+static int
+reread_token(struct cs_supa *s)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, n;
+	int rc = -1;
+
+	if (cs_relay_read_file(s->token_path, sizeof(s->tok->refresh), &buf, &len) != 0)
+		return -1;
+	for (n = 0; n < len && buf[n] != '\n'; n++)
+		;
+	if (n > 0 && n < sizeof(s->tok->refresh) &&
+	    (strlen(s->tok->refresh) != n || memcmp(s->tok->refresh, buf, n) != 0)) {
+		memcpy(s->tok->refresh, buf, n);
+		s->tok->refresh[n] = '\0';
+		s->auth_failed = 0;
+		s->access_exp_ms = 0;
+		rc = 0;
+	}
+	sodium_memzero(buf, len);
+	cs_free(buf);
+	return rc;
+}
+
 int
 cs_supa_call(struct cs_supa *s, const char *method, const char *path, const char *ctype,
     const uint8_t *body, size_t len, const char *const *headers, cs_supa_cb cb, void *ctx)
@@ -693,7 +732,7 @@ cs_supa_call(struct cs_supa *s, const char *method, const char *path, const char
 
 	if (s->closing)
 		return CS_EIO;
-	if (s->auth_failed)
+	if (s->auth_failed && reread_token(s) != 0)
 		return CS_RELAY_EAUTH;
 	c = call_new(s, method, path, ctype, body, len, headers, cb, ctx);
 	if (c == NULL)
@@ -793,7 +832,7 @@ cs_supa_login(const struct cs_relay_cfg *cfg, const char *home_dir, const char *
 	struct tok_ctx k;
 	struct curl_slist *l = NULL;
 	char url[CS_RELAY_URL_MAX + 64], line[CS_RELAY_KEY_MAX + 16], path[CS_HOME_PATH_MAX];
-	char *body = NULL, *je = NULL, *jp = NULL, why[200];
+	char *body = NULL, why[200];
 	CURL *e = NULL;
 	long http = 0;
 	size_t blen;
@@ -866,8 +905,6 @@ out:
 	if (body != NULL)
 		sodium_memzero(body, strlen(body));
 	cs_free(body);
-	cs_free(je);
-	cs_free(jp);
 	if (c.resp != NULL)
 		sodium_memzero(c.resp, c.rcap);
 	cs_free(c.resp);

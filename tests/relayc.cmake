@@ -17,3 +17,11 @@ add_test(NAME relay_supabase
 		${CMAKE_SOURCE_DIR})
 set_tests_properties(relay_supabase PROPERTIES TIMEOUT 300 LABELS "relay;agent")
 cs_fuzz_target(relay_json cs_agent cs_base)
+# The relay step of ./run demo (sql/demo/relay_demo.sh) on its own.
+add_test(NAME relay_demo
+	COMMAND sh ${CMAKE_SOURCE_DIR}/sql/demo/relay_demo.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(relay_demo PROPERTIES TIMEOUT 120 LABELS "relay;demo"
+	PASS_REGULAR_EXPRESSION "the bundles were deleted from the folder once imported")
+# The pure parts: payload decoder (truncations, refusals, every allocation
+# failure), export container, JSON reader, [relay] config, seen set, outbox.
+cs_unit_test(relay cs_agent cs_base)

@@ -163,3 +163,7 @@ if [ -n "$id" ]; then
 	echo "  open conflicts left on Dr Durand's PC:"
 	"$cabsync" db conflicts --db "$durand" | sed 's/^/    /'
 fi
+
+# The offline hand-off through the shared-folder relay, with real agents
+# (sql/demo/relay_demo.sh; docs/RELAY.md).
+sh "$here/relay_demo.sh" "$build"

@@ -9,7 +9,9 @@
 #   the objects and rows are gone; both audits say so;
 # - no stored byte holds the canary, the metadata no local id;
 # - a dropped download, expired access tokens and a server stopped and
-#   started again are retried: nothing lost, nothing imported twice.
+#   started again are retried: nothing lost, nothing imported twice;
+# - a refused session is said clearly, a new login is picked up;
+# - a bundle that expired unread is sealed again.
 . "$(dirname "$0")/../agent/lib.sh"
 SRC=$src
 . "$SRC/tests/relay/stubenv.sh"
@@ -150,6 +152,44 @@ until_eq 30 'q b "SELECT ville FROM patient"' Quimper
 until_eq 10 rows 0
 stop a
 stop b
+# --- 4. a refused session: a clear message, the LAN unaffected; a new login is picked up
+printf 'not-a-valid-token\n' >"$tmp/h_b/relay-token"
+q a "UPDATE patient SET ville='Vannes' WHERE nom='$canary'"
+start a
+start b
+until_eq 20 "grep -q 'the Supabase session ended (HTTP 400 refresh_token_not_found' \
+	'$tmp/b.log' && echo yes" yes
+grep -q "run cabsync relay login" "$tmp/b.log" || fail "no advice after a refused session"
+echo pw-bob | "$cabsync" relay login --home "$tmp/h_b" >/dev/null 2>"$tmp/err" ||
+	fail "login b again: $(cat "$tmp/err")"
+until_eq 20 'q b "SELECT ville FROM patient"' Vannes
+until_eq 10 rows 0
+stop a
+stop b
+
+# --- 5. a 3 s lifetime: A's unread bundle expires, A deletes its row and seals again;
+# B (back later) gets everything; the objects left behind are imported and deleted too
+sed -i 's/^lifetime = 1h$/lifetime = 3s/' "$tmp/h_a/cabsync.ini"
+q a "UPDATE patient SET ville='Lorient' WHERE nom='$canary'"
+sealed() {
+	q a "SELECT count(*) FROM cs_audit WHERE action=0 AND detail LIKE
+		'relay bundle % sealed for device % (supabase)%'"
+}
+n0=$(sealed)
+start a
+until_eq 30 "q a \"SELECT count(*) > 0 FROM cs_audit WHERE action=0 AND detail LIKE
+	'relay bundle % expired unread; its changes are sealed again'\"" 1
+# the bundle sealed again is uploaded with its row before A stops (A offline
+# between the two would simply seal again when it comes back)
+until_eq 30 "[ \$(sealed) -ge $((n0 + 2)) ] && echo yes" yes
+stop a
+sed -i 's/^lifetime = 3s$/lifetime = 1h/' "$tmp/h_a/cabsync.ini"
+start b
+until_eq 20 'q b "SELECT ville FROM patient"' Lorient
+until_eq 10 rows 0
+until_eq 10 objs 0
+stop b
+
 # nothing imported twice: one import per bundle ever uploaded
 ups=$(psql "SELECT count(*) FROM storage.objects") # 0: all deleted
 [ "$ups" = 0 ] || fail "objects left: $ups"
