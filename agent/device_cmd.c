@@ -22,7 +22,9 @@ cs_device_cmd_usage(FILE *f)
 	fprintf(f,
 	    "  cabsync device list --home DIR [--json]\n"
 	    "  cabsync device revoke DEVICE --home DIR   (a lost or stolen PC: rotates "
-	    "the cabinet key)\n");
+	    "the cabinet key)\n"
+	    "  cabsync device admin DEVICE --home DIR    (DEVICE's practitioner becomes "
+	    "cabinet-admin)\n");
 }
 
 static const char *
@@ -161,6 +163,41 @@ revoke(struct cs_home *h, const char *name)
 	return 0;
 }
 
+/* Sign a record giving DEVICE's practitioner the cabinet-admin role. */
+static int
+make_admin(struct cs_home *h, const char *name)
+{
+	const struct cs_roster_dev *d;
+	struct cs_roster_dev target;
+	int amb, rc;
+
+	d = cs_roster_find(h, name, &amb);
+	if (d == NULL) {
+		fprintf(stderr, "cabsync device admin: %s: %s (see cabsync device list).\n", name,
+		    amb ? "several devices match; give more of its id" : "no such device");
+		return CS_DB_EXIT_USAGE;
+	}
+	if (d->admin) {
+		printf("%s is already cabinet-admin.\n", d->practitioner_name);
+		return 0;
+	}
+	target = *d;
+	rc = cs_roster_make(h, &target, 0, 1, 0, NULL, NULL);
+	if (rc != 0) {
+		fprintf(stderr, "cabsync device admin: refused: %s.\n", cs_roster_strerror(rc));
+		return rc == CS_ROSTER_EADMIN || rc == CS_ROSTER_EREVOKED ? CS_DB_EXIT_REFUSED
+		                                                          : CS_DB_EXIT_FAIL;
+	}
+	if ((rc = cs_roster_save(h)) != 0) {
+		fprintf(stderr, "cabsync device admin: cannot write the roster in %s: %s.\n",
+		    h->dir, cs_strerror(rc));
+		return CS_DB_EXIT_FAIL;
+	}
+	printf("%s (practitioner of %s) is now cabinet-admin.\n", target.practitioner_name,
+	    target.name);
+	return 0;
+}
+
 int
 cs_device_cmd(int argc, char **argv)
 {
@@ -185,8 +222,9 @@ cs_device_cmd(int argc, char **argv)
 		}
 	}
 	if (home == NULL || verb == NULL ||
-	    (strcmp(verb, "list") != 0 && strcmp(verb, "revoke") != 0) ||
-	    (strcmp(verb, "revoke") == 0) != (target != NULL)) {
+	    (strcmp(verb, "list") != 0 && strcmp(verb, "revoke") != 0 &&
+	        strcmp(verb, "admin") != 0) ||
+	    (strcmp(verb, "list") != 0) != (target != NULL)) {
 		fprintf(stderr, "usage:\n");
 		cs_device_cmd_usage(stderr);
 		return CS_DB_EXIT_USAGE;
@@ -203,8 +241,10 @@ cs_device_cmd(int argc, char **argv)
 	if (strcmp(verb, "list") == 0) {
 		list(h, json);
 		rc = 0;
-	} else {
+	} else if (strcmp(verb, "revoke") == 0) {
 		rc = revoke(h, target);
+	} else {
+		rc = make_admin(h, target);
 	}
 out:
 	cs_home_free(h);

@@ -83,4 +83,19 @@ until_eq 30 'q c "SELECT count(*) FROM patient"' 2
 q c "UPDATE patient SET ville='Lyon' WHERE nom='Apres'"
 until_eq 20 'q a "SELECT ville FROM patient WHERE nom='"'Apres'"'"' Lyon
 grep -q "roster and keys only" "$tmp/a.log" || fail "no old-epoch session on a"
+
+# a PC enrolled after the rotations gets the current key and the whole roster
+newdb e
+"$cabsync" invite --home "$tmp/h_a" --listen 127.0.0.1 >"$tmp/inv.out" 2>>"$tmp/inv.log" &
+inv=$!
+pids="$pids $inv"
+until_eq 10 'grep -c "^port: " "$tmp/inv.out"' 1
+"$cabsync" join "$(sed -n 's/^invite code: //p' "$tmp/inv.out")" --home "$tmp/h_e" \
+	--db "$tmp/e.db" --peer "127.0.0.1:$(sed -n 's/^port: //p' "$tmp/inv.out")" \
+	--device-name e >/dev/null 2>"$tmp/join.err" || fail "join: $(cat "$tmp/join.err")"
+wait "$inv" || fail "invite"
+[ "$(epoch e)" = 3 ] || fail "the new PC is not on epoch 3"
+[ "$(revoked e r1)" = true ] || fail "the new PC does not know r1 is revoked"
+start e
+until_eq 30 'q e "SELECT count(*) FROM patient"' 2
 echo ok

@@ -6,7 +6,8 @@
 # init), locally (exit 3) nor by sending forged records over its session:
 # A refuses and audits each one (not admin, badly signed) and its roster does
 # not change; B never hears of them. A non-admin may revoke a device of its
-# own practitioner.
+# own practitioner, and may not name itself admin; once an admin names it,
+# it may revoke another practitioner's device.
 . "$(dirname "$0")/../agent/lib.sh"
 export CS_NO_MDNS=1
 forge=$build/tests/rrec_forge
@@ -81,4 +82,18 @@ grep -q "roster-record-refused" "$tmp/b.log" && fail "a forwarded a refused reco
 "$cabsync" device revoke durand2 --home "$tmp/h_c" >/dev/null || fail "own-practitioner revoke"
 until_eq 20 'revoked a durand2' true
 until_eq 20 'revoked b durand2' true
+
+# only an admin names an admin; then Durand's device may revoke Martin's laptop
+set +e
+"$cabsync" device admin durand --home "$tmp/h_c" >/dev/null 2>&1
+rc=$?
+set -e
+[ $rc = 3 ] || fail "a non-admin made itself admin: exit $rc"
+"$cabsync" device admin durand --home "$tmp/h_a" >/dev/null || fail "device admin"
+admin_of() {
+	devjson "$1" | sed 's/.*"name":"'"$2"'"[^}]*"admin":\([a-z]*\).*/\1/'
+}
+until_eq 20 'admin_of c durand' true
+"$cabsync" device revoke laptop --home "$tmp/h_c" >/dev/null || fail "new admin cannot revoke"
+until_eq 20 'revoked a laptop' true
 echo ok
