@@ -193,8 +193,9 @@ replay_one(const struct cs_roster *rs, const struct cs_rrec *r, struct cs_roster
 	return 0;
 }
 
-size_t
-cs_roster_replay(const struct cs_roster *rs, struct cs_roster_dev *devs, int *verdict)
+/* The replay; CS_ENOMEM (nothing decided) or 0 with *ndev. */
+static int
+replay(const struct cs_roster *rs, struct cs_roster_dev *devs, int *verdict, size_t *ndev)
 {
 	struct order *o;
 	size_t i, n = 0;
@@ -202,10 +203,10 @@ cs_roster_replay(const struct cs_roster *rs, struct cs_roster_dev *devs, int *ve
 
 	o = cs_calloc(rs->n > 0 ? rs->n : 1, sizeof(*o));
 	if (o == NULL) {
-		/* cannot order: accept nothing rather than something unordered */
+		/* cannot order: decide nothing rather than something unordered */
 		for (i = 0; verdict != NULL && i < rs->n; i++)
 			verdict[i] = CS_ENOMEM;
-		return 0;
+		return CS_ENOMEM;
 	}
 	for (i = 0; i < rs->n; i++) {
 		o[i].i = i;
@@ -220,7 +221,16 @@ cs_roster_replay(const struct cs_roster *rs, struct cs_roster_dev *devs, int *ve
 			verdict[o[i].i] = rc;
 	}
 	cs_free(o);
-	return n;
+	*ndev = n;
+	return 0;
+}
+
+size_t
+cs_roster_replay(const struct cs_roster *rs, struct cs_roster_dev *devs, int *verdict)
+{
+	size_t n = 0;
+
+	return replay(rs, devs, verdict, &n) == 0 ? n : 0;
 }
 
 /* ---------------------------------------------------------------- epochs */
@@ -352,7 +362,15 @@ cs_roster_key_add(struct cs_home *h, uint32_t epoch, const uint8_t key[static CS
 void
 cs_roster_refresh(struct cs_home *h)
 {
-	h->nroster = cs_roster_replay(&h->rs, h->roster, NULL);
+	struct cs_roster_dev *devs = cs_calloc(CS_HOME_MAX_DEVICES, sizeof(*devs));
+	size_t n;
+
+	/* out of memory: the state in h stays as it was */
+	if (devs != NULL && replay(&h->rs, devs, NULL, &n) == 0) {
+		memcpy(h->roster, devs, n * sizeof(*devs));
+		h->nroster = n;
+	}
+	cs_free(devs);
 }
 
 static int
@@ -383,7 +401,7 @@ cs_roster_merge(struct cs_home *h, const struct cs_rrec *in, size_t n, int *verd
 	struct cs_roster *rs;
 	struct cs_roster_dev *devs;
 	int *v;
-	size_t i, j, before = h->rs.n, *slot;
+	size_t i, j, before = h->rs.n, *slot, nd = 0;
 	int rc = 0;
 
 	if (added != NULL)
@@ -420,13 +438,15 @@ cs_roster_merge(struct cs_home *h, const struct cs_rrec *in, size_t n, int *verd
 		slot[i] = rs->n;
 		rs->recs[rs->n++] = in[i];
 	}
-	(void)cs_roster_replay(rs, devs, v);
+	if ((rc = replay(rs, devs, v, &nd)) != 0)
+		goto out; /* h unchanged */
 	for (i = 0; i < n; i++)
 		if (verdict != NULL && slot[i] != (size_t)-1)
 			verdict[i] = v[slot[i]];
 	prune(rs, v);
 	h->rs = *rs;
-	cs_roster_refresh(h);
+	memcpy(h->roster, devs, nd * sizeof(*devs));
+	h->nroster = nd;
 	if (added != NULL)
 		*added = h->rs.n > before ? h->rs.n - before : 0;
 	(void)cs_roster_pick_epoch(h);

@@ -312,6 +312,106 @@ test_roster_concurrent_rotations_elect_one_winner(void **state)
 	cs_free(h);
 }
 
+/* KEYS: only the winner's key of an epoch, sealed to this device, is kept. */
+static void
+test_roster_delivered_key_kept_only_if_vouched_and_ours(void **state)
+{
+	struct cs_home *h;
+	struct cs_rrec r;
+	uint8_t k1[32], k2[32], bad[32], other_pk[32], other_sk[32];
+	uint8_t ents[3 * CS_RREC_KEY_ENTRY_LEN];
+	size_t got;
+	int v;
+
+	(void)state;
+	h = cs_calloc(1, sizeof(*h));
+	assert_non_null(h);
+	assert_int_equal(cs_home_secrets_alloc(h), 0);
+	memcpy(h->cabinet_id, cabinet, 16);
+	crypto_box_keypair(h->dh_pk, h->sec->dh_sk);
+	randombytes_buf(k1, 32);
+	randombytes_buf(k2, 32);
+	randombytes_buf(bad, 32);
+	h->epoch = h->base_epoch = 1;
+	memcpy(h->sec->cabinet_key, k1, 32);
+	h->sec->keys[0].epoch = 1;
+	memcpy(h->sec->keys[0].key, k1, 32);
+	h->sec->nkeys = 1;
+	base();
+	h->rs = *rs;
+	cs_roster_refresh(h);
+	/* the admin revokes durand: epoch 2, key k2 */
+	r = rec(&durand, &founder, 1, 0, 2, 500);
+	cs_rrec_key_id(k2, 2, r.key_id);
+	assert_int_equal(cs_rrec_sign(&r, founder.ssk), 0);
+	assert_int_equal(cs_roster_merge(h, &r, 1, &v, NULL), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(h->epoch, 1); /* no key for epoch 2 yet */
+	crypto_box_keypair(other_pk, other_sk);
+	assert_int_equal(cs_rrec_key_seal(bad, 2, h->dh_pk, ents), 0); /* not the winner's */
+	assert_int_equal(cs_rrec_key_seal(k2, 2, other_pk, ents + CS_RREC_KEY_ENTRY_LEN), 0);
+	assert_int_equal(cs_roster_take_keys(h, ents, 2, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(h->epoch, 1);
+	assert_int_equal(cs_rrec_key_seal(k2, 2, h->dh_pk, ents + 2 * CS_RREC_KEY_ENTRY_LEN), 0);
+	assert_int_equal(cs_roster_take_keys(h, ents, 3, &got), 0);
+	assert_int_equal(got, 1);
+	assert_int_equal(h->epoch, 2);
+	assert_memory_equal(h->sec->cabinet_key, k2, 32);
+	/* the old key stays, for old-epoch peers */
+	assert_non_null(cs_roster_key_find(h, 1, (cs_rrec_key_id(k1, 1, r.key_id), r.key_id)));
+	/* what this device hands on: the vouched key only (epoch 1 is a base key) */
+	{
+		uint8_t *m = NULL;
+		size_t len, n;
+		const uint8_t *body;
+		int type;
+
+		assert_int_equal(cs_roster_keys_msg(h, other_pk, &m, &len), 0);
+		assert_int_equal(cs_rrec_msg_decode(m, len, &type, &body, &n), 0);
+		assert_int_equal(n, 1);
+		cs_free(m);
+	}
+	cs_home_free(h);
+	cs_free(h);
+}
+
+/* Every allocation of a merge failing in turn: CS_ENOMEM, nothing changed, nothing leaked. */
+static void
+test_roster_merge_out_of_memory_changes_nothing(void **state)
+{
+	struct cs_home *h;
+	struct cs_rrec r;
+	size_t before;
+	long n, live;
+	int rc, v;
+
+	(void)state;
+	h = cs_calloc(1, sizeof(*h));
+	assert_non_null(h);
+	memcpy(h->cabinet_id, cabinet, 16);
+	base();
+	h->rs = *rs;
+	cs_roster_refresh(h);
+	before = h->rs.n;
+	r = rec(&f2, &founder, 0, 0, 0, 300);
+	for (n = 0;; n++) {
+		live = cs_mem_live();
+		cs_mem_fail_after(n, 0);
+		rc = cs_roster_merge(h, &r, 1, &v, NULL);
+		cs_mem_fail_after(-1, 0);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, CS_ENOMEM);
+		assert_int_equal(cs_mem_live(), live);
+		assert_int_equal(h->rs.n, before);
+		assert_int_equal(h->nroster, 2);
+	}
+	assert_true(n > 0);
+	assert_int_equal(h->rs.n, before + 1);
+	cs_free(h);
+}
+
 int
 main(void)
 {
@@ -323,6 +423,8 @@ main(void)
 	    cmocka_unit_test(test_roster_bad_signature_and_changed_keys_refused),
 	    cmocka_unit_test(test_roster_state_does_not_depend_on_arrival_order),
 	    cmocka_unit_test(test_roster_concurrent_rotations_elect_one_winner),
+	    cmocka_unit_test(test_roster_delivered_key_kept_only_if_vouched_and_ours),
+	    cmocka_unit_test(test_roster_merge_out_of_memory_changes_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
