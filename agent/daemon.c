@@ -23,6 +23,7 @@
 #include "agent/devstate.h"
 #include "agent/home.h"
 #include "agent/relay_agent.h"
+#include "agent/roster.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -35,6 +36,7 @@
 #include "wire/frame.h"
 #include "wire/msg.h"
 #include "wire/noise.h"
+#include "wire/rrec.h"
 #include "wire/version.h"
 
 #define HS_TIMEOUT_MS  10000
@@ -103,6 +105,14 @@ struct session {
 	 * by the worker's jobs, handed at close to the session-end job (acc_given) */
 	struct cs_audit_acc *acc;
 	int acc_given;
+	/* signed roster and key epochs (agent/roster.h, PROTOCOL.md §1.6, §3.10) */
+	uint32_t epoch;       /* the epoch whose psk this session's handshake used */
+	int key_current;      /* that psk is of this device's current key */
+	int m1_sent, m2_seen; /* initiator: message 1 out, message 2 in */
+	int m1_read;          /* responder: message 1 authenticated */
+	int peer_roster;      /* the peer's HELLO has CS_RREC_FEATURE */
+	int keymode;          /* an old-epoch session: roster and keys only */
+	int sent_keys, got_keys;
 	struct session *next;
 };
 
@@ -115,6 +125,7 @@ struct dialer {
 	uint32_t backoff_ms;
 	int peer_idx; /* device reached last time, -1 unknown */
 	int connecting;
+	uint32_t back; /* epochs back from the newest key to dial with (PROTOCOL.md §1.6) */
 };
 
 struct agent {
@@ -154,6 +165,17 @@ struct agent {
 	int64_t seen_ms[CS_HOME_MAX_DEVICES]; /* last relay cycle that saw it live */
 	int64_t nconflicts;              /* open conflicts, -1 not counted yet */
 	int refresh_busy, refresh_again; /* ctl_refresh() job in flight / asked again */
+	/* roster records refused already: audited once per run, not every session */
+	uint8_t refused[32][CS_RREC_HASH_LEN];
+	size_t nrefused;
+};
+
+/* What the roster was before a change: device ids in roster order. */
+struct roster_snap {
+	uint8_t ids[CS_HOME_MAX_DEVICES][CS_DEVID_LEN];
+	size_t n, nrecs;
+	uint8_t kid[CS_RREC_HASH_LEN]; /* id of the current cabinet key */
+	uint32_t epoch;
 };
 
 static int64_t
@@ -204,6 +226,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void dial(uv_timer_t *t);
 static void ctl_refresh(struct agent *a);
 static void ctl_peer_event(struct agent *a, int idx, int online);
+static int noise_start(struct session *s, uint32_t r);
+static void send_roster(struct session *s);
+static void send_keys(struct session *s);
+struct roster_snap;
+static void roster_snap_take(const struct agent *a, struct roster_snap *sn);
+static void roster_changed(struct agent *a, const struct roster_snap *sn, const char *how);
 
 static void
 session_unref(struct session *s)
@@ -366,7 +394,7 @@ session_close(struct session *s, uint32_t bye, const char *why)
 {
 	struct agent *a = s->a;
 	char lbl[96];
-	int sent_bye = 0, lost = -1;
+	int sent_bye = 0, lost = -1, refused_m1;
 
 	if (s->state == S_CLOSING)
 		return;
@@ -408,11 +436,16 @@ session_close(struct session *s, uint32_t bye, const char *why)
 		audit_self(a, &self);
 		(void)cs_audit_post_session_end(&a->dbw, cs_engine_handle(a->eng), &self, s->acc);
 	}
+	/* message 1 out, no message 2: the peer is on another epoch, or is not
+	 * of this cabinet; its dialer tries the next older key (§1.6) */
+	refused_m1 = s->state == S_HANDSHAKE && s->m1_sent && !s->m2_seen;
 	s->state = S_CLOSING;
 	session_unlink(s);
 	if (s->dialer != NULL) {
 		struct dialer *d = s->dialer;
 
+		if (refused_m1)
+			d->back++;
 		d->s = NULL;
 		s->dialer = NULL;
 		if (!a->stopping)
@@ -500,6 +533,7 @@ send_hello(struct session *s)
 	memcpy(h.device, a->home.device_id, CS_DEVID_LEN);
 	memcpy(h.incarnation, a->incarnation, CS_MSG_INCARNATION_LEN);
 	h.epoch = a->home.epoch;
+	h.features = CS_RREC_FEATURE;
 	rc = cs_msg_encode_hello(&s->mb, &h);
 	cs_changeset_free(&h.schema);
 	if (rc == 0)
@@ -543,6 +577,23 @@ handshake_frame(struct session *s, const uint8_t *body, size_t len)
 	int rc;
 
 	rc = cs_noise_read_message(&s->noise, body, len, s->plain, CS_NOISE_MAX_MSG, &plen);
+	if (rc == CS_NOISE_EAUTH1 && !s->initiator && !s->m1_read) {
+		/* an old-epoch peer (PROTOCOL.md §1.6): each older key in turn, no DH */
+		uint32_t r;
+
+		for (r = 1; rc == CS_NOISE_EAUTH1; r++) {
+			if (noise_start(s, r) != 0) {
+				rc = CS_NOISE_EAUTH1;
+				break;
+			}
+			rc = cs_noise_read_message(&s->noise, body, len, s->plain, CS_NOISE_MAX_MSG,
+			    &plen);
+		}
+	}
+	if (rc == 0 && !s->initiator)
+		s->m1_read = 1;
+	if (rc == 0 && s->initiator)
+		s->m2_seen = 1;
 	if (rc != 0) {
 		if (rc == CS_NOISE_EAUTH1)
 			audit(s->a, "wrong cabinet key (message 1)", NULL, s->addr);
@@ -841,8 +892,22 @@ on_hello(struct session *s, const struct cs_hello *h)
 		session_close(s, CS_BYE_UNAUTHORIZED, "device id mismatch");
 		return;
 	}
-	if (h->epoch != a->home.epoch) {
-		session_close(s, CS_BYE_EPOCH, "cabinet key epoch mismatch");
+	s->peer_roster = (h->features & CS_RREC_FEATURE) != 0;
+	if (s->dialer != NULL)
+		s->dialer->back = 0; /* next time, the current key first */
+	if (h->epoch != a->home.epoch || s->epoch != a->home.epoch || !s->key_current) {
+		/* an old-epoch session: roster and keys only, then close (§1.6) */
+		if (!s->peer_roster) {
+			session_close(s, CS_BYE_EPOCH, "cabinet key epoch mismatch");
+			return;
+		}
+		s->keymode = 1;
+		s->state = S_LIVE;
+		cs_log(CS_LOG_INFO,
+		    "session with %s on key epoch %u (mine %u, theirs %llu): roster and keys only",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), (unsigned)s->epoch,
+		    (unsigned)a->home.epoch, (unsigned long long)h->epoch);
+		send_roster(s);
 		return;
 	}
 	old = pi->s;
@@ -897,8 +962,144 @@ on_hello(struct session *s, const struct cs_hello *h)
 	e.after = pi->recv_cursor;
 	c.v = &e;
 	c.n = 1;
-	if (cs_msg_encode_cursor(&s->mb, &c) != 0 || send_mb(s) != 0)
+	if (cs_msg_encode_cursor(&s->mb, &c) != 0 || send_mb(s) != 0) {
 		session_close(s, 0, "cannot send CURSOR");
+		return;
+	}
+	if (s->peer_roster)
+		send_roster(s);
+}
+
+/* ------------------------------------------------- roster and key delivery */
+
+static void
+send_roster(struct session *s)
+{
+	uint8_t *m = NULL;
+	size_t len;
+
+	if (s->state == S_CLOSING || cs_roster_msg(&s->a->home, &m, &len) != 0 ||
+	    send_app(s, m, len) != 0)
+		session_close(s, CS_BYE_INTERNAL, "cannot send ROSTER");
+	cs_free(m);
+}
+
+/* KEYS: every vouched key, sealed to the peer, if it is an active device. */
+static void
+send_keys(struct session *s)
+{
+	struct agent *a = s->a;
+	const struct cs_roster_dev *d;
+	uint8_t *m = NULL;
+	size_t len;
+	int rc;
+
+	if (s->state == S_CLOSING || s->peer_idx < 0)
+		return;
+	d = &a->home.roster[s->peer_idx];
+	if (d->revoked)
+		return;
+	rc = cs_roster_keys_msg(&a->home, d->dh_pk, &m, &len);
+	if (rc == 0)
+		rc = send_app(s, m, len);
+	cs_free(m);
+	if (rc != 0)
+		session_close(s, CS_BYE_INTERNAL, "cannot send KEYS");
+	else
+		s->sent_keys = 1;
+}
+
+struct refused_ctx {
+	struct session *s;
+	size_t n;
+};
+
+/* A record of a peer's ROSTER that the rules refuse: logged and audited. */
+static void
+on_record_refused(void *ctx, const struct cs_rrec *r, int why)
+{
+	struct refused_ctx *rc = ctx;
+	struct agent *a = rc->s->a;
+	struct cs_audit_event ev = {0};
+	struct cs_audit_self self;
+	char detail[CS_AUDIT_DETAIL_MAX], dev[17] = "-", by[17] = "-", lbl[96];
+
+	rc->n++;
+	if (r != NULL) {
+		uint8_t hash[CS_RREC_HASH_LEN];
+		size_t i;
+
+		if (cs_rrec_hash(r, hash) == 0) {
+			for (i = 0; i < a->nrefused && i < 32; i++)
+				if (memcmp(a->refused[i], hash, CS_RREC_HASH_LEN) == 0)
+					return; /* every session sends it again: said once */
+			memcpy(a->refused[a->nrefused++ % 32], hash, CS_RREC_HASH_LEN);
+		}
+		cs_home_hex(r->device, 8, dev);
+		cs_home_hex(r->signer, 8, by);
+	}
+	cs_log(CS_LOG_NOTICE,
+	    "audit: roster-record-refused from %s: record about %s signed by %s: %s",
+	    peer_label(a, rc->s->peer_idx, lbl, sizeof(lbl)), dev, by, cs_roster_strerror(why));
+	snprintf(detail, sizeof(detail), "roster record about %.16s signed by %.16s refused: %s",
+	    dev, by, cs_roster_strerror(why));
+	ev.action = CS_AUDIT_REFUSED;
+	ev.device = rc->s->peer_idx >= 0 ? a->home.roster[rc->s->peer_idx].id : NULL;
+	ev.detail = detail;
+	audit_self(a, &self);
+	if (a->eng != NULL)
+		(void)cs_audit_post(&a->dbw, cs_engine_handle(a->eng), &self, &ev, NULL);
+}
+
+/* A ROSTER or KEYS message (wire/rrec.h, PROTOCOL.md §3.10-§3.12). */
+static void
+roster_frame(struct session *s, const uint8_t *msg, size_t len)
+{
+	struct agent *a = s->a;
+	struct roster_snap *sn = NULL;
+	struct refused_ctx rctx = {s, 0};
+	const uint8_t *body;
+	size_t n, got;
+	int type, rc;
+
+	if (s->state != S_LIVE) {
+		session_close(s, CS_BYE_UNEXPECTED, "ROSTER or KEYS before HELLO");
+		return;
+	}
+	rc = cs_rrec_msg_decode(msg, len, &type, &body, &n);
+	if (rc != 0) {
+		cs_log(CS_LOG_WARNING, "malformed message from %s: %s", s->addr,
+		    cs_rrec_strerror(rc));
+		session_close(s, CS_BYE_MALFORMED, "malformed message");
+		return;
+	}
+	sn = cs_malloc(sizeof(*sn));
+	if (sn == NULL) {
+		session_close(s, CS_BYE_INTERNAL, "out of memory");
+		return;
+	}
+	s->refs++; /* roster_changed may close it */
+	roster_snap_take(a, sn);
+	if (type == CS_RREC_MSG_ROSTER) {
+		rc = cs_roster_take(&a->home, body, n, on_record_refused, &rctx, &got);
+		if (rc != 0)
+			cs_log(CS_LOG_ERR, "roster from %s not merged: %s", s->addr,
+			    cs_roster_strerror(rc));
+		roster_changed(a, sn, "merged from a peer");
+		if (s->keymode && !s->sent_keys && s->state == S_LIVE)
+			send_keys(s);
+	} else {
+		rc = cs_roster_take_keys(&a->home, body, n, &got);
+		if (rc != 0)
+			cs_log(CS_LOG_ERR, "keys from %s not all kept: %s", s->addr,
+			    cs_roster_strerror(rc));
+		s->got_keys = 1;
+		roster_changed(a, sn, "key delivered by a peer");
+	}
+	if (s->keymode && s->sent_keys && s->got_keys && s->state != S_CLOSING)
+		session_close(s, CS_BYE_EPOCH, "keys delivered");
+	cs_free(sn);
+	session_unref(s);
 }
 
 static void
@@ -928,6 +1129,8 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		on_hello(s, &m.u.hello);
 		break;
 	case CS_MSG_CURSOR:
+		if (s->keymode)
+			break; /* an old-epoch session carries no data */
 		for (i = 0; i < m.u.cursor.n; i++) {
 			if (m.u.cursor.v[i].stream.kind == CS_STREAM_MAIN) {
 				s->send_after = m.u.cursor.v[i].after;
@@ -939,6 +1142,10 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		pump(s);
 		break;
 	case CS_MSG_CHANGES:
+		if (s->keymode) {
+			session_close(s, CS_BYE_EPOCH, "CHANGES on an old-epoch session");
+			break;
+		}
 		if (m.u.changes.stream.kind != CS_STREAM_MAIN) {
 			session_close(s, CS_BYE_UNEXPECTED, "patient streams not supported yet");
 			break;
@@ -1003,6 +1210,10 @@ transport_frame(struct session *s, const uint8_t *body, size_t len)
 		return;
 	if (rc != 0) {
 		session_close(s, cs_msg_bye_code(rc), cs_msg_strerror(rc));
+		return;
+	}
+	if (cs_rrec_msg_type(msg, mlen) != 0) {
+		roster_frame(s, msg, mlen);
 		return;
 	}
 	on_message(s, msg, mlen);
@@ -1122,32 +1333,88 @@ peer_name(uv_tcp_t *t, char *out, size_t cap)
 	snprintf(out, cap, "%s:%d", ip, port);
 }
 
-/* Start the handshake on a connected session. */
-static void
-session_begin(struct session *s)
+/*
+ * The key of rank r: 0 is the current key, then every other key this device
+ * holds, newest epoch first (PROTOCOL.md §1.6). CS_ENOENT past the last.
+ */
+static int
+key_by_rank(const struct agent *a, uint32_t r, uint32_t *epoch, const uint8_t **key)
+{
+	const struct cs_secrets *sec = a->home.sec;
+	size_t idx[CS_HOME_MAX_EPOCHS], n = 0, i, j;
+
+	if (r == 0) {
+		*epoch = a->home.epoch;
+		*key = sec->cabinet_key;
+		return 0;
+	}
+	for (i = 0; i < sec->nkeys && i < CS_HOME_MAX_EPOCHS; i++) {
+		if (sec->keys[i].epoch == a->home.epoch &&
+		    sodium_memcmp(sec->keys[i].key, sec->cabinet_key, CS_KEY_LEN) == 0)
+			continue;
+		/* insertion sort, newest epoch first */
+		for (j = n; j > 0 && sec->keys[idx[j - 1]].epoch < sec->keys[i].epoch; j--)
+			idx[j] = idx[j - 1];
+		idx[j] = i;
+		n++;
+	}
+	if (r > n)
+		return CS_ENOENT;
+	*epoch = sec->keys[idx[r - 1]].epoch;
+	*key = sec->keys[idx[r - 1]].key;
+	return 0;
+}
+
+/* (Re)initialise s's handshake with the psk of the key of rank r. */
+static int
+noise_start(struct session *s, uint32_t r)
 {
 	struct agent *a = s->a;
 	struct cs_noise_config cfg;
 	uint8_t psk[CS_NOISE_PSK_LEN], prologue[CS_NOISE_PROLOGUE_MAX];
+	const uint8_t *key;
+	uint32_t epoch;
 	int rc;
 
-	peer_name(&s->tcp, s->addr, sizeof(s->addr));
-	uv_tcp_nodelay(&s->tcp, 1);
+	if ((rc = key_by_rank(a, r, &epoch, &key)) != 0)
+		return rc;
+	cs_noise_free(&s->noise);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.initiator = s->initiator;
 	cfg.prologue = prologue;
 	cfg.prologue_len = cs_noise_session_prologue(prologue, a->home.cabinet_id);
 	cfg.static_key = a->home.sec->dh_sk;
-	rc = cs_noise_session_psk(psk, a->home.sec->cabinet_key, a->home.epoch);
+	rc = cs_noise_session_psk(psk, key, epoch);
 	cfg.psks = psk;
 	cfg.psk_count = 1;
 	if (rc == 0)
 		rc = cs_noise_init(&s->noise, &cfg);
 	sodium_memzero(psk, sizeof(psk));
+	s->epoch = epoch;
+	s->key_current = r == 0;
+	return rc;
+}
+
+/* Start the handshake on a connected session. */
+static void
+session_begin(struct session *s)
+{
+	int rc;
+
+	peer_name(&s->tcp, s->addr, sizeof(s->addr));
+	uv_tcp_nodelay(&s->tcp, 1);
+	/* a dialer that was refused at message 1 tries the older epochs in turn */
+	rc = noise_start(s, s->dialer != NULL ? s->dialer->back : 0);
+	if (rc == CS_ENOENT && s->dialer != NULL) {
+		s->dialer->back = 0;
+		rc = noise_start(s, 0);
+	}
 	if (rc == 0 && uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) != 0)
 		rc = CS_EIO;
-	if (rc == 0 && s->initiator)
+	if (rc == 0 && s->initiator) {
 		rc = hs_write(s);
+		s->m1_sent = rc == 0;
+	}
 	if (rc != 0)
 		session_close(s, 0, "cannot start the handshake");
 }
@@ -1483,54 +1750,56 @@ on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
 	uv_timer_start(&a->settle, on_settle, 3, 0);
 }
 
+static void
+roster_snap_take(const struct agent *a, struct roster_snap *sn)
+{
+	size_t i;
+
+	sn->n = a->home.nroster;
+	for (i = 0; i < sn->n; i++)
+		memcpy(sn->ids[i], a->home.roster[i].id, CS_DEVID_LEN);
+	sn->nrecs = a->home.rs.n;
+	sn->epoch = a->home.epoch;
+	cs_rrec_key_id(a->home.sec->cabinet_key, a->home.epoch, sn->kid);
+}
+
 /*
- * Reload roster.ini (SIGHUP, or it changed): the per-device state follows
- * the device ids; sessions of devices now revoked or gone are closed.
+ * After the roster changed (reloaded, or records from a peer): the
+ * per-device state follows the device ids; sessions of devices now revoked
+ * or gone are closed.
  */
 static void
-roster_reload(struct agent *a)
+roster_remap(struct agent *a, const struct roster_snap *sn)
 {
-	uint8_t(*ids)[CS_DEVID_LEN];
 	struct peerinfo *old;
 	struct session *s, *next;
-	size_t i, j, n = a->home.nroster;
-	char msg[256];
+	size_t i, j;
 
-	ids = cs_malloc(sizeof(*ids) * CS_HOME_MAX_DEVICES);
 	old = cs_malloc(sizeof(a->peers));
-	if (ids == NULL || old == NULL)
-		goto out;
-	for (i = 0; i < n; i++)
-		memcpy(ids[i], a->home.roster[i].id, CS_DEVID_LEN);
+	if (old == NULL)
+		return;
 	memcpy(old, a->peers, sizeof(a->peers));
-	if (cs_home_load_roster(&a->home, msg, sizeof(msg)) != 0) {
-		cs_log(CS_LOG_ERR, "%s (the roster in memory stays)", msg);
-		goto out;
-	}
 	memset(a->peers, 0, sizeof(a->peers));
+	for (s = a->sessions; s != NULL; s = s->next)
+		s->peer_idx = s->peer_idx >= 0 && (size_t)s->peer_idx < sn->n ? -2 - s->peer_idx
+		                                                              : s->peer_idx;
 	for (j = 0; j < a->home.nroster; j++) {
-		for (i = 0; i < n; i++) {
-			if (memcmp(ids[i], a->home.roster[j].id, CS_DEVID_LEN) == 0) {
+		for (i = 0; i < sn->n; i++) {
+			if (memcmp(sn->ids[i], a->home.roster[j].id, CS_DEVID_LEN) == 0) {
 				a->peers[j] = old[i];
-				if (old[i].s != NULL)
-					old[i].s->peer_idx = (int)j;
+				for (s = a->sessions; s != NULL; s = s->next)
+					if (s->peer_idx == -2 - (int)i)
+						s->peer_idx = (int)j;
 				break;
 			}
 		}
 	}
 	for (s = a->sessions; s != NULL; s = next) {
-		int found = 0;
-
 		next = s->next;
-		if (s->peer_idx < 0)
-			continue;
-		for (j = 0; j < a->home.nroster; j++)
-			if (a->peers[j].s == s)
-				found = 1;
-		if (!found) {
+		if (s->peer_idx < -1) {
 			s->peer_idx = -1; /* its device left the roster */
 			session_close(s, CS_BYE_UNAUTHORIZED, "device removed from the roster");
-		} else if (found && a->home.roster[s->peer_idx].revoked) {
+		} else if (s->peer_idx >= 0 && a->home.roster[s->peer_idx].revoked) {
 			session_close(s, CS_BYE_UNAUTHORIZED, "device revoked");
 		}
 	}
@@ -1538,27 +1807,109 @@ roster_reload(struct agent *a)
 		a->dialers[i].peer_idx = -1;
 	if (a->mdial[0].a != NULL)
 		make_tags(a);
-	cs_log(CS_LOG_INFO, "roster reloaded (%zu devices)", a->home.nroster);
-out:
-	cs_free(ids);
 	cs_free(old);
 }
 
-/* Reload roster.ini when it changed (an invite added a device). */
+/*
+ * The roster or the keys changed (snapshot sn from before): remap, write
+ * the home, tell the peers, and when the current key changed, deliver it to
+ * every peer on a session and close them all (they are on the old key).
+ */
 static void
-roster_check(struct agent *a)
+roster_changed(struct agent *a, const struct roster_snap *sn, const char *how)
+{
+	struct session *s, *next;
+	uint8_t kid[CS_RREC_HASH_LEN];
+	int epoch_moved, recs_moved, rc;
+
+	cs_rrec_key_id(a->home.sec->cabinet_key, a->home.epoch, kid);
+	epoch_moved = sodium_memcmp(kid, sn->kid, CS_RREC_HASH_LEN) != 0;
+	recs_moved = a->home.rs.n != sn->nrecs;
+	if (!epoch_moved && !recs_moved)
+		return;
+	roster_remap(a, sn);
+	/* a rare event (a few ms of fsync): done here rather than through the
+	 * worker, which would need a second copy of the keys */
+	if ((rc = cs_roster_save(&a->home)) != 0)
+		cs_log(CS_LOG_ERR, "cannot write the roster in %s: %s", a->home.dir,
+		    cs_strerror(rc));
+	cs_log(CS_LOG_INFO, "roster %s: %zu devices, %zu records, cabinet key epoch %u", how,
+	    a->home.nroster, a->home.rs.n, (unsigned)a->home.epoch);
+	if (epoch_moved) {
+		struct cs_audit_event ev = {0};
+		struct cs_audit_self self;
+		char detail[128];
+
+		cs_log(CS_LOG_NOTICE, "audit: key-rotate: cabinet key now epoch %u (was %u)",
+		    (unsigned)a->home.epoch, (unsigned)sn->epoch);
+		snprintf(detail, sizeof(detail), "cabinet key now epoch %u (was %u), %s",
+		    (unsigned)a->home.epoch, (unsigned)sn->epoch, how);
+		ev.action = CS_AUDIT_KEY_ROTATE;
+		ev.detail = detail;
+		audit_self(a, &self);
+		if (a->eng != NULL)
+			(void)cs_audit_post(&a->dbw, cs_engine_handle(a->eng), &self, &ev, NULL);
+		make_tags(a);
+		if (a->mdns != NULL)
+			cs_mdns_set_tags(a->mdns, &a->tags);
+	}
+	for (s = a->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_CLOSING)
+			continue;
+		if (s->state == S_LIVE && s->peer_roster && recs_moved)
+			send_roster(s);
+		if (!epoch_moved)
+			continue;
+		if (s->state == S_LIVE && s->peer_roster) {
+			if (!recs_moved)
+				send_roster(s);
+			send_keys(s);
+		}
+		session_close(s, CS_BYE_EPOCH, "cabinet key rotated");
+	}
+}
+
+/* Reload roster.ini and cabinet.keys (SIGHUP, or the file changed). */
+static void
+roster_reload(struct agent *a)
+{
+	struct roster_snap *sn = cs_malloc(sizeof(*sn));
+	char msg[256];
+
+	if (sn == NULL)
+		return;
+	roster_snap_take(a, sn);
+	if (cs_home_load_roster(&a->home, msg, sizeof(msg)) != 0)
+		cs_log(CS_LOG_ERR, "%s (the roster in memory stays)", msg);
+	else
+		roster_changed(a, sn, "reloaded");
+	cs_free(sn);
+}
+
+/* Remember roster.ini's mtime; 1 if it changed since last time. */
+static int
+roster_check_mtime(struct agent *a)
 {
 	char path[CS_HOME_PATH_MAX];
 	struct stat sb;
-	int first = a->roster_mtime.tv_sec == 0;
 
 	if (cs_home_path(&a->home, "roster.ini", path, sizeof(path)) != 0 || stat(path, &sb) != 0)
-		return;
+		return 0;
 	if (sb.st_mtim.tv_sec == a->roster_mtime.tv_sec &&
 	    sb.st_mtim.tv_nsec == a->roster_mtime.tv_nsec)
-		return;
+		return 0;
 	a->roster_mtime = sb.st_mtim;
-	if (!first)
+	return 1;
+}
+
+/* Reload roster.ini when it changed (an invite added a device, a revocation). */
+static void
+roster_check(struct agent *a)
+{
+	int first = a->roster_mtime.tv_sec == 0;
+
+	if (roster_check_mtime(a) && !first)
 		roster_reload(a);
 }
 

@@ -26,6 +26,16 @@
  * connect unanswered for 3.5 s: closed and redialed, with the backoff capped
  * at 2 s for a device in session less than 2 min ago (docs/TESTING.md).
  *
+ * Roster and key epochs (agent/roster.h, docs/PROTOCOL.md §1.6, §3.10-§3.12):
+ * both sides send their signed roster records (ROSTER) after HELLO and on
+ * every change; records the rules refuse are audited and dropped. The
+ * responder tries every cabinet key it holds on message 1, newest first; a
+ * dialer refused at message 1 steps back one epoch. A session on an older
+ * key carries only ROSTER and KEYS (the keys sealed to the peer), then
+ * closes; when the current key changes (a revocation here or a key received)
+ * every session gets ROSTER and KEYS and is closed, to reconnect on the new
+ * key.
+ *
  * Returns the process exit code. Runs until SIGTERM/SIGINT: then BYE to every
  * peer, the worker finishes the job it is running, cancels the others, and
  * everything is closed.

@@ -24,6 +24,7 @@
 #include "agent/home.h"
 #include "agent/init_cmd.h"
 #include "agent/rendezvous.h"
+#include "agent/roster.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -247,7 +248,9 @@ serve_one(int fd, struct cs_home *h, const uint8_t secret[CS_INVITE_SECRET_LEN],
 	uint8_t *buf = NULL, *plain = NULL;
 	char *txt = NULL, hex[129], name[CS_HOME_NAME_MAX], line[256];
 	struct cs_roster_dev joiner, *r;
+	struct cs_roster *saved_rs = NULL;
 	uint8_t new_pract[CS_GID_LEN];
+	int mrc;
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
 	size_t len, plen, tl = 0, i, txt_cap = MAX_PAYLOAD;
@@ -293,8 +296,23 @@ serve_one(int fd, struct cs_home *h, const uint8_t secret[CS_INVITE_SECRET_LEN],
 	if (o->practitioner != NULL) {
 		randombytes_buf(new_pract, CS_GID_LEN);
 		memcpy(joiner.practitioner, new_pract, CS_GID_LEN);
+		snprintf(joiner.practitioner_name, sizeof(joiner.practitioner_name), "%s",
+		    o->practitioner);
 	} else {
 		memcpy(joiner.practitioner, h->practitioner, CS_GID_LEN);
+		snprintf(joiner.practitioner_name, sizeof(joiner.practitioner_name), "%s",
+		    h->practitioner_name);
+	}
+	/* the joiner's record, signed by this device (agent/roster.h rules);
+	 * kept in memory only until the joiner confirms */
+	saved_rs = cs_malloc(sizeof(*saved_rs));
+	if (saved_rs == NULL)
+		goto out;
+	*saved_rs = h->rs;
+	if ((mrc = cs_roster_make(h, &joiner, 0, 0, 0, NULL, NULL)) != 0) {
+		cs_log(CS_LOG_WARNING, "invite: cannot add the joiner: %s",
+		    cs_roster_strerror(mrc));
+		goto out;
 	}
 #define ADD(...)                                                                                   \
 	do {                                                                                       \
@@ -316,15 +334,17 @@ serve_one(int fd, struct cs_home *h, const uint8_t secret[CS_INVITE_SECRET_LEN],
 		inet_ntop(AF_INET, &sa.sin_addr, line, sizeof(line));
 		ADD("peer=%s:%d\n", line, agent_port);
 	}
-	for (i = 0; i < h->nroster; i++) {
-		const struct cs_roster_dev *d = &h->roster[i];
-		char a[33], b[65], c[65], e[33];
+	cs_home_hex(h->rs.founder, 32, hex);
+	ADD("founder=%s\n", hex);
+	for (i = 0; i < h->rs.n; i++) {
+		uint8_t rb[CS_RREC_LEN];
 
-		cs_home_hex(d->id, CS_DEVID_LEN, a);
-		cs_home_hex(d->dh_pk, 32, b);
-		cs_home_hex(d->sign_pk, 32, c);
-		cs_home_hex(d->practitioner, CS_GID_LEN, e);
-		ADD("dev%zu=%s %s %s %s %d %s\n", i, a, b, c, e, d->revoked, d->name);
+		if (cs_rrec_encode(&h->rs.recs[i], rb) != 0 || tl + 16 + 2 * CS_RREC_LEN > txt_cap)
+			goto out;
+		ADD("rec%zu=", i);
+		cs_home_hex(rb, CS_RREC_LEN, txt + tl);
+		tl += 2 * CS_RREC_LEN;
+		ADD("\n");
 	}
 	/* the tables INI, hex-encoded on one line */
 	if (tl + 8 + 2 * strlen(tables_text) + 2 > txt_cap)
@@ -344,7 +364,7 @@ serve_one(int fd, struct cs_home *h, const uint8_t secret[CS_INVITE_SECRET_LEN],
 		cs_log(CS_LOG_WARNING, "invite: the joiner did not confirm");
 		goto out;
 	}
-	if (cs_home_roster_put(h, &joiner) != 0 || cs_home_save_roster(h) != 0) {
+	if (cs_home_save_roster(h) != 0) {
 		cs_log(CS_LOG_ERR, "invite: cannot add the new device to roster.ini");
 		goto out;
 	}
@@ -354,6 +374,11 @@ serve_one(int fd, struct cs_home *h, const uint8_t secret[CS_INVITE_SECRET_LEN],
 	enroll_audit(h, CS_AUDIT_ENROLL, r->id, r->practitioner, "device enrolled by invite");
 	rc = 0;
 out:
+	if (rc != 0 && saved_rs != NULL)
+		h->rs = *saved_rs; /* the joiner never confirmed: forget its record */
+	if (rc != 0)
+		cs_roster_refresh(h);
+	cs_free(saved_rs);
 	if (txt != NULL) {
 		sodium_memzero(txt, txt_cap);
 		cs_free(txt);
@@ -449,6 +474,14 @@ cs_invite_cmd(int argc, char **argv)
 		return CS_DB_EXIT_FAIL;
 	if (cs_home_load(h, o.home, msg, sizeof(msg)) != 0) {
 		fprintf(stderr, "cabsync invite: %s\n", msg);
+		goto out;
+	}
+	if (o.practitioner != NULL && !cs_roster_is_admin(h, h->practitioner)) {
+		fprintf(stderr,
+		    "cabsync invite: only a device of a cabinet-admin may add a practitioner "
+		    "(%s is not one); ask an admin, or invite with --same-practitioner.\n",
+		    h->practitioner_name);
+		rc = CS_DB_EXIT_REFUSED;
 		goto out;
 	}
 	tables = read_text_file(h->tables, 16 * 1024);
@@ -603,11 +636,12 @@ static int
 take_payload(struct cs_home *h, const char *t, size_t len, char **tables_out)
 {
 	char v[512], key[16], *tables;
-	struct cs_roster_dev d;
-	size_t i, tl;
+	struct cs_rrec *recs = NULL;
+	struct cs_roster_dev *me;
+	uint8_t *rb = NULL;
+	size_t i, tl, nrec = 0;
 	unsigned long ep;
-	char a[40], b[72], c[72], e[40], nm[CS_HOME_NAME_MAX + 8];
-	int rv;
+	int *verdict = NULL;
 
 	if (line_get(t, len, "cabinet_id", v, sizeof(v)) != 0 ||
 	    cs_home_unhex(v, h->cabinet_id, CS_CABINET_ID_LEN) != 0)
@@ -636,23 +670,43 @@ take_payload(struct cs_home *h, const char *t, size_t len, char **tables_out)
 	if (line_get(t, len, "peer", v, sizeof(v)) == 0 && h->npeers < CS_HOME_MAX_PEERS &&
 	    strpbrk(v, ";#\n") == NULL)
 		snprintf(h->peers[h->npeers++], sizeof(h->peers[0]), "%s", v);
-	for (i = 0; i < CS_HOME_MAX_DEVICES; i++) {
-		snprintf(key, sizeof(key), "dev%zu", i);
-		if (line_get(t, len, key, v, sizeof(v)) != 0)
+	/* the signed roster: the founder's key, then every record */
+	if (line_get(t, len, "founder", v, sizeof(v)) != 0 ||
+	    cs_home_unhex(v, h->rs.founder, 32) != 0)
+		return -1;
+	h->base_epoch = h->epoch;
+	h->sec->keys[0].epoch = h->epoch;
+	memcpy(h->sec->keys[0].key, h->sec->cabinet_key, CS_KEY_LEN);
+	h->sec->nkeys = 1;
+	recs = cs_calloc(CS_RREC_MAX, sizeof(*recs));
+	verdict = cs_calloc(CS_RREC_MAX, sizeof(*verdict));
+	rb = cs_malloc(CS_RREC_LEN * 2 + 2);
+	if (recs == NULL || verdict == NULL || rb == NULL)
+		goto bad;
+	for (i = 0; i < CS_RREC_MAX; i++) {
+		snprintf(key, sizeof(key), "rec%zu", i);
+		if (line_get(t, len, key, (char *)rb, CS_RREC_LEN * 2 + 2) != 0)
 			break;
-		memset(&d, 0, sizeof(d));
-		nm[0] = '\0';
-		if (sscanf(v, "%32s %64s %64s %32s %d %70[^\n]", a, b, c, e, &rv, nm) != 6 ||
-		    cs_home_unhex(a, d.id, CS_DEVID_LEN) != 0 ||
-		    cs_home_unhex(b, d.dh_pk, 32) != 0 || cs_home_unhex(c, d.sign_pk, 32) != 0 ||
-		    cs_home_unhex(e, d.practitioner, CS_GID_LEN) != 0 || (rv != 0 && rv != 1) ||
-		    !safe_name(nm))
-			return -1;
-		d.revoked = rv;
-		snprintf(d.name, sizeof(d.name), "%s", nm);
-		if (cs_home_roster_put(h, &d) != 0)
-			return -1;
+		if (cs_home_unhex((char *)rb, rb, CS_RREC_LEN) != 0 ||
+		    cs_rrec_decode(rb, CS_RREC_LEN, h->cabinet_id, &recs[nrec]) != 0)
+			goto bad;
+		nrec++;
 	}
+	if (cs_roster_merge(h, recs, nrec, verdict, NULL) != 0)
+		goto bad;
+	for (i = 0; i < nrec; i++)
+		if (verdict[i] != 0)
+			goto bad; /* the inviter sends only records its rules accepted */
+	me = cs_home_roster_by_id(h, h->device_id);
+	if (me == NULL || me->revoked || sodium_memcmp(me->dh_pk, h->dh_pk, 32) != 0 ||
+	    sodium_memcmp(me->sign_pk, h->sign_pk, 32) != 0)
+		goto bad; /* the inviter did not sign us in */
+	cs_free(recs);
+	cs_free(verdict);
+	cs_free(rb);
+	recs = NULL;
+	verdict = NULL;
+	rb = NULL;
 	/* tables: the hex line, decoded */
 	{
 		const char *p = NULL;
@@ -689,6 +743,11 @@ take_payload(struct cs_home *h, const char *t, size_t len, char **tables_out)
 		*tables_out = tables;
 	}
 	return 0;
+bad:
+	cs_free(recs);
+	cs_free(verdict);
+	cs_free(rb);
+	return -1;
 }
 
 int
@@ -698,7 +757,6 @@ cs_join_cmd(int argc, char **argv)
 	uint8_t secret[CS_INVITE_SECRET_LEN];
 	struct cs_home *h = NULL;
 	struct cs_noise n;
-	struct cs_roster_dev me;
 	uint8_t *buf = NULL, *plain = NULL;
 	char hex[65], ident[256], path[CS_HOME_PATH_MAX], host[256], msg[512], *tables = NULL;
 	char found[96];
@@ -860,14 +918,6 @@ cs_join_cmd(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 	rc = CS_DB_EXIT_FAIL;
-	memset(&me, 0, sizeof(me));
-	memcpy(me.id, h->device_id, CS_DEVID_LEN);
-	memcpy(me.dh_pk, h->dh_pk, 32);
-	memcpy(me.sign_pk, h->sign_pk, 32);
-	memcpy(me.practitioner, h->practitioner, CS_GID_LEN);
-	snprintf(me.name, sizeof(me.name), "%s", h->device_name);
-	if (cs_home_roster_put(h, &me) != 0)
-		goto out;
 	msg[0] = '\0';
 	if (cs_home_save(h, msg, sizeof(msg)) != 0) {
 		fprintf(stderr, "cabsync join: %s\n", msg[0] ? msg : "cannot write the home.");

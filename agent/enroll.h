@@ -23,7 +23,9 @@
  * Message 3 carries the joiner's device id, name and Ed25519 key; the
  * inviter answers in one transport message with the cabinet (id, name, epoch,
  * key), the practitioner (the inviter's with --same-practitioner, the
- * default; a new one with --practitioner NAME), the roster, the tracked
+ * default; a new one with --practitioner NAME, which needs the cabinet-admin
+ * role), the roster (the founder's key and every signed record, the joiner's
+ * own record signed by the inviter: agent/roster.h), the tracked
  * tables INI and the inviter's agent address (its port file), then adds the
  * joiner to its roster (the running agent reloads roster.ini when it
  * changes). The joiner writes its home, installs the engine, and its agent

@@ -5,6 +5,8 @@
  */
 #include "agent/home.h"
 
+#include "agent/roster.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -20,8 +22,6 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
-
-#define ROSTER_PREFIX "device "
 
 void
 cs_home_hex(const uint8_t *b, size_t n, char *out)
@@ -164,63 +164,10 @@ config_cb(void *user, const char *sec, const char *key, const char *val)
 	return 1; /* unknown keys: a newer version's settings, ignored */
 }
 
-static int
-roster_cb(void *user, const char *sec, const char *key, const char *val)
-{
-	struct cs_home *h = user;
-	struct cs_roster_dev *d;
-	uint8_t id[CS_DEVID_LEN];
-
-	if (strncmp(sec, ROSTER_PREFIX, strlen(ROSTER_PREFIX)) != 0)
-		return 1;
-	if (cs_home_unhex(sec + strlen(ROSTER_PREFIX), id, sizeof(id)) != 0)
-		return 0;
-	d = cs_home_roster_by_id(h, id);
-	if (d == NULL) {
-		if (h->nroster >= CS_HOME_MAX_DEVICES)
-			return 0;
-		d = &h->roster[h->nroster++];
-		memset(d, 0, sizeof(*d));
-		memcpy(d->id, id, sizeof(id));
-	}
-	if (strcmp(key, "name") == 0)
-		return copy_str(d->name, sizeof(d->name), val) == 0;
-	if (strcmp(key, "practitioner") == 0)
-		return cs_home_unhex(val, d->practitioner, CS_GID_LEN) == 0;
-	if (strcmp(key, "dh") == 0)
-		return cs_home_unhex(val, d->dh_pk, 32) == 0;
-	if (strcmp(key, "sign") == 0)
-		return cs_home_unhex(val, d->sign_pk, 32) == 0;
-	if (strcmp(key, "state") == 0) {
-		if (strcmp(val, "active") == 0)
-			d->revoked = 0;
-		else if (strcmp(val, "revoked") == 0)
-			d->revoked = 1;
-		else
-			return 0;
-		return 1;
-	}
-	return 1;
-}
-
 int
 cs_home_load_roster(struct cs_home *h, char *msg, size_t msg_cap)
 {
-	char path[CS_HOME_PATH_MAX];
-	int line;
-
-	if (cs_home_path(h, "roster.ini", path, sizeof(path)) != 0)
-		return CS_ERANGE;
-	h->nroster = 0;
-	line = ini_parse(path, roster_cb, h);
-	if (line != 0) {
-		if (line < 0)
-			say(msg, msg_cap, "%s: cannot read the roster: %s.", path, strerror(errno));
-		else
-			say(msg, msg_cap, "%s: malformed roster (line %d).", path, line);
-		return CS_HOME_ECONFIG;
-	}
-	return 0;
+	return cs_roster_load(h, msg, msg_cap);
 }
 
 /* Read exactly n bytes of a 0600 key file. */
@@ -293,8 +240,6 @@ cs_home_load(struct cs_home *h, const char *dir, char *msg, size_t msg_cap)
 		    path);
 		return CS_HOME_ECONFIG;
 	}
-	if ((rc = cs_home_load_roster(h, msg, msg_cap)) != 0)
-		return rc;
 	if ((rc = cs_home_secrets_alloc(h)) != 0)
 		return rc;
 	rc = CS_ERANGE;
@@ -330,8 +275,13 @@ cs_home_load(struct cs_home *h, const char *dir, char *msg, size_t msg_cap)
 		goto out;
 	}
 	memcpy(h->sec->cabinet_key, buf + 4, CS_KEY_LEN);
+	h->base_epoch = h->epoch;
+	h->sec->keys[0].epoch = h->epoch;
+	memcpy(h->sec->keys[0].key, buf + 4, CS_KEY_LEN);
+	h->sec->nkeys = 1;
 	sodium_mprotect_readonly(h->sec);
-	rc = 0;
+	/* the signed roster and the keys of later epochs (agent/roster.h) */
+	rc = cs_roster_load(h, msg, msg_cap);
 out:
 	sodium_memzero(buf, sizeof(buf));
 	if (rc != 0)
@@ -407,51 +357,14 @@ tb_add(struct tbuf *t, const char *fmt, ...)
 		t->len += (size_t)n;
 }
 
-static int
-roster_text(const struct cs_home *h, struct tbuf *t)
+int
+cs_home_save_roster(struct cs_home *h)
 {
-	char hex[65];
-	size_t i;
-
-	tb_add(t, "# cabsync roster: the enrolled devices of the cabinet.\n");
-	for (i = 0; i < h->nroster; i++) {
-		const struct cs_roster_dev *d = &h->roster[i];
-
-		cs_home_hex(d->id, CS_DEVID_LEN, hex);
-		tb_add(t, "\n[" ROSTER_PREFIX "%s]\nname = %s\n", hex, d->name);
-		cs_home_hex(d->practitioner, CS_GID_LEN, hex);
-		tb_add(t, "practitioner = %s\n", hex);
-		cs_home_hex(d->dh_pk, 32, hex);
-		tb_add(t, "dh = %s\n", hex);
-		cs_home_hex(d->sign_pk, 32, hex);
-		tb_add(t, "sign = %s\nstate = %s\n", hex, d->revoked ? "revoked" : "active");
-	}
-	return t->over ? CS_ERANGE : 0;
+	return cs_roster_save(h);
 }
 
 int
-cs_home_save_roster(const struct cs_home *h)
-{
-	char path[CS_HOME_PATH_MAX];
-	struct tbuf *t;
-	int rc;
-
-	if (cs_home_path(h, "roster.ini", path, sizeof(path)) != 0)
-		return CS_ERANGE;
-	t = cs_malloc(sizeof(*t));
-	if (t == NULL)
-		return CS_ENOMEM;
-	t->len = 0;
-	t->over = 0;
-	rc = roster_text(h, t);
-	if (rc == 0)
-		rc = write_file(path, t->p, t->len, 0, NULL, 0);
-	cs_free(t);
-	return rc;
-}
-
-int
-cs_home_save(const struct cs_home *h, char *msg, size_t msg_cap)
+cs_home_save(struct cs_home *h, char *msg, size_t msg_cap)
 {
 	char path[CS_HOME_PATH_MAX], hex[65], label[CS_HOME_NAME_MAX + 32], why[256];
 	uint8_t buf[96];
@@ -515,7 +428,7 @@ cs_home_save(const struct cs_home *h, char *msg, size_t msg_cap)
 	rc = write_file(path, buf, 4 + CS_KEY_LEN, 1, msg, msg_cap);
 	if (rc != 0)
 		goto out;
-	rc = cs_home_save_roster(h);
+	rc = cs_roster_save(h);
 	if (rc != 0) {
 		say(msg, msg_cap, "%s: cannot write roster.ini.", h->dir);
 		goto out;
@@ -558,13 +471,7 @@ cs_home_roster_by_id(struct cs_home *h, const uint8_t id[static CS_DEVID_LEN])
 int
 cs_home_roster_put(struct cs_home *h, const struct cs_roster_dev *d)
 {
-	struct cs_roster_dev *e = cs_home_roster_by_id(h, d->id);
+	int rc = cs_roster_make(h, d, 0, 0, 0, NULL, NULL);
 
-	if (e == NULL) {
-		if (h->nroster >= CS_HOME_MAX_DEVICES)
-			return CS_ERANGE;
-		e = &h->roster[h->nroster++];
-	}
-	*e = *d;
-	return 0;
+	return rc == CS_ROSTER_EFULL ? CS_ERANGE : rc;
 }

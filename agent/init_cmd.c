@@ -14,6 +14,7 @@
 
 #include "agent/db_cmd.h"
 #include "agent/devstate.h"
+#include "agent/roster.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "sql/audit.h"
@@ -280,12 +281,18 @@ cs_init_cmd(int argc, char **argv)
 		snprintf(h->cabinet_name, sizeof(h->cabinet_name), "%s", other->cabinet_name);
 		h->epoch = other->epoch;
 		memcpy(h->sec->cabinet_key, other->sec->cabinet_key, CS_KEY_LEN);
-		if (strcmp(other->practitioner_name, o.practitioner) == 0)
+		if (strcmp(other->practitioner_name, o.practitioner) == 0) {
 			memcpy(h->practitioner, other->practitioner, CS_GID_LEN);
-		else
+		} else if (!cs_roster_is_admin(other, other->practitioner)) {
+			fprintf(stderr,
+			    "cabsync init: %s: only a device of a cabinet-admin may add a "
+			    "practitioner.\n",
+			    o.same);
+			rc = CS_DB_EXIT_REFUSED;
+			goto out;
+		} else {
 			randombytes_buf(h->practitioner, CS_GID_LEN);
-		memcpy(h->roster, other->roster, sizeof(h->roster));
-		h->nroster = other->nroster;
+		}
 	} else {
 		randombytes_buf(h->cabinet_id, sizeof(h->cabinet_id));
 		snprintf(h->cabinet_name, sizeof(h->cabinet_name), "%s", o.cabinet);
@@ -303,15 +310,31 @@ cs_init_cmd(int argc, char **argv)
 	crypto_sign_keypair(h->sign_pk, h->sec->sign_sk);
 	if ((rc = cs_init_install(h, o.enable_wal, "init")) != 0)
 		goto out;
+	h->base_epoch = h->epoch;
+	h->sec->keys[0].epoch = h->epoch;
+	memcpy(h->sec->keys[0].key, h->sec->cabinet_key, CS_KEY_LEN);
+	h->sec->nkeys = 1;
 	memset(&me, 0, sizeof(me));
 	memcpy(me.id, h->device_id, CS_DEVID_LEN);
 	memcpy(me.dh_pk, h->dh_pk, 32);
 	memcpy(me.sign_pk, h->sign_pk, 32);
 	memcpy(me.practitioner, h->practitioner, CS_GID_LEN);
 	snprintf(me.name, sizeof(me.name), "%s", h->device_name);
-	if (cs_home_roster_put(h, &me) != 0) {
-		fprintf(stderr, "cabsync init: the roster is full (%d devices).\n",
-		    CS_HOME_MAX_DEVICES);
+	snprintf(me.practitioner_name, sizeof(me.practitioner_name), "%s", h->practitioner_name);
+	if (o.same != NULL) {
+		/* a device of the other home signs this one in (agent/roster.h rules) */
+		rc = cs_roster_make(other, &me, 0, 0, 0, NULL, NULL);
+		if (rc != 0) {
+			fprintf(stderr, "cabsync init: %s cannot add this device: %s.\n", o.same,
+			    cs_roster_strerror(rc));
+			rc = rc == CS_ROSTER_EADMIN ? CS_DB_EXIT_REFUSED : CS_DB_EXIT_FAIL;
+			goto out;
+		}
+		h->rs = other->rs;
+		cs_roster_refresh(h);
+	} else if ((rc = cs_roster_genesis(h)) != 0) {
+		fprintf(stderr, "cabsync init: cannot sign the first roster record: %s.\n",
+		    cs_roster_strerror(rc));
 		rc = CS_DB_EXIT_FAIL;
 		goto out;
 	}
@@ -321,13 +344,11 @@ cs_init_cmd(int argc, char **argv)
 		rc = CS_DB_EXIT_FAIL;
 		goto out;
 	}
-	if (o.same != NULL) {
-		if (cs_home_roster_put(other, &me) != 0 || cs_home_save_roster(other) != 0) {
-			fprintf(stderr, "cabsync init: %s: cannot add this device to its roster.\n",
-			    o.same);
-			rc = CS_DB_EXIT_FAIL;
-			goto out;
-		}
+	if (o.same != NULL && cs_roster_save(other) != 0) {
+		fprintf(stderr, "cabsync init: %s: cannot add this device to its roster.\n",
+		    o.same);
+		rc = CS_DB_EXIT_FAIL;
+		goto out;
 	}
 	cs_home_hex(h->device_id, CS_DEVID_LEN, path);
 	printf("initialised %s: cabinet \"%s\", practitioner \"%s\", device \"%s\" (id %.8s).\n",

@@ -10,6 +10,7 @@
 #include "agent/ctl_cmd.h"
 #include "agent/daemon.h"
 #include "agent/db_cmd.h"
+#include "agent/device_cmd.h"
 #include "agent/enroll.h"
 #include "agent/init_cmd.h"
 #include "agent/relay_cmd.h"
@@ -43,6 +44,7 @@ usage(FILE *f)
 	cs_db_cmd_usage(f);
 	cs_audit_cmd_usage(f);
 	cs_relay_cmd_usage(f);
+	cs_device_cmd_usage(f);
 }
 
 int
@@ -74,6 +76,8 @@ main(int argc, char **argv)
 		return cs_ctl_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "audit") == 0)
 		return cs_audit_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "device") == 0)
+		return cs_device_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "db") == 0)
 		return cs_db_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0 || strcmp(argv[1], "import") == 0 ||
