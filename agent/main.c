@@ -12,6 +12,7 @@
 #include "agent/db_cmd.h"
 #include "agent/enroll.h"
 #include "agent/init_cmd.h"
+#include "agent/share_cmd.h"
 #include "sql/version.h"
 #include "wire/version.h"
 
@@ -41,6 +42,7 @@ usage(FILE *f)
 	    "\n");
 	cs_db_cmd_usage(f);
 	cs_audit_cmd_usage(f);
+	cs_share_cmd_usage(f);
 }
 
 int
@@ -72,6 +74,8 @@ main(int argc, char **argv)
 		return cs_ctl_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "audit") == 0)
 		return cs_audit_cmd(argc - 1, argv + 1);
+	if (cs_share_cmd_is(argv[1]))
+		return cs_share_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "db") == 0)
 		return cs_db_cmd(argc - 1, argv + 1);
 	fprintf(stderr, "cabsync: unknown command '%s' (try cabsync --help)\n", argv[1]);
