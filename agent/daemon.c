@@ -897,7 +897,7 @@ on_hello(struct session *s, const struct cs_hello *h)
 		session_close(s, 0, "cannot send CURSOR");
 }
 
-/* RECORDS (share records, docs/PROTOCOL.md §3.10): checked and stored in
+/* RECORDS (share records, docs/PROTOCOL.md §3.13): checked and stored in
  * order with the batches, on the worker, before the changes they allow */
 struct records_job {
 	struct cs_dbw_job j;

@@ -224,7 +224,11 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 	ctx_of(s, e, &c);
 	/* records travel before the changes they allow: claim first (the
 	 * app may be writing: a busy database is retried, then left for later) */
-	for (int tries = 0;; tries++) {
+	rc = cs_share_claim_needed(c.db, s->practitioner, s->name);
+	if (rc < 0 && !is_busy(rc))
+		return rc;
+	for (int tries = 0; rc != 0; tries++) {
+		/* the usual case skips this: no write lock per extraction */
 		rc = cs_share_begin(c.db);
 		if (rc == 0 && (rc = cs_share_claim_new(&c, s->name, wall_ms())) >= 0)
 			rc = cs_share_commit(c.db);

@@ -710,6 +710,31 @@ out:
 }
 
 int
+cs_share_claim_needed(sqlite3 *db, const uint8_t prac[static CS_GID_LEN], const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t last = 0;
+	int rc;
+
+	if ((rc = meta_get(db, "claim_v", &last)) < 0)
+		return rc;
+	if ((rc = prep(db,
+	         "SELECT coalesce(max(v), 0) > ?1 OR (?3 IS NOT NULL AND NOT EXISTS (SELECT 1 "
+	         "FROM cs_share_rec WHERE kind = 5 AND practitioner = ?2 AND note = ?3)) FROM "
+	         "cs_ids",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, last);
+	sqlite3_bind_blob(st, 2, prac, CS_GID_LEN, SQLITE_STATIC);
+	if (name != NULL && name[0] != '\0' && strlen(name) <= CS_SHAREREC_NOTE_MAX)
+		sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0 : sqerr(rc);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
 cs_share_claim_pos(sqlite3 *db, uint64_t *pos)
 {
 	int64_t v = 0;

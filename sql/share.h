@@ -116,6 +116,10 @@ int cs_share_make(const struct cs_share_ctx *c, struct cs_sharerec *r, int64_t n
  */
 int cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_ms);
 
+/* 1 if cs_share_claim_new() has something to do (rows past the last scan,
+ * or this practitioner's name not recorded), 0 if not (read only), < 0 error. */
+int cs_share_claim_needed(sqlite3 *db, const uint8_t prac[static CS_GID_LEN], const char *name);
+
 /* The db_version up to which every patient row here was looked at by the
  * last cs_share_claim_new(): a change past it may belong to a patient not
  * claimed yet, so a sender's cursor must not pass it. 0 or an error. */

@@ -1,7 +1,7 @@
 /*
  * sql/sharerec.h: the signed share records (the RECORDS message that
  * carries them is wire/records.h) (DESIGN.md "Scope and permissions", "Identity and keys";
- * docs/PROTOCOL.md §3.10; docs/SECURITY.md "Shares and permissions").
+ * docs/PROTOCOL.md §3.13; docs/SECURITY.md "Shares and permissions").
  *
  * A share record says one thing about one patient (or one practitioner),
  * signed with the Ed25519 key of the device that made it: a claim (the

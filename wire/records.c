@@ -1,5 +1,5 @@
 /*
- * wire/records.c: the RECORDS message (see records.h; docs/PROTOCOL.md §3.10).
+ * wire/records.c: the RECORDS message (see records.h; docs/PROTOCOL.md §3.13).
  */
 #include "wire/records.h"
 
@@ -7,7 +7,7 @@
 
 #include "base/err.h"
 
-/* ---- RECORDS message: [8, [bin, ...]] in canonical msgpack ---------------- */
+/* ---- RECORDS message: [10, [bin, ...]] in canonical msgpack ---------------- */
 
 size_t
 cs_records_size(size_t n)

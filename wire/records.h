@@ -1,10 +1,10 @@
 /*
  * wire/records.h: the RECORDS message of a sync session (docs/PROTOCOL.md
- * §3.10): signed records (sql/sharerec.h share records) that must reach a
+ * §3.13): signed records (sql/sharerec.h share records) that must reach a
  * peer before the changes they allow, as opaque byte strings.
  *
- * Encoding: the msgpack array [8, [bin, ...]] (type 8 follows the types of
- * wire/msg.h), strict and canonical like cs_msg_decode: shortest forms, no
+ * Encoding: the msgpack array [10, [bin, ...]] (types 8 and 9 are the roster's
+ * ROSTER and KEYS, agent/roster), strict and canonical like cs_msg_decode: shortest forms, no
  * trailing byte. A session tells it from the other messages by its first
  * two bytes (cs_records_is) before handing the rest to cs_msg_decode.
  *
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CS_RECORDS_MSG      8    /* message type of RECORDS */
+#define CS_RECORDS_MSG      10   /* message type of RECORDS (8, 9: ROSTER, KEYS) */
 #define CS_RECORDS_MAX      1024 /* records of one RECORDS message */
 #define CS_RECORDS_ITEM_MAX 1024 /* bytes of one record */
 

@@ -64,17 +64,17 @@ done
 
 # read: B's app cannot write P1's rows (BEFORE triggers, a clear message)
 p1b=$(q b "SELECT id FROM patient")
-if sqlite3 "$tmp/b.db" "UPDATE patient SET ville='Nope' WHERE id=$p1b" 2>"$tmp/err"; then
+if sqlite3 -cmd ".timeout 5000" "$tmp/b.db" "UPDATE patient SET ville='Nope' WHERE id=$p1b" 2>"$tmp/err"; then
 	fail "b wrote a read-only patient"
 fi
 grep -q "patient shared read-only" "$tmp/err" || fail "no clear message: $(cat "$tmp/err")"
-if sqlite3 "$tmp/b.db" "INSERT INTO consultation(patient_id,praticien,date_consultation,motif,
+if sqlite3 -cmd ".timeout 5000" "$tmp/b.db" "INSERT INTO consultation(patient_id,praticien,date_consultation,motif,
 	tarif_cents) VALUES($p1b,'Bob','2024-05-05','x',1)" 2>"$tmp/err"; then
 	fail "b added a consultation to a read-only patient"
 fi
 grep -q "patient shared read-only" "$tmp/err" || fail "no clear message (insert)"
 # a change forged on B (trigger dropped): A refuses it and audits it
-sqlite3 "$tmp/b.db" "DROP TRIGGER cs_ro_1_u; UPDATE patient SET ville='Forged' WHERE id=$p1b" ||
+sqlite3 -cmd ".timeout 5000" "$tmp/b.db" "DROP TRIGGER cs_ro_1_u; UPDATE patient SET ville='Forged' WHERE id=$p1b" ||
 	fail "forging on b"
 until_eq 20 'q a "SELECT count(*) > 0 FROM cs_audit WHERE action=5 AND detail LIKE \"change refused%\""' 1
 [ "$(q a "SELECT ifnull(ville,'-') FROM patient WHERE prenom='P1'")" = - ] || fail "a applied a forged change"
