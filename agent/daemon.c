@@ -24,6 +24,7 @@
 #include "agent/home.h"
 #include "agent/relay_agent.h"
 #include "agent/roster.h"
+#include "agent/share_sync.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -37,6 +38,7 @@
 #include "wire/msg.h"
 #include "wire/noise.h"
 #include "wire/rrec.h"
+#include "wire/records.h"
 #include "wire/version.h"
 
 #define HS_TIMEOUT_MS  10000
@@ -113,6 +115,7 @@ struct session {
 	int peer_roster;      /* the peer's HELLO has CS_RREC_FEATURE */
 	int keymode;          /* an old-epoch session: roster and keys only */
 	int sent_keys, got_keys;
+	int64_t rec_sent; /* share records sent up to this seq (agent/share_sync.h) */
 	struct session *next;
 };
 
@@ -168,6 +171,8 @@ struct agent {
 	/* roster records refused already: audited once per run, not every session */
 	uint8_t refused[32][CS_RREC_HASH_LEN];
 	size_t nrefused;
+	struct cs_shsync sh; /* shares: roster copy for the worker */
+	int sh_busy, sh_ticks;
 };
 
 /* What the roster was before a change: device ids in roster order. */
@@ -623,10 +628,14 @@ handshake_frame(struct session *s, const uint8_t *body, size_t len)
 struct extract_job {
 	struct cs_dbw_job j;
 	struct session *s;
-	uint8_t peer[CS_DEVID_LEN];
+	uint8_t peer[CS_DEVID_LEN], peer_prac[CS_GID_LEN];
 	uint64_t after, gen;
+	int64_t rec_after;
 	/* results */
-	int rc, more;
+	int rc, more, backfill;
+	int64_t rec_last;
+	uint8_t *rmsg; /* RECORDS to send first, or NULL */
+	size_t rlen;
 	uint64_t db_version, local_dbv;
 	uint32_t nrows;
 	struct cs_msg_buf mb;
@@ -640,10 +649,38 @@ extract_run(struct cs_dbw_job *job, void *ctx)
 	struct agent *a = ctx;
 	struct cs_changeset cs;
 	struct cs_stream main_stream;
+	uint64_t claim_pos = 0;
 
 	cs_changeset_init(&cs);
 	memset(&main_stream, 0, sizeof(main_stream));
-	x->more = cs_engine_extract(a->eng, x->after, x->peer, NULL, CS_AGENT_BATCH_ROWS, &cs);
+	/* shares: records first, a newly shared patient from the start, then
+	 * only what the peer's practitioner may see (agent/share_sync.h) */
+	x->rc = cs_shsync_records_out(&a->sh, a->eng, x->rec_after, &x->rmsg, &x->rlen,
+	    &x->rec_last, &claim_pos);
+	if (x->rc == 1) {
+		x->rc = 0;
+		x->more = 1; /* more records first: no change yet */
+		goto out;
+	}
+	if (x->rc == 0)
+		x->rc = cs_shsync_backfill(&a->sh, a->eng, x->peer, x->peer_prac, x->after, &cs);
+	if (x->rc < 0) {
+		snprintf(x->err, sizeof(x->err), "share records: %s (%s)", cs_share_strerror(x->rc),
+		    cs_engine_errmsg(a->eng));
+		goto out;
+	}
+	if (x->rc == 1) {
+		x->rc = 0;
+		x->backfill = x->more = 1;
+	} else {
+		struct cs_scope sc = {x->peer_prac, NULL};
+
+		x->more =
+		    cs_engine_extract(a->eng, x->after, x->peer, &sc, CS_AGENT_BATCH_ROWS, &cs);
+		/* not past the claimed rows: a patient created since waits for its claim */
+		if (x->more >= 0 && cs.db_version > claim_pos)
+			cs.db_version = claim_pos > x->after ? claim_pos : x->after;
+	}
 	if (x->more < 0) {
 		x->rc = x->more;
 		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
@@ -679,6 +716,13 @@ extract_done(struct cs_dbw_job *job)
 	}
 	if (x->local_dbv > a->local_dbv)
 		a->local_dbv = x->local_dbv;
+	if (x->rmsg != NULL) {
+		if (send_app(s, x->rmsg, x->rlen) != 0) {
+			session_close(s, 0, "send failed");
+			goto out;
+		}
+	}
+	s->rec_sent = x->rec_last;
 	if (x->mb.len > 0) {
 		if (send_app(s, x->mb.p, x->mb.len) != 0) {
 			session_close(s, 0, "send failed");
@@ -694,6 +738,7 @@ extract_done(struct cs_dbw_job *job)
 	pump(s);
 out:
 	cs_msg_buf_free(&x->mb);
+	cs_free(x->rmsg);
 	cs_free(x);
 	session_unref(s);
 }
@@ -714,7 +759,9 @@ pump(struct session *s)
 	x->j.done = extract_done;
 	x->s = s;
 	memcpy(x->peer, a->home.roster[s->peer_idx].id, CS_DEVID_LEN);
+	memcpy(x->peer_prac, a->home.roster[s->peer_idx].practitioner, CS_GID_LEN);
 	x->after = s->send_after;
+	x->rec_after = s->rec_sent;
 	x->gen = a->local_gen;
 	cs_msg_buf_init(&x->mb, 0);
 	s->extracting = 1;
@@ -796,6 +843,8 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 			return;
 		}
 		(void)cs_audit_count(x->s->acc, cs, CS_AUDIT_SYNC_IN); /* lost counts only */
+		if (x->res.refused > 0)
+			cs_shsync_refused(&a->sh, a->eng, cs, x->peer);
 	}
 	p = cs_devstate_peer(a->st, x->peer, 1);
 	if (p == NULL) {
@@ -1102,6 +1151,69 @@ roster_frame(struct session *s, const uint8_t *msg, size_t len)
 	session_unref(s);
 }
 
+/* RECORDS (share records, docs/PROTOCOL.md §3.13): checked and stored in
+ * order with the batches, on the worker, before the changes they allow */
+struct records_job {
+	struct cs_dbw_job j;
+	struct session *s;
+	uint8_t peer[CS_DEVID_LEN];
+	uint8_t *buf;
+	size_t len;
+	int rc, changed;
+};
+
+static void
+records_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct records_job *x = (struct records_job *)job;
+	struct agent *a = ctx;
+
+	x->rc = cs_shsync_records_in(&a->sh, a->eng, x->buf, x->len, x->peer, &x->changed);
+	if (x->changed)
+		(void)cs_engine_release_held(a->eng, NULL); /* rows that waited for a record */
+}
+
+static void
+records_done(struct cs_dbw_job *job)
+{
+	struct records_job *x = (struct records_job *)job;
+	struct session *s = x->s;
+
+	if (!x->j.cancelled && x->rc == CS_RECORDS_EMSG && s->state != S_CLOSING)
+		session_close(s, CS_BYE_MALFORMED, "malformed RECORDS");
+	else if (!x->j.cancelled && x->rc < 0)
+		cs_log(CS_LOG_ERR, "storing share records failed: %s", cs_share_strerror(x->rc));
+	if (!x->j.cancelled && x->changed)
+		local_changed(s->a); /* forward them, recheck scopes */
+	cs_free(x->buf);
+	cs_free(x);
+	session_unref(s);
+}
+
+static void
+on_records(struct session *s, const uint8_t *buf, size_t len)
+{
+	struct records_job *x;
+
+	if (s->state != S_LIVE) {
+		session_close(s, CS_BYE_UNEXPECTED, "RECORDS before HELLO");
+		return;
+	}
+	if ((x = cs_calloc(1, sizeof(*x))) == NULL || (x->buf = cs_malloc(len)) == NULL) {
+		cs_free(x);
+		session_close(s, CS_BYE_INTERNAL, "out of memory");
+		return;
+	}
+	memcpy(x->buf, buf, len);
+	x->len = len;
+	x->s = s;
+	memcpy(x->peer, s->a->home.roster[s->peer_idx].id, CS_DEVID_LEN);
+	x->j.run = records_run;
+	x->j.done = records_done;
+	s->refs++;
+	cs_dbw_post(&s->a->dbw, &x->j);
+}
+
 static void
 on_message(struct session *s, const uint8_t *buf, size_t len)
 {
@@ -1112,6 +1224,10 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 	uint32_t i;
 	int rc;
 
+	if (cs_records_is(buf, len)) {
+		on_records(s, buf, len);
+		return;
+	}
 	rc = cs_msg_decode(buf, len, &m);
 	if (rc != 0) {
 		cs_log(CS_LOG_WARNING, "malformed message from %s: %s", s->addr,
@@ -1779,6 +1895,7 @@ roster_remap(struct agent *a, const struct roster_snap *sn)
 	if (old == NULL)
 		return;
 	memcpy(old, a->peers, sizeof(a->peers));
+	cs_shsync_roster(&a->sh, &a->home);
 	memset(a->peers, 0, sizeof(a->peers));
 	for (s = a->sessions; s != NULL; s = s->next)
 		s->peer_idx = s->peer_idx >= 0 && (size_t)s->peer_idx < sn->n ? -2 - s->peer_idx
@@ -1913,6 +2030,58 @@ roster_check(struct agent *a)
 		roster_reload(a);
 }
 
+/* Periodic share work on the worker: read-only triggers, purge after a revoke. */
+struct maint_job {
+	struct cs_dbw_job j;
+	struct agent *a;
+	struct cs_shsync_ack acks[CS_HOME_MAX_DEVICES];
+	size_t nacks;
+	int rc;
+};
+
+static void
+maint_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct maint_job *x = (struct maint_job *)job;
+	struct agent *a = ctx;
+
+	x->rc = cs_shsync_maintain(&a->sh, a->eng, x->acks, x->nacks, now_ms());
+}
+
+static void
+maint_done(struct cs_dbw_job *job)
+{
+	struct maint_job *x = (struct maint_job *)job;
+
+	x->a->sh_busy = 0;
+	if (!x->j.cancelled && x->rc < 0 && x->rc != CS_EBUSY)
+		cs_log(CS_LOG_ERR, "share maintenance failed: %s", cs_share_strerror(x->rc));
+	cs_free(x);
+}
+
+static void
+shares_tick(struct agent *a)
+{
+	struct maint_job *x;
+	size_t i;
+
+	if (a->sh_busy || a->stopping || ++a->sh_ticks % 2 != 0)
+		return;
+	if ((x = cs_calloc(1, sizeof(*x))) == NULL)
+		return;
+	x->a = a;
+	for (i = 0; i < a->home.nroster && i < CS_HOME_MAX_DEVICES; i++) {
+		if (!a->peers[i].acked_known)
+			continue;
+		memcpy(x->acks[x->nacks].dev, a->home.roster[i].id, CS_DEVID_LEN);
+		x->acks[x->nacks++].acked = a->peers[i].acked;
+	}
+	x->j.run = maint_run;
+	x->j.done = maint_done;
+	a->sh_busy = 1;
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
 static void
 on_tick(uv_timer_t *t)
 {
@@ -1963,6 +2132,7 @@ on_tick(uv_timer_t *t)
 	/* fallback for writes the watch missed (e.g. a filesystem without inotify) */
 	local_changed(a);
 	roster_check(a);
+	shares_tick(a);
 }
 
 /* ---------------------------------------------------------------- control */
@@ -2297,6 +2467,8 @@ open_engine(struct agent *a)
 	o.device_id = a->st->id;
 	o.expected_incarnation = a->st->has_incarnation ? a->st->incarnation : NULL;
 	o.min_db_version = a->st->db_version;
+	o.practitioner_of = cs_shsync_practitioner_of; /* DESIGN.md Scope and permissions */
+	o.practitioner_ctx = &a->sh;
 	rc = cs_engine_open(&a->eng, &o);
 	if (rc != 0) {
 		cs_log(CS_LOG_ERR, "%s: %s", a->home.db, cs_engine_open_errmsg());
@@ -2309,6 +2481,11 @@ open_engine(struct agent *a)
 	if ((rc = cs_audit_install(cs_engine_handle(a->eng))) != 0) {
 		cs_log(CS_LOG_ERR, "%s: cannot install the audit trail: %s", a->home.db,
 		    cs_audit_strerror(rc));
+		return rc;
+	}
+	if ((rc = cs_shsync_install(&a->sh, a->eng)) != 0) {
+		cs_log(CS_LOG_ERR, "%s: cannot install the share tables: %s", a->home.db,
+		    cs_share_strerror(rc));
 		return rc;
 	}
 	if (cs_engine_reincarnated(a->eng)) {
@@ -2490,7 +2667,7 @@ cs_agent_cmd(int argc, char **argv)
 	cs_addrcache_init(&a->cache);
 	if (uv_loop_init(&a->loop) != 0)
 		goto out;
-	if (open_engine(a) != 0)
+	if (cs_shsync_init(&a->sh, &a->home) != 0 || open_engine(a) != 0)
 		goto out_loop;
 	if (cs_dbw_start(&a->dbw, &a->loop, a) != 0)
 		goto out_loop;
@@ -2517,6 +2694,7 @@ out_loop:
 out:
 	cs_relay_agent_free(&a->relay);
 	cs_addrcache_free(&a->cache);
+	cs_shsync_free(&a->sh);
 	cs_free(a->st);
 	cs_home_free(&a->home);
 	cs_free(a);

@@ -14,6 +14,7 @@
 #include "agent/enroll.h"
 #include "agent/init_cmd.h"
 #include "agent/relay_cmd.h"
+#include "agent/share_cmd.h"
 #include "sql/version.h"
 #include "wire/version.h"
 
@@ -45,6 +46,7 @@ usage(FILE *f)
 	cs_audit_cmd_usage(f);
 	cs_relay_cmd_usage(f);
 	cs_device_cmd_usage(f);
+	cs_share_cmd_usage(f);
 }
 
 int
@@ -78,6 +80,8 @@ main(int argc, char **argv)
 		return cs_audit_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "device") == 0)
 		return cs_device_cmd(argc - 1, argv + 1);
+	if (cs_share_cmd_is(argv[1]))
+		return cs_share_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "db") == 0)
 		return cs_db_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0 || strcmp(argv[1], "import") == 0 ||

@@ -139,14 +139,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EXTRACT_SCOPE] =
         "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
         "coalesce(pat, gid) IN (SELECT patient FROM cs_shares WHERE practitioner=?3 AND "
-        "revoke_hlc IS NULL) AS vis FROM cs_ids WHERE v > ?1 AND (vis OR ppat IN (SELECT "
-        "patient FROM cs_shares WHERE practitioner=?3 AND revoke_hlc IS NULL)) "
+        "(revoke_hlc IS NULL OR revoke_hlc > ?5) AND grant_hlc <= ?5) AS vis FROM cs_ids "
+        "WHERE v > ?1 AND (vis OR ppat IN (SELECT patient FROM cs_shares WHERE "
+        "practitioner=?3 AND (revoke_hlc IS NULL OR revoke_hlc > ?5) AND grant_hlc <= ?5)) "
         "ORDER BY v LIMIT ?2",
     [ST_EXTRACT_PAT] =
         "SELECT rid, tid, pk, gid, coalesce(pat, gid), cl, xs, xn, xh, xv, v, "
         "coalesce(pat, gid)=?4 AS vis FROM cs_ids WHERE v > ?1 AND (coalesce(pat, gid)=?4 "
         "OR ppat=?4) AND EXISTS (SELECT 1 FROM cs_shares WHERE patient=?4 AND "
-        "practitioner=?3 AND revoke_hlc IS NULL) ORDER BY v LIMIT ?2",
+        "practitioner=?3 AND (revoke_hlc IS NULL OR revoke_hlc > ?5) AND grant_hlc <= ?5) "
+        "ORDER BY v LIMIT ?2",
     [ST_GID_OF_PK] = "SELECT gid FROM cs_ids WHERE tid=?1 AND pk=?2",
     [ST_PK_OF_GID] = "SELECT pk, cl FROM cs_ids WHERE gid=?1",
     [ST_HELD_ADD] = "INSERT INTO cs_held(kind, reason, wait_gid, until_ms, src, tbl, gid, "
@@ -2402,6 +2404,8 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 		sqlite3_bind_blob(st, 3, scope->practitioner, CS_GID_LEN, SQLITE_STATIC);
 		if (scope->patient != NULL)
 			sqlite3_bind_blob(st, 4, scope->patient, CS_GID_LEN, SQLITE_STATIC);
+		/* shares in force now: an expired --until or a transfer ends them */
+		sqlite3_bind_int64(st, 5, (int64_t)CS_HLC_MAKE(now_ms(e), 0xffffu));
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == max_rows) {
@@ -4343,7 +4347,10 @@ cs_engine_change_valid(struct cs_engine *e, const uint8_t patient[static CS_GID_
 		if (!sqlite3_column_int(st, 0) || perm == NULL)
 			continue;
 		if (strcmp(perm, "owner") == 0) {
-			ok = 1; /* an owner's rights do not depend on time */
+			/* the creator's claim has grant_hlc 0; a transfer starts
+			 * the new owner at its hlc and ends the old one's */
+			if (g <= hlc && (!revoked || hlc < r))
+				ok = 1;
 			continue;
 		}
 		if (strcmp(perm, "read") == 0 || (need_full && strcmp(perm, "full") != 0))
@@ -4440,4 +4447,25 @@ out:
 		return rc;
 	}
 	return n;
+}
+
+int
+cs_engine_table_info(struct cs_engine *e, int i, struct cs_engine_table *out)
+{
+	const struct ttab *t;
+
+	if (e == NULL || out == NULL || i < 0)
+		return CS_EINVAL;
+	if (i >= e->ntabs)
+		return CS_ENOENT;
+	t = &e->tabs[i];
+	memset(out, 0, sizeof(*out));
+	out->name = t->name;
+	out->pk = t->pk;
+	out->tid = t->tid;
+	out->internal = t->internal;
+	out->patient_table = t->scope == SCOPE_SELF;
+	if (t->scope == SCOPE_FK && t->scope_col >= 0)
+		out->scope_col = t->cols[t->scope_col].name;
+	return 0;
 }

@@ -260,4 +260,16 @@ int cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS
 int cs_engine_change_valid(struct cs_engine *e, const uint8_t patient[static CS_GID_LEN],
     const uint8_t practitioner[static CS_GID_LEN], uint64_t hlc, int need_full);
 
+/* A tracked table as the share module needs it (read-only triggers). */
+struct cs_engine_table {
+	const char *name, *pk; /* valid until the engine is closed */
+	int tid;               /* cs_tables id (cs_ids.tid) */
+	int patient_table;     /* 1: scope = self */
+	const char *scope_col; /* scope = a column holding the patient's pk, else NULL */
+	int internal;          /* an engine table (cs_conflicts): no app writes */
+};
+
+/* The i-th tracked table (0, 1, ...). 0, CS_ENOENT past the last, CS_EINVAL. */
+int cs_engine_table_info(struct cs_engine *e, int i, struct cs_engine_table *out);
+
 #endif

@@ -17,7 +17,7 @@ q a "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
 "$cabsync" init --home "$tmp/h_a" --db "$tmp/a.db" --tables "$tables" --cabinet Cab \
 	--practitioner Martin --device-name desk >/dev/null 2>&1 || fail "init a"
 "$cabsync" init --home "$tmp/h_b" --db "$tmp/b.db" --tables "$tables" \
-	--practitioner Durand --device-name laptop --same-cabinet-as "$tmp/h_a" >/dev/null 2>&1 ||
+	--practitioner Martin --device-name laptop --same-cabinet-as "$tmp/h_a" >/dev/null 2>&1 ||
 	fail "init b"
 "$cabsync" init --home "$tmp/h_d" --db "$tmp/d.db" --tables "$tables" --cabinet Other \
 	--practitioner Eve --device-name other >/dev/null 2>&1 || fail "init d"

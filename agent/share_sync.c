@@ -1,0 +1,617 @@
+/*
+ * agent/share_sync.c: the daemon's side of shares (see share_sync.h).
+ */
+#include "agent/share_sync.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "wire/records.h"
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define BUSY_TRIES 2000 /* x 5 ms: 10 s of a busy database */
+
+static int
+is_busy(int rc)
+{
+	return rc == CS_EBUSY || rc == CS_SQL_EBUSY;
+}
+
+static void
+nap(void)
+{
+	struct timespec ts = {0, 5 * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+int
+cs_shsync_init(struct cs_shsync *s, const struct cs_home *h)
+{
+	memset(s, 0, sizeof(*s));
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		return CS_EIO;
+	s->mu_ok = 1;
+	memcpy(s->device, h->device_id, CS_DEVID_LEN);
+	memcpy(s->practitioner, h->practitioner, CS_GID_LEN);
+	memcpy(s->sign_pk, h->sign_pk, 32);
+	snprintf(s->name, sizeof(s->name), "%s", h->practitioner_name);
+	s->sign_sk = h->sec != NULL ? h->sec->sign_sk : NULL;
+	cs_shsync_roster(s, h);
+	return 0;
+}
+
+void
+cs_shsync_roster(struct cs_shsync *s, const struct cs_home *h)
+{
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < h->nroster && n < CS_HOME_MAX_DEVICES; i++) {
+		/* a revoked device's records and changes made before stay decidable:
+		 * its rights are judged at their hlc like anyone's */
+		memcpy(s->dev[n].id, h->roster[i].id, CS_DEVID_LEN);
+		memcpy(s->dev[n].practitioner, h->roster[i].practitioner, CS_GID_LEN);
+		memcpy(s->dev[n].sign_pk, h->roster[i].sign_pk, 32);
+		n++;
+	}
+	s->n = n;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+cs_shsync_free(struct cs_shsync *s)
+{
+	if (s == NULL)
+		return;
+	if (s->mu_ok)
+		pthread_mutex_destroy(&s->mu);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+lookup(void *ctx, const uint8_t dev[CS_DEVID_LEN], struct cs_share_dev *out)
+{
+	struct cs_shsync *s = ctx;
+	size_t i;
+	int found = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->n; i++) {
+		if (memcmp(s->dev[i].id, dev, CS_DEVID_LEN) == 0) {
+			memcpy(out->practitioner, s->dev[i].practitioner, CS_GID_LEN);
+			memcpy(out->sign_pk, s->dev[i].sign_pk, 32);
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
+static size_t
+devs_of(void *ctx, const uint8_t prac[CS_GID_LEN], uint8_t (*out)[CS_DEVID_LEN], size_t max)
+{
+	struct cs_shsync *s = ctx;
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->n && n < max; i++)
+		if (memcmp(s->dev[i].practitioner, prac, CS_GID_LEN) == 0)
+			memcpy(out[n++], s->dev[i].id, CS_DEVID_LEN);
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int
+cs_shsync_practitioner_of(void *ctx, const uint8_t dev[CS_DEVID_LEN], uint8_t out[CS_GID_LEN])
+{
+	struct cs_share_dev d;
+
+	if (lookup(ctx, dev, &d) != 1)
+		return 0;
+	memcpy(out, d.practitioner, CS_GID_LEN);
+	return 1;
+}
+
+static void
+ctx_of(struct cs_shsync *s, struct cs_engine *e, struct cs_share_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->db = cs_engine_handle(e);
+	memcpy(c->device, s->device, CS_DEVID_LEN);
+	memcpy(c->practitioner, s->practitioner, CS_GID_LEN);
+	c->sign_sk = s->sign_sk;
+	c->lookup = lookup;
+	c->devs = devs_of;
+	c->cb_ctx = s;
+}
+
+static void
+self_of(struct cs_shsync *s, struct cs_audit_self *self)
+{
+	memset(self, 0, sizeof(*self));
+	memcpy(self->device, s->device, CS_DEVID_LEN);
+	memcpy(self->practitioner, s->practitioner, CS_GID_LEN);
+	memcpy(self->sign_pk, s->sign_pk, CS_AUDIT_PK_LEN);
+	self->sign_sk = s->sign_sk;
+}
+
+/* Append one event (a failure is logged: the event is then only in the log). */
+static void
+audit(struct cs_shsync *s, struct cs_engine *e, enum cs_audit_action act, const uint8_t *dev,
+    const uint8_t *prac, const uint8_t *patient, int64_t count, const char *detail)
+{
+	struct cs_audit_self self;
+	struct cs_audit_event ev;
+	int rc;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.action = act;
+	ev.device = dev;
+	ev.patient = patient;
+	ev.count = count;
+	ev.detail = detail;
+	self_of(s, &self);
+	for (int tries = 0;; tries++) {
+		rc = cs_audit_append(cs_engine_handle(e), &self, &ev, prac, NULL);
+		if (!is_busy(rc) || tries >= BUSY_TRIES)
+			break;
+		nap();
+	}
+	if (rc != 0)
+		cs_log(CS_LOG_ERR, "audit: a %s event is not in cs_audit: %s",
+		    cs_audit_action_name(act), cs_audit_strerror(rc));
+}
+
+int
+cs_shsync_install(struct cs_shsync *s, struct cs_engine *e)
+{
+	int rc = cs_share_install(cs_engine_handle(e));
+
+	if (rc == 0)
+		rc = cs_share_readonly(e, s->practitioner, cs_share_now_hlc(wall_ms()));
+	return rc < 0 ? rc : 0;
+}
+
+struct recs_out {
+	struct cs_records_item v[CS_SHSYNC_RECS_PER_MSG];
+	uint8_t *buf;
+	size_t used, n;
+	int64_t last;
+};
+
+static int
+rec_out_cb(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
+{
+	struct recs_out *o = ctx;
+
+	if (len == 0 || len > CS_RECORDS_ITEM_MAX || o->n >= CS_SHSYNC_RECS_PER_MSG)
+		return 0; /* never stored: cs_share_add checks the length */
+	memcpy(o->buf + o->used, rec, len);
+	o->v[o->n].p = o->buf + o->used;
+	o->v[o->n].len = len;
+	o->used += len;
+	o->n++;
+	o->last = seq;
+	return 0;
+}
+
+int
+cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_after, uint8_t **msg,
+    size_t *len, int64_t *rec_last, uint64_t *claim_pos)
+{
+	struct cs_share_ctx c;
+	struct recs_out *o;
+	size_t cap;
+	int rc;
+
+	*msg = NULL;
+	*len = 0;
+	*rec_last = rec_after;
+	*claim_pos = 0;
+	ctx_of(s, e, &c);
+	/* records travel before the changes they allow: claim first (the
+	 * app may be writing: a busy database is retried, then left for later) */
+	rc = cs_share_claim_needed(c.db, s->practitioner, s->name);
+	if (rc < 0 && !is_busy(rc))
+		return rc;
+	for (int tries = 0; rc != 0; tries++) {
+		/* the usual case skips this: no write lock per extraction */
+		rc = cs_share_begin(c.db);
+		if (rc == 0 && (rc = cs_share_claim_new(&c, s->name, wall_ms())) >= 0)
+			rc = cs_share_commit(c.db);
+		if (rc >= 0)
+			break;
+		cs_share_rollback(c.db);
+		if (!is_busy(rc))
+			return rc;
+		if (tries >= BUSY_TRIES)
+			break;
+		nap();
+	}
+	if ((rc = cs_share_claim_pos(c.db, claim_pos)) < 0)
+		return rc;
+	if ((o = cs_calloc(1, sizeof(*o))) == NULL)
+		return CS_ENOMEM;
+	o->buf = cs_malloc((size_t)CS_SHSYNC_RECS_PER_MSG * CS_RECORDS_ITEM_MAX);
+	if (o->buf == NULL) {
+		rc = CS_ENOMEM;
+		goto out;
+	}
+	o->last = rec_after;
+	/* one more than a message holds: tells whether more remain */
+	rc = cs_share_records_after(c.db, rec_after, CS_SHSYNC_RECS_PER_MSG + 1, rec_out_cb, o);
+	if (rc < 0)
+		goto out;
+	if (o->n > 0) {
+		cap = cs_records_size(o->n);
+		if ((*msg = cs_malloc(cap)) == NULL) {
+			rc = CS_ENOMEM;
+			goto out;
+		}
+		if ((rc = cs_records_encode(o->v, o->n, *msg, cap, len)) != 0) {
+			cs_free(*msg);
+			*msg = NULL;
+			*len = 0;
+			goto out;
+		}
+	}
+	*rec_last = o->last;
+	rc = rc > CS_SHSYNC_RECS_PER_MSG ? 1 : 0;
+out:
+	if (o != NULL)
+		cs_free(o->buf);
+	cs_free(o);
+	return rc;
+}
+
+int
+cs_shsync_backfill(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
+    const uint8_t peer_prac[CS_GID_LEN], uint64_t main_after, struct cs_changeset *cs)
+{
+	sqlite3 *db = cs_engine_handle(e);
+	uint8_t patient[CS_GID_LEN];
+	struct cs_scope sc;
+	uint64_t after;
+	int rc, more;
+
+	(void)s;
+	for (;;) {
+		rc = cs_share_todo_next(db, peer, patient, &after);
+		if (rc <= 0)
+			return rc;
+		sc.practitioner = peer_prac;
+		sc.patient = patient;
+		more = cs_engine_extract(e, after, peer, &sc, 128, cs);
+		if (more < 0)
+			return more;
+		if ((rc = cs_share_todo_set(db, peer, patient, cs->db_version, more)) < 0)
+			return rc;
+		if (cs->nrows > 0) {
+			cs->db_version = main_after; /* not a main-stream cursor */
+			return 1;
+		}
+		/* nothing (left) to send of that patient: the next one */
+	}
+}
+
+static void
+hex8(const uint8_t *b, char out[17])
+{
+	cs_home_hex(b, 8, out);
+}
+
+static int records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp);
+
+int
+cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *msg, size_t len,
+    const uint8_t from[CS_DEVID_LEN], int *changed)
+{
+	struct cs_records_item *v;
+	struct cs_share_ctx c;
+	size_t n;
+	int rc, any = 0;
+	char fh[17];
+
+	if (changed != NULL)
+		*changed = 0;
+	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL)
+		return CS_ENOMEM;
+	rc = cs_records_decode(msg, len, v, CS_RECORDS_MAX, &n);
+	if (rc != 0)
+		goto out;
+	ctx_of(s, e, &c);
+	hex8(from, fh);
+	/* one transaction for the message; a busy database: the whole again */
+	for (int tries = 0;; tries++) {
+		any = 0;
+		if ((rc = cs_share_begin(c.db)) == 0) {
+			rc = records_in(s, e, &c, v, n, from, fh, &any);
+			if (rc == 0)
+				rc = cs_share_commit(c.db);
+		}
+		if (rc == 0)
+			break;
+		cs_share_rollback(c.db);
+		if (!is_busy(rc) || tries >= BUSY_TRIES)
+			goto out;
+		nap();
+	}
+	if (any) {
+		(void)cs_share_readonly(e, s->practitioner, cs_share_now_hlc(wall_ms()));
+		if (changed != NULL)
+			*changed = 1;
+	}
+out:
+	cs_free(v);
+	return rc;
+}
+
+static int
+records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp)
+{
+	const struct cs_share_ctx c = *cc;
+	size_t i;
+	int rc, any = 0;
+	char why[160], detail[CS_AUDIT_DETAIL_MAX], dh[17];
+
+	for (i = 0; i < n; i++) {
+		struct cs_sharerec r;
+
+		memset(&r, 0, sizeof(r));
+		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
+		if (rc == 0) {
+			any = 1;
+			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
+			        r.kind == CS_SHAREREC_TRANSFER) &&
+			    memcmp(r.practitioner, s->practitioner, CS_GID_LEN) == 0) {
+				struct cs_share_dev d;
+				const char *who = "a colleague";
+				char nm[CS_SHAREREC_NOTE_MAX + 1] = "";
+
+				if (lookup(s, r.signer, &d) == 1 &&
+				    cs_share_names_one(c.db, d.practitioner, nm, sizeof(nm)) == 0)
+					who = nm;
+				/* the notification line: no patient id or label in logs */
+				if (r.kind == CS_SHAREREC_GRANT)
+					cs_log(CS_LOG_NOTICE,
+					    "Dr %s shared a patient with you, %s%s", who,
+					    cs_perm_name(r.perm),
+					    r.until_ms ? " (until a date)" : "");
+				else if (r.kind == CS_SHAREREC_TRANSFER)
+					cs_log(CS_LOG_NOTICE, "Dr %s transferred a patient to you",
+					    who);
+				else
+					cs_log(CS_LOG_NOTICE,
+					    "Dr %s revoked your access to a patient", who);
+				snprintf(detail, sizeof(detail), "%s received: %s%s",
+				    cs_sharerec_kind_name(r.kind),
+				    r.kind == CS_SHAREREC_GRANT ? cs_perm_name(r.perm) : "",
+				    r.kind == CS_SHAREREC_GRANT ? " for this practitioner" : "");
+				audit(s, e,
+				    r.kind == CS_SHAREREC_REVOKE ? CS_AUDIT_REVOKE : CS_AUDIT_SHARE,
+				    r.signer, NULL, r.patient, 0, detail);
+			}
+			continue;
+		}
+		if (rc == 1 || rc == 2 || rc == CS_EAGAIN)
+			continue; /* known, refused before (audited then), or later */
+		if (rc == CS_SHARE_EFORGED || rc == CS_SHARE_ENORIGHT) {
+			hex8(r.signer, dh);
+			cs_log(CS_LOG_WARNING,
+			    "audit: share record refused (%s, signer %.16s, from %.16s): %s",
+			    cs_sharerec_kind_name(r.kind), dh, fh, why);
+			snprintf(detail, sizeof(detail),
+			    "share record refused (%s, from %.16s): %s",
+			    cs_sharerec_kind_name(r.kind), fh, why);
+			audit(s, e, CS_AUDIT_REFUSED, r.kind != 0 ? r.signer : from, NULL,
+			    r.kind != 0 && r.kind != CS_SHAREREC_NAME ? r.patient : NULL, 1,
+			    detail);
+			continue;
+		}
+		return rc; /* a database error: retried, or the session later */
+	}
+	*anyp = any;
+	return 0;
+}
+
+struct refusal {
+	uint8_t patient[CS_GID_LEN], dev[CS_DEVID_LEN];
+	int64_t n;
+};
+
+void
+cs_shsync_refused(struct cs_shsync *s, struct cs_engine *e, const struct cs_changeset *cs,
+    const uint8_t from[CS_DEVID_LEN])
+{
+	struct refusal *rf;
+	size_t nrf = 0, j;
+	uint32_t ri, k;
+	char detail[CS_AUDIT_DETAIL_MAX], dh[17], fh[17];
+
+	if ((rf = cs_calloc(cs->nrows + 1, sizeof(*rf))) == NULL) {
+		cs_log(CS_LOG_ERR, "audit: refused changes not recorded (out of memory)");
+		return;
+	}
+	for (ri = 0; ri < cs->nrows; ri++) {
+		const struct cs_row *r = &cs->rows[ri];
+		const char *tn = cs->tables[r->table].name;
+
+		if (strncmp(tn, "cs_", 3) == 0 || (r->nvv == 0 && r->ncells == 0))
+			continue;
+		for (k = 0; k <= r->ncells; k++) {
+			const struct cs_dot *d =
+			    k < r->ncells ? &cs->cells[r->cell_first + k].dot : &r->ex_dot;
+			uint64_t h = k < r->ncells ? cs->cells[r->cell_first + k].hlc : r->ex_hlc;
+			uint8_t prac[CS_GID_LEN];
+
+			if (cs_shsync_practitioner_of(s, cs->devs[d->dev], prac) != 1)
+				continue;
+			if (cs_engine_change_valid(e, r->patient, prac, h,
+			        k == r->ncells && !(r->cl & 1)) != 0)
+				continue;
+			for (j = 0; j < nrf; j++)
+				if (memcmp(rf[j].patient, r->patient, CS_GID_LEN) == 0 &&
+				    memcmp(rf[j].dev, cs->devs[d->dev], CS_DEVID_LEN) == 0)
+					break;
+			if (j == nrf) {
+				memcpy(rf[j].patient, r->patient, CS_GID_LEN);
+				memcpy(rf[j].dev, cs->devs[d->dev], CS_DEVID_LEN);
+				nrf++;
+			}
+			rf[j].n++;
+			break; /* one refused write refuses the row */
+		}
+	}
+	hex8(from, fh);
+	for (j = 0; j < nrf; j++) {
+		hex8(rf[j].dev, dh);
+		cs_log(CS_LOG_WARNING,
+		    "audit: refused %lld change(s) of a patient written by device %.16s (from "
+		    "%.16s): no right on that patient at the change's time",
+		    (long long)rf[j].n, dh, fh);
+		snprintf(detail, sizeof(detail),
+		    "change refused: writer %.16s had no right (received from %.16s)", dh, fh);
+		audit(s, e, CS_AUDIT_REFUSED, rf[j].dev, NULL, rf[j].patient, rf[j].n, detail);
+	}
+	cs_free(rf);
+}
+
+struct ended {
+	uint8_t patient[CS_GID_LEN];
+	uint64_t end_hlc, max_v;
+};
+
+struct ended_list {
+	struct ended *v;
+	size_t n, cap;
+};
+
+static int
+ended_cb(void *ctx, const uint8_t patient[CS_GID_LEN], uint64_t end_hlc, uint64_t max_v)
+{
+	struct ended_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 8;
+		void *p = cs_realloc(l->v, nc * sizeof(*l->v));
+
+		if (p == NULL)
+			return CS_ENOMEM;
+		l->v = p;
+		l->cap = nc;
+	}
+	memcpy(l->v[l->n].patient, patient, CS_GID_LEN);
+	l->v[l->n].end_hlc = end_hlc;
+	l->v[l->n].max_v = max_v;
+	l->n++;
+	return 0;
+}
+
+/*
+ * 1 if a device of the patient's owner acknowledged up to max_v: this
+ * copy's valid changes are then safe with the owner. A device that has no
+ * session with any owner device (it reaches the owner through its own
+ * practitioner's other devices) counts their acknowledgement: they forward
+ * to the owner before they purge their own copy.
+ */
+static int
+owner_has_it(struct cs_shsync *s, sqlite3 *db, const struct ended *en, uint64_t now_hlc,
+    const struct cs_shsync_ack *acks, size_t nacks)
+{
+	uint8_t own[CS_GID_LEN];
+	struct cs_share_dev d;
+	size_t i;
+	int owner_peer = 0;
+
+	if (en->max_v == 0)
+		return 1; /* no row here */
+	if (cs_share_owner(db, en->patient, now_hlc, own) != 0)
+		return 0;
+	for (i = 0; i < nacks; i++) {
+		if (lookup(s, acks[i].dev, &d) != 1 || memcmp(d.practitioner, own, CS_GID_LEN) != 0)
+			continue;
+		if (acks[i].acked >= en->max_v)
+			return 1;
+		owner_peer = 1;
+	}
+	for (i = 0; i < nacks && !owner_peer; i++)
+		if (lookup(s, acks[i].dev, &d) == 1 &&
+		    memcmp(d.practitioner, s->practitioner, CS_GID_LEN) == 0 &&
+		    acks[i].acked >= en->max_v)
+			return 1;
+	return 0;
+}
+
+int
+cs_shsync_maintain(struct cs_shsync *s, struct cs_engine *e, const struct cs_shsync_ack *acks,
+    size_t nacks, int64_t now_ms)
+{
+	sqlite3 *db = cs_engine_handle(e);
+	struct ended_list l = {0};
+	uint64_t now_hlc = cs_share_now_hlc(now_ms);
+	size_t i;
+	int rc, purged = 0;
+	char detail[CS_AUDIT_DETAIL_MAX];
+
+	for (int tries = 0;; tries++) {
+		rc = cs_share_readonly(e, s->practitioner, now_hlc);
+		if (!is_busy(rc) || tries >= BUSY_TRIES)
+			break;
+		nap();
+	}
+	if (rc < 0)
+		goto out;
+	if ((rc = cs_share_ended(db, s->practitioner, now_hlc, ended_cb, &l)) < 0)
+		goto out;
+	for (i = 0; i < l.n; i++) {
+		struct ended *en = &l.v[i];
+		int n;
+
+		/* this copy's valid changes first: purge once the owner has them */
+		if (!owner_has_it(s, db, en, now_hlc, acks, nacks) &&
+		    (uint64_t)now_ms < CS_HLC_MS(en->end_hlc) + CS_SHSYNC_PURGE_GRACE)
+			continue;
+		if ((rc = cs_share_readonly_drop(db, en->patient)) < 0)
+			goto out;
+		/* audited while the app's id of the patient is still known here */
+		snprintf(detail, sizeof(detail),
+		    "access ended (revoke, expiry or transfer): local copy purged");
+		audit(s, e, CS_AUDIT_REVOKE, NULL, NULL, en->patient, 0, detail);
+		for (int tries = 0;; tries++) {
+			n = cs_engine_purge_patient(e, en->patient);
+			if (!is_busy(n) || tries >= BUSY_TRIES)
+				break;
+			nap();
+		}
+		if (n < 0) {
+			rc = n;
+			cs_log(CS_LOG_ERR, "purging a patient whose share ended failed: %s",
+			    cs_engine_errmsg(e));
+			goto out;
+		}
+		if ((rc = cs_share_mark_purged(db, en->patient, en->end_hlc)) < 0)
+			goto out;
+		cs_log(CS_LOG_NOTICE,
+		    "audit: access to a patient ended: %d row(s) purged from this device", n);
+		purged++;
+	}
+	rc = purged;
+out:
+	cs_free(l.v);
+	return rc;
+}

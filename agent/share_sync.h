@@ -1,0 +1,110 @@
+/*
+ * agent/share_sync.h: the daemon's side of shares (DESIGN.md "Scope and
+ * permissions"; docs/SECURITY.md "Shares and permissions"): what a session
+ * sends to a peer (records first, then the changes its practitioner may
+ * see, a newly shared patient from the start), what it does with the
+ * RECORDS it receives, the audit of refused changes, and the periodic work
+ * (read-only triggers, purge after a revoke or an expired --until).
+ *
+ * struct cs_shsync holds a copy of the roster (device -> practitioner and
+ * signing key) guarded by a mutex: the loop thread refreshes it (start,
+ * roster reload), the database worker reads it (the engine's
+ * practitioner_of callback, record checks). Every other function runs on
+ * the worker thread with the engine it owns. The device's signing key is
+ * the home's (sodium_malloc), only pointed to.
+ */
+#ifndef CS_AGENT_SHARE_SYNC_H
+#define CS_AGENT_SHARE_SYNC_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/home.h"
+#include "base/change.h"
+#include "sql/audit.h"
+#include "sql/engine.h"
+#include "sql/share.h"
+
+#define CS_SHSYNC_RECS_PER_MSG 256     /* records per RECORDS message */
+#define CS_SHSYNC_PURGE_GRACE  600000u /* ms after an end: purge even if unacked */
+
+struct cs_shsync_dev {
+	uint8_t id[CS_DEVID_LEN];
+	uint8_t practitioner[CS_GID_LEN];
+	uint8_t sign_pk[32];
+};
+
+struct cs_shsync {
+	pthread_mutex_t mu;
+	int mu_ok;
+	struct cs_shsync_dev dev[CS_HOME_MAX_DEVICES];
+	size_t n;
+	uint8_t device[CS_DEVID_LEN], practitioner[CS_GID_LEN], sign_pk[32];
+	char name[CS_HOME_NAME_MAX];
+	const uint8_t *sign_sk; /* the home's; worker reads it */
+};
+
+/* Loop thread. 0 or CS_EIO. */
+int cs_shsync_init(struct cs_shsync *s, const struct cs_home *h);
+/* Loop thread: copy h's roster (start, reload). */
+void cs_shsync_roster(struct cs_shsync *s, const struct cs_home *h);
+void cs_shsync_free(struct cs_shsync *s);
+
+/* The engine's practitioner_of callback (any thread). */
+int cs_shsync_practitioner_of(void *ctx, const uint8_t dev[CS_DEVID_LEN], uint8_t out[CS_GID_LEN]);
+
+/* Worker, at start: share tables and read-only triggers. 0 or an error. */
+int cs_shsync_install(struct cs_shsync *s, struct cs_engine *e);
+
+/*
+ * Worker, before extracting for a peer: claim the new patients of this
+ * device, then the RECORDS message of the records after rec_after (at most
+ * CS_SHSYNC_RECS_PER_MSG) into *msg (cs_malloc'd, NULL if none), *rec_last
+ * the last seq sent, *claim_pos the db_version up to which every patient
+ * is claimed (cs_share_claim_pos: the main cursor sent must not pass it,
+ * or a patient the app created meanwhile would be skipped). Returns 1 if more records remain (send
+ * no change yet), 0, or a negative code.
+ */
+int cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_after,
+    uint8_t **msg, size_t *len, int64_t *rec_last, uint64_t *claim_pos);
+
+/*
+ * Worker: a batch of a patient newly shared with the peer's practitioner,
+ * from the start, if one is due (cs_share_todo). cs gets the rows; its
+ * db_version is set to main_after (the main cursor does not move). Returns
+ * 1 if cs is a backfill batch to send, 0 if none is due, or an error.
+ */
+int cs_shsync_backfill(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
+    const uint8_t peer_prac[CS_GID_LEN], uint64_t main_after, struct cs_changeset *cs);
+
+/*
+ * Worker: a RECORDS message from peer from: check and store each record,
+ * audit and log the refused ones and the shares that concern this device's
+ * practitioner. *changed (may be NULL) = 1 if a record was stored (the
+ * caller then forwards and rechecks held rows). 0 or CS_RECORDS_EMSG (the
+ * session is closed), or another error.
+ */
+int cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *msg, size_t len,
+    const uint8_t from[CS_DEVID_LEN], int *changed);
+
+/* Worker: after an apply that refused rows, audit them per patient and writer. */
+void cs_shsync_refused(struct cs_shsync *s, struct cs_engine *e, const struct cs_changeset *cs,
+    const uint8_t from[CS_DEVID_LEN]);
+
+/* What a peer acknowledged, for the purge rule. */
+struct cs_shsync_ack {
+	uint8_t dev[CS_DEVID_LEN];
+	uint64_t acked;
+};
+
+/*
+ * Worker, periodically: refresh cs_readonly and the triggers, then purge
+ * every patient whose rights ended for this device's practitioner, once a
+ * device of its owner acknowledged this copy's rows (or after
+ * CS_SHSYNC_PURGE_GRACE): audited. Returns the number purged or an error.
+ */
+int cs_shsync_maintain(struct cs_shsync *s, struct cs_engine *e, const struct cs_shsync_ack *acks,
+    size_t nacks, int64_t now_ms);
+
+#endif
