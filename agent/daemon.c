@@ -29,6 +29,7 @@
 #include "discovery/mdns.h"
 #include "discovery/tag.h"
 #include "sql/engine.h"
+#include "sql/upgrade.h"
 #include "wire/chunk.h"
 #include "wire/frame.h"
 #include "wire/msg.h"
@@ -129,6 +130,7 @@ struct agent {
 	struct dialer mdial[CS_HOME_MAX_DEVICES]; /* dials to where mDNS saw a device */
 	struct cs_addrcache cache;
 	int cache_dirty;
+	int upgrade_polling;                                /* an upoll_job is queued */
 	int64_t apply_start_ms, apply_end_ms, apply_dur_ms; /* worker only */
 	struct timespec roster_mtime;
 	char listen_addr[64];
@@ -1496,6 +1498,52 @@ roster_check(struct agent *a)
 		roster_reload(a);
 }
 
+/* An app upgrade (new column, rebuilt table): the triggers re-installed and
+ * the missed writes found by budgeted checks on the worker, one job at a
+ * time, 100 ms of work per tick at most (sql/upgrade.h). */
+struct upoll_job {
+	struct cs_dbw_job j;
+	struct agent *a;
+	int rc;
+	char err[256];
+};
+
+static void
+upoll_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct upoll_job *x = (struct upoll_job *)job;
+	struct agent *a = ctx;
+
+	x->rc = cs_upgrade_poll(a->eng, 100);
+	if (x->rc < 0)
+		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+}
+
+static void
+upoll_done(struct cs_dbw_job *job)
+{
+	struct upoll_job *x = (struct upoll_job *)job;
+
+	x->a->upgrade_polling = 0;
+	if (!x->j.cancelled && x->rc < 0 && x->rc != CS_SQL_EBUSY)
+		cs_log(CS_LOG_WARNING, "app schema check: %s", x->err);
+	cs_free(x);
+}
+
+static void
+upgrade_poll(struct agent *a)
+{
+	struct upoll_job *x;
+
+	if (a->upgrade_polling || a->stopping || (x = cs_calloc(1, sizeof(*x))) == NULL)
+		return;
+	x->j.run = upoll_run;
+	x->j.done = upoll_done;
+	x->a = a;
+	a->upgrade_polling = 1;
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
 static void
 on_tick(uv_timer_t *t)
 {
@@ -1525,6 +1573,7 @@ on_tick(uv_timer_t *t)
 	/* fallback for writes the watch missed (e.g. a filesystem without inotify) */
 	local_changed(a);
 	roster_check(a);
+	upgrade_poll(a);
 }
 
 /* ---------------------------------------------------------------- control */
@@ -1739,6 +1788,10 @@ open_engine(struct agent *a)
 		    cs_audit_strerror(rc));
 		return rc;
 	}
+	/* the app may have been upgraded while the agent was stopped */
+	if (cs_upgrade_poll(a->eng, 200) < 0)
+		cs_log(CS_LOG_WARNING, "%s: app schema check: %s", a->home.db,
+		    cs_engine_errmsg(a->eng));
 	if (cs_engine_reincarnated(a->eng)) {
 		cs_log(CS_LOG_WARNING,
 		    "%s: restored from a backup or copied: new identity, resync from peers",

@@ -2336,7 +2336,8 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 				goto out;
 		}
 		/* cells kept aside for a newer app version travel on (upgrade.h) */
-		if ((rc = cs_upgrade_extract_kept(e, out, (uint32_t)ti, hdr.gid, hdr.cl, for_dev)) < 0)
+		if ((rc = cs_upgrade_extract_kept(e, out, (uint32_t)ti, hdr.gid, hdr.cl, for_dev)) <
+		    0)
 			goto out;
 	}
 	/* the sender's row vector: stored entries + the existence dot + its own
@@ -4090,6 +4091,9 @@ apply_begin(struct cs_engine *e)
 
 	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
 		return rc;
+	/* an app schema change is checked in this same transaction (upgrade.h) */
+	if ((rc = cs_upgrade_apply_begin(e)) < 0)
+		return rc;
 	e->next_v = cs_engine_db_version(e) + 1;
 	if ((st = S(e, ST_LAST_H)) == NULL)
 		return CS_SQL_ESQLITE;
@@ -4122,6 +4126,7 @@ apply_end(struct cs_engine *e, int rc)
 		rc = sqfail(e, rc2, "committing the batch failed");
 	}
 	sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+	cs_upgrade_rolled_back(e);
 	/* sites added in the rolled-back transaction are gone */
 	if (load_sites(e) < 0)
 		e->nsites = 0;
@@ -4143,8 +4148,6 @@ cs_engine_apply(struct cs_engine *e, const struct cs_changeset *cs,
 		return fail(e, CS_EINVAL, "cs_engine_apply: no changeset");
 	if (e->stale)
 		return fail(e, e->stale, "%s", e->stale_msg);
-	if ((rc = cs_upgrade_guard(e)) < 0) /* app schema changed: verify first */
-		return rc;
 	{
 		/* refuse a hostile batch before opening a transaction */
 		struct bmap m = {0};
@@ -4178,8 +4181,6 @@ cs_engine_release_held(struct cs_engine *e, struct cs_apply_result *res)
 	if (res == NULL)
 		res = &tmp;
 	memset(res, 0, sizeof(*res));
-	if ((rc = cs_upgrade_guard(e)) < 0)
-		return rc;
 	if ((rc = apply_begin(e)) < 0)
 		return apply_end(e, rc);
 	rc = release_held(e, res);

@@ -33,10 +33,14 @@ enum vkind {
 };
 
 struct cs_upgrade {
-	int64_t cookie; /* schema_version after the last check, -1 before the first */
-	int pending;
-	int busy;          /* inside a check: the guard stands aside */
+	/* PRAGMA schema_version when the database was last seen up to date
+	 * (fingerprints equal to the stored ones, or a check committed): a
+	 * cache only, -1 = read the database again (need_check) */
+	int64_t cookie;
+	int pending;       /* a verification is pending (cs_upg_tab.kind <> 0) */
+	int busy;          /* inside a check: the hooks stand aside */
 	int force_reload;  /* a check was rolled back after a reload */
+	int txn_checked;   /* the current apply transaction ran a check */
 	int any_kept;      /* cs_xcell may hold cells (newer app version) */
 	sqlite3_stmt *put; /* cached: INSERT OR REPLACE INTO cs_rowhash */
 	struct timespec ini_mtime;
@@ -152,20 +156,11 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int
-installed(struct cs_engine *e)
-{
-	int64_t n;
-
-	return qint(e, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='cs_meta'",
-	           NULL, &n) == 0 &&
-	    n > 0;
-}
-
 /* The per-database SipHash key (not a secret: keyed so that an app cannot
- * craft two values with the same hash by accident or on purpose). */
+ * craft two values with the same hash by accident or on purpose), read
+ * only: u->have_key stays 0 when the database has none yet. */
 static int
-load_key(struct cs_engine *e, struct cs_upgrade *u)
+read_key(struct cs_engine *e, struct cs_upgrade *u)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -180,9 +175,19 @@ load_key(struct cs_engine *e, struct cs_upgrade *u)
 		u->have_key = 1;
 	}
 	sqlite3_finalize(st);
-	st = NULL;
-	if (u->have_key)
-		return 0;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cs_eng_sqfail(e, rc, "reading cs_meta");
+}
+
+/* The key, made and stored when the database has none (inside a write
+ * transaction). */
+static int
+load_key(struct cs_engine *e, struct cs_upgrade *u)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = read_key(e, u)) < 0 || u->have_key)
+		return rc;
 	crypto_shorthash_keygen(u->key);
 	if ((rc = xprep(e, "INSERT OR REPLACE INTO cs_meta(k, v) VALUES('hash_key', ?1)", &st)) < 0)
 		return rc;
@@ -1350,25 +1355,128 @@ ensure_tables(struct cs_engine *e, struct cs_upgrade *u)
 		if ((rc = xexec(e, upg_schema)) < 0)
 			return rc;
 	}
-	if (!u->have_key && (rc = qint(e, "SELECT count(*) > 0 FROM cs_xcell", NULL, &n)) < 0)
+	if ((rc = qint(e, "SELECT EXISTS (SELECT 1 FROM cs_xcell)", NULL, &n)) < 0)
 		return rc;
-	if (!u->have_key)
-		u->any_kept = n > 0;
+	u->any_kept = n > 0;
 	return load_key(e, u);
 }
 
+/*
+ * A 63-bit fingerprint of the tracked tables' schema: for each table its
+ * sqlite_master entries (the table with its root page, its indexes, its
+ * triggers, the capture triggers among them), in a fixed order. ADD COLUMN
+ * changes the table's SQL, a rebuild its root page and its triggers. Not
+ * PRAGMA schema_version: that counter also moves when nothing the engine
+ * cares about changed (another table, a backup copy, VACUUM), and a stored
+ * copy of it would make the engine write to follow it.
+ */
+static int
+schema_fp(struct cs_engine *e, int64_t *fp)
+{
+	crypto_generichash_state h;
+	sqlite3_stmt *st = NULL;
+	struct cs_eng_tab t;
+	uint8_t out[16];
+	uint64_t v = 0;
+	int i, c, rc;
+
+	*fp = 0;
+	if ((rc = xprep(e,
+	         "SELECT type, name, rootpage, sql FROM sqlite_master WHERE tbl_name=?1 "
+	         "ORDER BY type, name",
+	         &st)) < 0)
+		return rc;
+	crypto_generichash_init(&h, NULL, 0, sizeof(out));
+	for (i = 0; i < cs_eng_ntabs(e); i++) {
+		cs_eng_tab(e, i, &t);
+		if (t.internal)
+			continue;
+		crypto_generichash_update(&h, (const uint8_t *)t.name, strlen(t.name) + 1);
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, t.name, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			for (c = 0; c < 4; c++) {
+				const uint8_t *p = sqlite3_column_text(st, c);
+				size_t n = (size_t)sqlite3_column_bytes(st, c);
+
+				if (p == NULL)
+					p = (const uint8_t *)"";
+				crypto_generichash_update(&h, p, n);
+				crypto_generichash_update(&h, (const uint8_t *)"", 1);
+			}
+		if (rc != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return cs_eng_sqfail(e, rc, "reading the schema");
+		}
+	}
+	sqlite3_finalize(st);
+	crypto_generichash_final(&h, out, sizeof(out));
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | out[i];
+	*fp = (int64_t)(v & INT64_MAX);
+	return 0;
+}
+
+/* After a check, inside its transaction: the fingerprints it leaves. */
 static int
 store_marks(struct cs_engine *e, struct cs_upgrade *u)
 {
-	int64_t cookie;
+	int64_t cookie, fp;
 	int rc;
 
 	if ((rc = qint(e, "PRAGMA schema_version", NULL, &cookie)) < 0 ||
-	    (rc = meta_set(e, "app_schema", cookie)) < 0 ||
+	    (rc = schema_fp(e, &fp)) < 0 || (rc = meta_set(e, "schema_fp", fp)) < 0 ||
 	    (rc = meta_set(e, "ini_hash", ini_fingerprint(e, u))) < 0)
 		return rc;
 	u->cookie = cookie;
 	return 0;
+}
+
+/*
+ * Read only: 1 when a check has work to do (the tracked schema or the INI
+ * differ from the stored fingerprints, this module's tables or key are
+ * missing, a verification is pending), 0 when not, < 0 on error. The answer
+ * is cached under PRAGMA schema_version and the INI's size and mtime, so the
+ * usual call costs one pragma and one stat. Also loads pending, any_kept
+ * and the key from the database.
+ */
+static int
+need_check(struct cs_engine *e, struct cs_upgrade *u)
+{
+	int64_t cookie, n, fp, stored, ini_stored;
+	int rc;
+
+	if ((rc = qint(e, "PRAGMA schema_version", NULL, &cookie)) < 0)
+		return rc;
+	if (u->force_reload)
+		return 1;
+	if (cookie == u->cookie && !ini_stat_changed(e, u))
+		return u->pending;
+	u->cookie = -1;
+	if ((rc = qint(e,
+	         "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+	         "('cs_rowhash', 'cs_upg_tab', 'cs_xcell')",
+	         NULL, &n)) < 0)
+		return rc;
+	if (n < 3)
+		return 1;
+	if ((rc = read_key(e, u)) < 0)
+		return rc;
+	if (!u->have_key)
+		return 1;
+	if ((rc = qint(e, "SELECT EXISTS (SELECT 1 FROM cs_upg_tab WHERE kind<>0)", NULL, &n)) < 0)
+		return rc;
+	u->pending = n > 0;
+	if ((rc = qint(e, "SELECT EXISTS (SELECT 1 FROM cs_xcell)", NULL, &n)) < 0)
+		return rc;
+	u->any_kept = n > 0;
+	if ((rc = schema_fp(e, &fp)) < 0 || (rc = meta_int(e, "schema_fp", &stored)) < 0 ||
+	    (rc = meta_int(e, "ini_hash", &ini_stored)) < 0)
+		return rc;
+	if (fp != stored || ini_fingerprint(e, u) != ini_stored)
+		return 1;
+	u->cookie = cookie;
+	return u->pending;
 }
 
 /* ---- devices on an older app version ----------------------------------- */
@@ -1817,21 +1925,22 @@ cs_upgrade_installed(struct cs_engine *e)
 	return store_marks(e, u);
 }
 
+/*
+ * Inside the apply transaction, before its commit: the hashes of every row
+ * record written since hash_v (this apply's rows, and local captures made
+ * since the last apply or check). cs_upgrade_apply_begin ran a check in
+ * this same transaction when one was needed, so nothing is pending and the
+ * capture triggers were in place for all of these writes.
+ */
 int
 cs_upgrade_applied(struct cs_engine *e)
 {
 	struct cs_upgrade *u = up_get(e);
-	int64_t cookie;
-	int rc;
 
 	if (u == NULL)
 		return CS_ENOMEM;
-	if (u->pending || u->busy || u->cookie < 0 || !u->have_key)
-		return 0; /* a check comes first and does it */
-	/* a schema change between the guard and this transaction: the next
-	 * check verifies, these hashes must stay as they were */
-	if ((rc = qint(e, "PRAGMA schema_version", NULL, &cookie)) < 0 || cookie != u->cookie)
-		return rc;
+	if (u->busy || u->pending || u->cookie < 0 || !u->have_key)
+		return 0; /* (not installed) the hashes wait for the next check */
 	return refresh(e, u, 0);
 }
 
@@ -1839,18 +1948,17 @@ static int
 check_txn(struct cs_engine *e, struct cs_upgrade *u, uint64_t deadline,
     struct cs_upgrade_result *res)
 {
-	int64_t cookie, stored, ini_stored, *ntrig = NULL, root;
+	int64_t fp, stored, ini_stored, *ntrig = NULL, root;
 	int *tids = NULL;
 	struct cs_eng_tab t;
 	int rc, i, n = 0;
 
 	if ((rc = ensure_tables(e, u)) < 0)
 		return rc;
-	if ((rc = qint(e, "PRAGMA schema_version", NULL, &cookie)) < 0 ||
-	    (rc = meta_int(e, "app_schema", &stored)) < 0 ||
+	if ((rc = schema_fp(e, &fp)) < 0 || (rc = meta_int(e, "schema_fp", &stored)) < 0 ||
 	    (rc = meta_int(e, "ini_hash", &ini_stored)) < 0)
 		return rc;
-	if (cookie != stored || ini_fingerprint(e, u) != ini_stored || u->force_reload) {
+	if (fp != stored || ini_fingerprint(e, u) != ini_stored || u->force_reload) {
 		res->schema_changed = 1;
 		/* capture triggers present now, before they are re-created */
 		n = cs_eng_ntabs(e);
@@ -1884,6 +1992,17 @@ out:
 	return rc;
 }
 
+/* A check's transaction was rolled back: what this module and the engine
+ * hold in memory may be ahead of the database (a reload, a new key). */
+static void
+forget(struct cs_upgrade *u, int reloaded)
+{
+	u->cookie = -1;
+	u->have_key = 0;
+	if (reloaded)
+		u->force_reload = 1;
+}
+
 int
 cs_upgrade_check(struct cs_engine *e, uint32_t budget_ms, struct cs_upgrade_result *res)
 {
@@ -1897,7 +2016,7 @@ cs_upgrade_check(struct cs_engine *e, uint32_t budget_ms, struct cs_upgrade_resu
 	memset(res, 0, sizeof(*res));
 	if (u == NULL)
 		return CS_ENOMEM;
-	if (!installed(e))
+	if (!cs_engine_installed(e))
 		return cs_eng_fail(e, CS_SQL_ENOTINST,
 		    "the cabsync schema is not installed: run install");
 	u->busy = 1;
@@ -1909,16 +2028,33 @@ cs_upgrade_check(struct cs_engine *e, uint32_t budget_ms, struct cs_upgrade_resu
 			sqlite3_exec(cs_engine_handle(e), "ROLLBACK", NULL, NULL, NULL);
 			/* a rolled-back reload may have left ids in memory that the
 			 * database no longer has: the next check reloads */
-			u->cookie = -1;
-			u->force_reload = 1;
+			forget(u, 1);
 		}
 	}
-	/* rows held for a table tracked now apply (outside the check's txn) */
-	if (rc == 0 && res->tables_added > 0 && cs_engine_release_held(e, NULL) < 0)
-		rc = CS_SQL_EBUSY;
 	u->busy = 0;
+	/* rows held for a table tracked now apply (their own transaction; with
+	 * a verification still pending, the next apply releases them) */
+	if (rc == 0 && res->tables_added > 0 && !u->pending && cs_engine_release_held(e, NULL) < 0)
+		rc = CS_SQL_EBUSY;
 	res->pending = u->pending;
 	return rc;
+}
+
+int
+cs_upgrade_poll(struct cs_engine *e, uint32_t budget_ms)
+{
+	struct cs_upgrade *u = up_get(e);
+	int rc;
+
+	if (u == NULL)
+		return CS_ENOMEM;
+	if (u->busy)
+		return 0;
+	if ((rc = need_check(e, u)) <= 0)
+		return rc;
+	if (!cs_engine_installed(e))
+		return 0;
+	return cs_upgrade_check(e, budget_ms, NULL);
 }
 
 int
@@ -1926,18 +2062,15 @@ cs_upgrade_guard(struct cs_engine *e)
 {
 	struct cs_upgrade *u = up_get(e);
 	struct cs_upgrade_result r;
-	int64_t cookie;
 	int rc, rounds;
 
 	if (u == NULL)
 		return CS_ENOMEM;
 	if (u->busy)
 		return 0;
-	if ((rc = qint(e, "PRAGMA schema_version", NULL, &cookie)) < 0)
+	if ((rc = need_check(e, u)) <= 0)
 		return rc;
-	if (cookie == u->cookie && !u->pending && !ini_stat_changed(e, u))
-		return 0;
-	if (!installed(e))
+	if (!cs_engine_installed(e))
 		return 0; /* the engine reports "not installed" itself */
 	for (rounds = 0; rounds < 1000000; rounds++) {
 		if ((rc = cs_upgrade_check(e, 200, &r)) < 0)
@@ -1946,4 +2079,39 @@ cs_upgrade_guard(struct cs_engine *e)
 			return 0;
 	}
 	return cs_eng_fail(e, CS_SQL_EBUSY, "schema verification did not finish: retry");
+}
+
+int
+cs_upgrade_apply_begin(struct cs_engine *e)
+{
+	struct cs_upgrade *u = up_get(e);
+	struct cs_upgrade_result r;
+	int rc;
+
+	if (u == NULL)
+		return CS_ENOMEM;
+	u->txn_checked = 0;
+	if (u->busy)
+		return 0;
+	if ((rc = need_check(e, u)) <= 0)
+		return rc;
+	if (!cs_engine_installed(e))
+		return 0; /* the engine reports "not installed" itself */
+	memset(&r, 0, sizeof(r));
+	u->busy = 1;
+	u->txn_checked = 1;
+	rc = check_txn(e, u, 0, &r); /* the whole of it: nothing left pending */
+	u->busy = 0;
+	return rc;
+}
+
+void
+cs_upgrade_rolled_back(struct cs_engine *e)
+{
+	struct cs_upgrade *u = up_get(e);
+
+	if (u == NULL)
+		return;
+	forget(u, u->txn_checked);
+	u->txn_checked = 0;
 }

@@ -15,9 +15,17 @@
  * cells whose value differs. ADD COLUMN costs O(1) here: no clock row is
  * written per row (a new column's cells carry the row's existence dot).
  *
+ * Crash atomicity: an apply writes only inside its one transaction. The
+ * schema is compared with fingerprints stored by the last check (read
+ * only; nothing is written while the schema is unchanged); when it changed,
+ * the whole check runs inside the apply's transaction, before its first
+ * write, and the hashes of the rows an apply wrote are written before its
+ * commit. A crash leaves the database exactly as before or as after.
+ *
  * Threads: the engine's thread (same rules as engine.h). The engine calls
- * the hooks below itself; the agent calls cs_upgrade_check() at start and
- * on a timer so that the work is done before a sync needs it.
+ * the hooks below itself; the agent calls cs_upgrade_poll() on a timer so
+ * that the work is done, in short budgeted transactions, before a sync
+ * needs it.
  */
 #ifndef CS_SQL_UPGRADE_H
 #define CS_SQL_UPGRADE_H
@@ -46,19 +54,33 @@ struct cs_upgrade_result {
 int cs_upgrade_check(struct cs_engine *e, uint32_t budget_ms, struct cs_upgrade_result *res);
 
 /*
+ * For a timer: when the schema or the INI changed or a verification is
+ * pending, one cs_upgrade_check(budget_ms); otherwise nothing is written
+ * (one PRAGMA and one stat). 0 or a negative code as cs_upgrade_check.
+ */
+int cs_upgrade_poll(struct cs_engine *e, uint32_t budget_ms);
+
+/*
  * Hooks called by sql/engine.c, not by the agent.
- * cs_upgrade_guard: before an extract or apply; runs the check to the end
- * (in budgeted transactions) when the schema changed or work is pending,
- * so that no change is exposed or overwritten before it was verified.
+ * cs_upgrade_guard: before an extract; runs the check to the end (in
+ * budgeted transactions) when the schema changed or work is pending, so
+ * that no change is exposed before it was verified.
+ * cs_upgrade_apply_begin: first thing inside an apply transaction (apply,
+ * release of held rows): when needed, the whole check in that transaction,
+ * so that nothing is overwritten before it was verified and a crash leaves
+ * the database as before or as after the batch.
  * cs_upgrade_installed: inside cs_engine_install's transaction, after the
  * triggers: creates this module's tables and the per-row hash baseline.
- * cs_upgrade_applied: at the end of an apply transaction: the hashes of
- * the rows it wrote (the engine knows these values).
+ * cs_upgrade_applied: at the end of an apply transaction, before COMMIT:
+ * the hashes of the rows it wrote (the engine knows these values).
+ * cs_upgrade_rolled_back: after such a transaction was rolled back.
  * cs_upgrade_free: at close.
  */
 int cs_upgrade_guard(struct cs_engine *e);
+int cs_upgrade_apply_begin(struct cs_engine *e);
 int cs_upgrade_installed(struct cs_engine *e);
 int cs_upgrade_applied(struct cs_engine *e);
+void cs_upgrade_rolled_back(struct cs_engine *e);
 void cs_upgrade_free(struct cs_engine *e);
 
 /*

@@ -7,3 +7,5 @@ cs_bench(upgrade cs_sql cs_base)
 add_test(NAME bench_smoke_upgrade COMMAND bench_upgrade)
 set_tests_properties(bench_smoke_upgrade PROPERTIES TIMEOUT 300 LABELS demo
 	ENVIRONMENT "CS_BENCH_SMALL=1")
+# Crash atomicity of an apply that meets an app upgrade (sim VFS crash point).
+cs_unit_test(upgrade_crash cs_simlib cs_sql cs_base)
