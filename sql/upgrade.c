@@ -37,6 +37,7 @@ struct cs_upgrade {
 	 * (fingerprints equal to the stored ones, or a check committed): a
 	 * cache only, -1 = read the database again (need_check) */
 	int64_t cookie;
+	int64_t fp_known;  /* schema_fp that the engine's description matches, 0 unknown */
 	int pending;       /* a verification is pending (cs_upg_tab.kind <> 0) */
 	int busy;          /* inside a check: the hooks stand aside */
 	int force_reload;  /* a check was rolled back after a reload */
@@ -860,10 +861,10 @@ static int
 slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
     struct cs_upgrade_result *res)
 {
-	sqlite3_stmt *st = NULL, *ck = NULL, *df = NULL;
-	struct sbuf q = {0}, cond = {0}, any = {0};
+	sqlite3_stmt *st = NULL, *ck = NULL, *df = NULL, *wst = NULL;
+	struct sbuf q = {0}, cond = {0}, any = {0}, wq = {0};
 	int *cols = NULL, *diff = NULL;
-	int c, k, nk = 0, rc, n = 0;
+	int c, k, nk = 0, rc;
 
 	cols = cs_calloc((size_t)(ti->t.ncols ? ti->t.ncols : 1), sizeof(int));
 	diff = cs_calloc((size_t)(ti->t.ncols ? ti->t.ncols : 1), sizeof(int));
@@ -921,13 +922,43 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
 		sid(&q, ti->t.pk);
 		sadd(&q, " > ?1");
 	}
-	sadd(&q, " ORDER BY t.");
+	sadd(&q, " AND t.");
 	sid(&q, ti->t.pk);
-	sadd(&q, " LIMIT ");
-	sint(&q, SLICE_ROWS * 16);
+	sadd(&q, " <= ?2 ORDER BY t.");
+	sid(&q, ti->t.pk);
 	sadd(&q, ")");
-	if (q.err || cond.err || any.err) {
+	/* one window of SLICE_ROWS * 64 base rows per slice (the filter above
+	 * matches few rows: without a window one statement would read the
+	 * whole table, beyond any budget) */
+	sadd(&wq, "SELECT max(p) FROM (SELECT ");
+	sid(&wq, ti->t.pk);
+	sadd(&wq, " AS p FROM ");
+	sid(&wq, ti->t.name);
+	if (v->pos != NULL) {
+		sadd(&wq, " WHERE ");
+		sid(&wq, ti->t.pk);
+		sadd(&wq, " > ?1");
+	}
+	sadd(&wq, " ORDER BY ");
+	sid(&wq, ti->t.pk);
+	sadd(&wq, " LIMIT ");
+	sint(&wq, SLICE_ROWS * 64);
+	sadd(&wq, ")");
+	if (q.err || cond.err || any.err || wq.err) {
 		rc = CS_ENOMEM;
+		goto out;
+	}
+	if ((rc = xprep(e, wq.p, &wst)) < 0)
+		goto out;
+	if (v->pos != NULL)
+		sqlite3_bind_value(wst, 1, v->pos);
+	rc = sqlite3_step(wst);
+	if (rc != SQLITE_ROW) {
+		rc = cs_eng_sqfail(e, rc, "scanning new columns");
+		goto out;
+	}
+	if (sqlite3_column_type(wst, 0) == SQLITE_NULL) {
+		rc = 1; /* past the last row */
 		goto out;
 	}
 	if ((rc = xprep(e, q.p, &st)) < 0 ||
@@ -935,11 +966,11 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
 		goto out;
 	if (v->pos != NULL)
 		sqlite3_bind_value(st, 1, v->pos);
+	sqlite3_bind_value(st, 2, sqlite3_column_value(wst, 0));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t rid = sqlite3_column_int64(st, 1);
 		int nd = 0;
 
-		n++;
 		for (k = 0; k < nk; k++) {
 			if (!sqlite3_column_int(st, 3 + k))
 				continue;
@@ -960,19 +991,20 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
 				goto out;
 			res->rows_fixed++;
 		}
-		if ((rc = set_pos(v, sqlite3_column_value(st, 0))) < 0)
-			goto out;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = cs_eng_sqfail(e, rc, "scanning new columns");
 		goto out;
 	}
-	rc = n < SLICE_ROWS * 16;
+	/* the window is done; the next slice starts after it */
+	rc = set_pos(v, sqlite3_column_value(wst, 0));
 out:
+	sqlite3_finalize(wst);
 	sqlite3_finalize(st);
 	sqlite3_finalize(ck);
 	sqlite3_finalize(df);
 	sfree(&q);
+	sfree(&wq);
 	sfree(&cond);
 	sfree(&any);
 	cs_free(cols);
@@ -1429,6 +1461,7 @@ store_marks(struct cs_engine *e, struct cs_upgrade *u)
 	    (rc = meta_set(e, "ini_hash", ini_fingerprint(e, u))) < 0)
 		return rc;
 	u->cookie = cookie;
+	u->fp_known = fp;
 	return 0;
 }
 
@@ -1475,6 +1508,13 @@ need_check(struct cs_engine *e, struct cs_upgrade *u)
 		return rc;
 	if (fp != stored || ini_fingerprint(e, u) != ini_stored)
 		return 1;
+	if (u->fp_known != 0 && u->fp_known != fp) {
+		/* another process (cabsync db check) took an upgrade in: this
+		 * engine's description is older than the database's */
+		u->force_reload = 1;
+		return 1;
+	}
+	u->fp_known = fp;
 	u->cookie = cookie;
 	return u->pending;
 }

@@ -330,6 +330,44 @@ test_new_tracked_table_waits_on_old_receivers(void **state)
 	fx_free(f);
 }
 
+/* `cabsync db check` in another process while the agent's engine is open:
+ * the open engine notices the check's fingerprint and re-reads the schema,
+ * so it syncs the new column too, and nothing is checked twice. */
+static void
+test_check_by_another_process_reaches_the_open_engine(void **state)
+{
+	struct fx *f = fx_new(2);
+	struct cs_engine_opts o;
+	struct cs_engine *other = NULL;
+	struct cs_upgrade_result r;
+
+	(void)state;
+	fx_exec(f->r[A].e, "INSERT INTO patient(nom) VALUES('Durand'), ('Martin')");
+	fx_sync(f, A, B);
+	fx_exec(f->r[B].e, "ALTER TABLE patient ADD COLUMN allergies TEXT");
+	fx_exec(f->r[A].e, "ALTER TABLE patient ADD COLUMN allergies TEXT");
+	fx_exec(f->r[A].e, "UPDATE patient SET allergies='pollen' WHERE nom='Durand'");
+	memset(&o, 0, sizeof(o));
+	o.db_path = f->r[A].path;
+	o.tables_ini = f->ini;
+	o.device_id = f->r[A].dev;
+	assert_int_equal(cs_engine_open(&other, &o), 0);
+	assert_int_equal(cs_upgrade_check(other, 0, &r), 0);
+	assert_true(r.schema_changed);
+	assert_int_equal(r.rows_fixed, 1);
+	cs_engine_close(other);
+	/* captured by the triggers the other engine re-created */
+	fx_exec(f->r[A].e, "UPDATE patient SET allergies='latex' WHERE nom='Martin'");
+	fx_sync(f, A, B);
+	fx_assert_str(f->r[B].e, "SELECT allergies FROM patient WHERE nom='Durand'", "pollen");
+	fx_assert_str(f->r[B].e, "SELECT allergies FROM patient WHERE nom='Martin'", "latex");
+	/* the open engine found nothing more to record */
+	assert_int_equal(cs_upgrade_check(f->r[A].e, 0, &r), 0);
+	assert_int_equal(r.rows_fixed, 0);
+	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM cs_conflicts"), 0);
+	fx_free(f);
+}
+
 int
 main(void)
 {
@@ -341,6 +379,7 @@ main(void)
 	    cmocka_unit_test(test_uninstall_removes_the_upgrade_tables),
 	    cmocka_unit_test(test_old_version_receiver_gets_new_column_after_its_upgrade),
 	    cmocka_unit_test(test_new_tracked_table_waits_on_old_receivers),
+	    cmocka_unit_test(test_check_by_another_process_reaches_the_open_engine),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
