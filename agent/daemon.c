@@ -33,6 +33,7 @@
 #include "discovery/mdns.h"
 #include "discovery/tag.h"
 #include "sql/engine.h"
+#include "sql/upgrade.h"
 #include "wire/chunk.h"
 #include "wire/frame.h"
 #include "wire/msg.h"
@@ -160,6 +161,7 @@ struct agent {
 	struct dialer mdial[CS_HOME_MAX_DEVICES]; /* dials to where mDNS saw a device */
 	struct cs_addrcache cache;
 	int cache_dirty;
+	int upgrade_polling;                                /* an upoll_job is queued */
 	int64_t apply_start_ms, apply_end_ms, apply_dur_ms; /* worker only */
 	struct timespec roster_mtime;
 	char listen_addr[64];
@@ -2060,6 +2062,39 @@ maint_done(struct cs_dbw_job *job)
 }
 
 static void
+/* An app upgrade (new column, rebuilt table): the triggers re-installed and
+ * the missed writes found by budgeted checks on the worker, one job at a
+ * time, 100 ms of work per tick at most (sql/upgrade.h). */
+struct upoll_job {
+	struct cs_dbw_job j;
+	struct agent *a;
+	int rc;
+	char err[256];
+};
+
+static void
+upoll_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct upoll_job *x = (struct upoll_job *)job;
+	struct agent *a = ctx;
+
+	x->rc = cs_upgrade_poll(a->eng, 100);
+	if (x->rc < 0)
+		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+}
+
+static void
+upoll_done(struct cs_dbw_job *job)
+{
+	struct upoll_job *x = (struct upoll_job *)job;
+
+	x->a->upgrade_polling = 0;
+	if (!x->j.cancelled && x->rc < 0 && x->rc != CS_SQL_EBUSY)
+		cs_log(CS_LOG_WARNING, "app schema check: %s", x->err);
+	cs_free(x);
+}
+
+static void
 shares_tick(struct agent *a)
 {
 	struct maint_job *x;
@@ -2079,6 +2114,20 @@ shares_tick(struct agent *a)
 	x->j.run = maint_run;
 	x->j.done = maint_done;
 	a->sh_busy = 1;
+	cs_free(x);
+}
+
+static void
+upgrade_poll(struct agent *a)
+{
+	struct upoll_job *x;
+
+	if (a->upgrade_polling || a->stopping || (x = cs_calloc(1, sizeof(*x))) == NULL)
+		return;
+	x->j.run = upoll_run;
+	x->j.done = upoll_done;
+	x->a = a;
+	a->upgrade_polling = 1;
 	cs_dbw_post(&a->dbw, &x->j);
 }
 
@@ -2133,6 +2182,7 @@ on_tick(uv_timer_t *t)
 	local_changed(a);
 	roster_check(a);
 	shares_tick(a);
+	upgrade_poll(a);
 }
 
 /* ---------------------------------------------------------------- control */
@@ -2488,6 +2538,10 @@ open_engine(struct agent *a)
 		    cs_share_strerror(rc));
 		return rc;
 	}
+	/* the app may have been upgraded while the agent was stopped */
+	if (cs_upgrade_poll(a->eng, 200) < 0)
+		cs_log(CS_LOG_WARNING, "%s: app schema check: %s", a->home.db,
+		    cs_engine_errmsg(a->eng));
 	if (cs_engine_reincarnated(a->eng)) {
 		cs_log(CS_LOG_WARNING,
 		    "%s: restored from a backup or copied: new identity, resync from peers",

@@ -16,6 +16,7 @@
 #include "agent/devstate.h"
 #include "base/mem.h"
 #include "sql/engine.h"
+#include "sql/upgrade.h"
 #include "sql/version.h"
 
 #define MAX_DBS        16
@@ -52,6 +53,8 @@ cs_db_cmd_usage(FILE *f)
 	    "  cabsync db conflicts --db APP.db [--all]\n"
 	    "  cabsync db resolve --db APP.db ID keep-mine|take-theirs\n"
 	    "  cabsync db status --db APP.db\n"
+	    "  cabsync db check --db APP.db   (after an app upgrade: re-install the\n"
+	    "    triggers, find the writes they missed)\n"
 	    "exit codes: 0 ok; 1 the operation failed; 2 bad command line;\n"
 	    "  3 the database needs an action first (cabsync not installed, not in WAL\n"
 	    "    mode, on a network filesystem, installed by a newer cabsync);\n"
@@ -815,6 +818,38 @@ out:
 	return rc;
 }
 
+/* After an app upgrade: notice the schema change, re-install the triggers
+ * and record the writes they missed (sql/upgrade.h), all of it now. */
+static int
+cmd_check(const struct db_opts *o)
+{
+	const char *cmd = "check";
+	struct cs_upgrade_result r;
+	struct dbh h;
+	int rc;
+
+	if (o->db == NULL || o->npos != 0)
+		return usage_error(cmd, "needs --db");
+	if ((rc = dbh_load(&h, o->db, cmd)) != 0)
+		goto out;
+	if ((rc = dbh_engine(&h, NULL, 0, cmd)) != 0)
+		goto out;
+	if ((rc = cs_upgrade_check(h.e, 0, &r)) != 0) {
+		rc = report(cmd, o->db, rc, cs_engine_errmsg(h.e));
+		goto out;
+	}
+	printf("schema:     %s\n",
+	    r.schema_changed ? "changed, triggers re-installed" : "unchanged");
+	printf("tables:     %u newly tracked, %u rebuilt; %u new columns\n", r.tables_added,
+	    r.tables_rebuilt, r.columns_added);
+	printf("verified:   %llu rows, %llu with missed writes recorded as local edits\n",
+	    (unsigned long long)r.rows_checked, (unsigned long long)r.rows_fixed);
+	rc = dbh_save(&h, cmd);
+out:
+	dbh_close(&h);
+	return rc;
+}
+
 int
 cs_db_cmd(int argc, char **argv)
 {
@@ -849,6 +884,8 @@ cs_db_cmd(int argc, char **argv)
 		return cmd_resolve(&o);
 	if (strcmp(sub, "status") == 0)
 		return cmd_status(&o);
+	if (strcmp(sub, "check") == 0)
+		return cmd_check(&o);
 	fprintf(stderr, "cabsync db: unknown command '%s' (see cabsync --help).\n", sub);
 	return CS_DB_EXIT_USAGE;
 }

@@ -18,6 +18,8 @@
 #include <sodium.h>
 
 #include "base/mem.h"
+#include "engine_int.h"
+#include "upgrade.h"
 #include "version.h"
 
 #define DEFAULT_BOUND_MS 300000u
@@ -191,6 +193,7 @@ struct cs_engine {
 	int reincarnated;
 	int stale; /* the INI names tables/columns not installed yet */
 	char stale_msg[300];
+	struct cs_upgrade *up; /* sql/upgrade.c */
 	sqlite3_stmt *st[ST_COUNT];
 	struct site *sites;
 	size_t nsites, sites_cap;
@@ -1031,6 +1034,7 @@ cs_engine_close(struct cs_engine *e)
 
 	if (e == NULL)
 		return;
+	cs_upgrade_free(e);
 	finalize_stmts(e);
 	if (e->tabs != NULL)
 		for (i = 0; i < e->ntabs; i++)
@@ -1845,6 +1849,8 @@ cs_engine_install(struct cs_engine *e)
 	for (i = 0; i < e->ntabs; i++)
 		if (!e->tabs[i].internal && (rc = register_existing(e, &e->tabs[i])) < 0)
 			goto out;
+	if ((rc = cs_upgrade_installed(e)) < 0) /* hashes, schema marks (upgrade.h) */
+		goto out;
 	rc = exec(e, "COMMIT");
 out:
 	if (rc < 0)
@@ -1877,7 +1883,7 @@ cs_engine_uninstall(struct cs_engine *e)
 	finalize_stmts(e);
 	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
 		return rc;
-	if ((rc = drop_triggers(e)) == 0)
+	if ((rc = drop_triggers(e)) == 0 && (rc = exec(e, cs_upgrade_uninstall_sql)) == 0)
 		rc = exec(e, uninstall_tables);
 	if (rc == 0)
 		rc = exec(e, "COMMIT");
@@ -2331,6 +2337,10 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 			if ((rc = cs_changeset_cell(out, (uint32_t)i, &v, clks[i].h, d)) < 0)
 				goto out;
 		}
+		/* cells kept aside for a newer app version travel on (upgrade.h) */
+		if ((rc = cs_upgrade_extract_kept(e, out, (uint32_t)ti, hdr.gid, hdr.cl, for_dev)) <
+		    0)
+			goto out;
 	}
 	/* the sender's row vector: stored entries + the existence dot + its own
 	 * entry (the row's v), see merge_vv() */
@@ -2381,6 +2391,8 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 		return fail(e, CS_EINVAL, "cs_engine_extract: bad arguments");
 	if (after_db_version > INT64_MAX)
 		return fail(e, CS_EINVAL, "cs_engine_extract: cursor out of range");
+	if ((rc = cs_upgrade_guard(e)) < 0) /* app schema changed: verify first */
+		return rc;
 	cs_changeset_reset(out);
 	for (i = 0; i < e->ntabs; i++)
 		if (e->tabs[i].ncols > maxc)
@@ -2521,6 +2533,14 @@ validate(struct cs_engine *e, const struct cs_changeset *cs, struct bmap *m)
 			    "outside the dictionary",
 			    i, r->table);
 		td = &cs->tables[r->table];
+		if (m->tab[r->table] < 0 && cs_upgrade_name_ok(td->name)) {
+			/* a table of a newer app version: held (upgrade.h) */
+			int rc = cs_upgrade_check_foreign_row(e, cs, i);
+
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		if (m->tab[r->table] < 0)
 			return fail(e, CS_SQL_EBATCH,
 			    "batch refused: row %u is for table '%.64s', not tracked here", i,
@@ -2584,6 +2604,14 @@ validate(struct cs_engine *e, const struct cs_changeset *cs, struct bmap *m)
 				    "the dictionary",
 				    t->name, c->col);
 			lc = m->col[r->table][c->col];
+			if (lc < 0 && cs_upgrade_name_ok(td->cols[c->col])) {
+				/* a column of a newer app version: kept aside (upgrade.h) */
+				int rc = cs_upgrade_check_cell(e, cs, c, t->name);
+
+				if (rc < 0)
+					return rc;
+				continue;
+			}
 			if (lc < 0)
 				return fail(e, CS_SQL_EBATCH,
 				    "batch refused: column '%.64s' of %s is not known here",
@@ -3604,6 +3632,16 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	uint32_t k;
 	int rc = 0, i, sp = 0, nc;
 
+	if (a->m.tab[r->table] < 0) {
+		/* a table not tracked here yet: waits for the app upgrade */
+		if (r->nvv == 0 && r->ncells == 0)
+			return 0;
+		rc = hold_row(e, cs, r, 0, "table not tracked here yet (app upgrade pending)", NULL,
+		    0, a->src);
+		if (rc == 0 && a->res != NULL)
+			a->res->held++;
+		return rc;
+	}
 	if (r->nvv == 0 && r->ncells == 0)
 		return apply_removal(e, a, r);
 	memset(&s, 0, sizeof(s));
@@ -3656,7 +3694,8 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	for (i = 0; i < nc; i++)
 		s.cellof[i] = -1;
 	for (k = 0; k < r->ncells; k++)
-		s.cellof[s.cm[cs->cells[r->cell_first + k].col]] = (int)k;
+		if (s.cm[cs->cells[r->cell_first + k].col] >= 0) /* < 0: kept aside */
+			s.cellof[s.cm[cs->cells[r->cell_first + k].col]] = (int)k;
 	for (k = 0; k < r->nvv; k++)
 		if ((rc = vv_put(&vb, a->m.site[cs->vv[r->vv_first + k].dev],
 		         cs->vv[r->vv_first + k].n)) < 0)
@@ -3675,7 +3714,7 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		sqlite3_stmt *st;
 		int found = 0, alive = 0;
 
-		if (c->v.type != CS_V_REF || (l.found && l.cl > r->cl))
+		if (c->v.type != CS_V_REF || s.cm[c->col] < 0 || (l.found && l.cl > r->cl))
 			continue;
 		if ((st = S(e, ST_PK_OF_GID)) == NULL) {
 			rc = CS_SQL_ESQLITE;
@@ -3716,6 +3755,9 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	if ((rc = done(e, st0, "opening a savepoint failed")) < 0)
 		goto out;
 	sp = 1;
+	/* cells of columns this app version does not have yet (upgrade.h) */
+	if ((rc = cs_upgrade_keep_cells(e, cs, ri, s.cm, l.found ? l.rid : 0, maxh)) < 0)
+		goto out;
 	rc = l.found ? apply_merge(e, a, &s, &l, &vb, maxh) : apply_new(e, a, &s, &vb, maxh);
 	if (rc == QUARANTINE) {
 		char reason[300];
@@ -4053,6 +4095,9 @@ apply_begin(struct cs_engine *e)
 
 	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
 		return rc;
+	/* an app schema change is checked in this same transaction (upgrade.h) */
+	if ((rc = cs_upgrade_apply_begin(e)) < 0)
+		return rc;
 	e->next_v = cs_engine_db_version(e) + 1;
 	if ((st = S(e, ST_LAST_H)) == NULL)
 		return CS_SQL_ESQLITE;
@@ -4077,7 +4122,7 @@ apply_end(struct cs_engine *e, int rc)
 	uint64_t h = e->max_recv > e->local_h ? e->max_recv : e->local_h;
 
 	if (rc >= 0 && (rc = meta_put_int(e, "hlc", (int64_t)h)) >= 0 &&
-	    (rc = exec(e, "DELETE FROM cs_apply")) >= 0) {
+	    (rc = exec(e, "DELETE FROM cs_apply")) >= 0 && (rc = cs_upgrade_applied(e)) >= 0) {
 		int rc2 = sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL);
 
 		if (rc2 == SQLITE_OK)
@@ -4085,6 +4130,7 @@ apply_end(struct cs_engine *e, int rc)
 		rc = sqfail(e, rc2, "committing the batch failed");
 	}
 	sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+	cs_upgrade_rolled_back(e);
 	/* sites added in the rolled-back transaction are gone */
 	if (load_sites(e) < 0)
 		e->nsites = 0;
@@ -4468,4 +4514,118 @@ cs_engine_table_info(struct cs_engine *e, int i, struct cs_engine_table *out)
 	if (t->scope == SCOPE_FK && t->scope_col >= 0)
 		out->scope_col = t->cols[t->scope_col].name;
 	return 0;
+}
+
+/* ---- internals for sql/upgrade.c (engine_int.h) ----------------------- */
+
+struct cs_upgrade **
+cs_eng_upgrade_slot(struct cs_engine *e)
+{
+	return &e->up;
+}
+
+int
+cs_eng_ntabs(struct cs_engine *e)
+{
+	return e->ntabs;
+}
+
+void
+cs_eng_tab(struct cs_engine *e, int i, struct cs_eng_tab *out)
+{
+	const struct ttab *t = &e->tabs[i];
+
+	out->name = t->name;
+	out->pk = t->pk;
+	out->tid = t->tid;
+	out->rowid_pk = t->rowid_pk;
+	out->internal = t->internal;
+	out->ncols = t->ncols;
+	out->scope_self = t->scope == SCOPE_SELF;
+	out->scope_col = t->scope == SCOPE_FK ? t->scope_col : -1;
+	out->scope_parent_tid =
+	    t->scope == SCOPE_FK ? e->tabs[t->cols[t->scope_col].fk_tab].tid : 0;
+}
+
+void
+cs_eng_col(struct cs_engine *e, int i, int c, struct cs_eng_col *out)
+{
+	const struct tcol *col = &e->tabs[i].cols[c];
+
+	out->name = col->name;
+	out->cid = col->cid;
+	out->fk_tid = col->fk_tab >= 0 ? e->tabs[col->fk_tab].tid : 0;
+}
+
+int64_t
+cs_eng_self_site(struct cs_engine *e)
+{
+	return e->self_site;
+}
+
+const char *
+cs_eng_ini_path(struct cs_engine *e)
+{
+	return e->ini_path;
+}
+
+int
+cs_eng_fail(struct cs_engine *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->err, sizeof(e->err), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int
+cs_eng_sqfail(struct cs_engine *e, int rc, const char *what)
+{
+	return sqfail(e, rc, what);
+}
+
+int
+cs_eng_reload(struct cs_engine *e)
+{
+	struct ttab *old = e->tabs;
+	int nold = e->ntabs, i, rc;
+	uint64_t ob = e->ini_bound_ms;
+
+	finalize_stmts(e);
+	e->tabs = NULL;
+	e->ntabs = 0;
+	rc = read_config(e);
+	if (rc == 0)
+		rc = sync_ids(e, 1);
+	if (rc == 0)
+		rc = install_triggers(e);
+	if (rc < 0) {
+		if (e->tabs != NULL)
+			for (i = 0; i < e->ntabs; i++)
+				free_tab(&e->tabs[i]);
+		cs_free(e->tabs);
+		e->tabs = old;
+		e->ntabs = nold;
+		e->ini_bound_ms = ob;
+		return rc;
+	}
+	for (i = 0; i < nold; i++)
+		free_tab(&old[i]);
+	cs_free(old);
+	e->stale = 0; /* the INI and the installed ids agree again */
+	return 0;
+}
+
+int
+cs_eng_register_existing(struct cs_engine *e, int i)
+{
+	return register_existing(e, &e->tabs[i]);
+}
+
+uint64_t
+cs_eng_take_v(struct cs_engine *e)
+{
+	return e->next_v++;
 }

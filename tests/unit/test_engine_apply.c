@@ -108,13 +108,14 @@ test_hostile_batches_are_refused_whole(void **state)
 	assert_int_equal(cs.nrows, 2);
 
 	saved = cs.tables[cs.rows[1].table].name;
-	cs.tables[cs.rows[1].table].name = "nosuch";
-	expect_refused(f, &cs, "table 'nosuch', not tracked here");
+	/* (a well-formed unknown name is a newer app version's: test_upgrade.c) */
+	cs.tables[cs.rows[1].table].name = "no such";
+	expect_refused(f, &cs, "table 'no such', not tracked here");
 	cs.tables[cs.rows[1].table].name = saved;
 
 	saved = cs.tables[0].cols[0];
-	cs.tables[0].cols[0] = "colonne_inconnue";
-	expect_refused(f, &cs, "column 'colonne_inconnue'");
+	cs.tables[0].cols[0] = "colonne inconnue";
+	expect_refused(f, &cs, "column 'colonne inconnue'");
 	cs.tables[0].cols[0] = saved;
 
 	saved32 = cs.cells[0].col;
@@ -225,13 +226,16 @@ test_row_deleted_behind_the_triggers_is_quarantined_not_stalling(void **state)
 	fx_exec(f->r[B].e, "DROP TRIGGER cs_ad_1; DELETE FROM patient WHERE nom='Durand'");
 	fx_exec(f->r[A].e, "UPDATE patient SET prenom='x'");
 	r = fx_sync(f, A, B);
-	assert_int_equal(r.quarantined, 1);
-	assert_int_equal(r.applied, 1);
-	fx_assert_str(f->r[B].e, "SELECT prenom FROM patient", "x");
+	/* sql/upgrade.c's guard finds the missed delete before the apply: it is
+	 * B's delete (edit vs delete, recorded), nothing is quarantined */
+	assert_int_equal(r.quarantined, 0);
+	fx_assert_str(f->r[B].e, "SELECT group_concat(prenom) FROM patient", "x");
+	assert_true(fx_int(f->r[B].e, "SELECT count(*) FROM cs_conflicts") >= 1);
 	/* B's own stream to A goes on past that row */
 	fx_exec(f->r[B].e, "UPDATE patient SET nom='Martine'");
 	fx_sync(f, B, A);
 	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM patient WHERE nom='Martine'"), 1);
+	assert_int_equal(fx_int(f->r[A].e, "SELECT count(*) FROM patient"), 1);
 	fx_free(f);
 }
 
