@@ -38,8 +38,8 @@
 #include "wire/frame.h"
 #include "wire/msg.h"
 #include "wire/noise.h"
-#include "wire/rrec.h"
 #include "wire/records.h"
+#include "wire/rrec.h"
 #include "wire/version.h"
 
 #define HS_TIMEOUT_MS  10000
@@ -168,8 +168,8 @@ struct agent {
 	int port;
 	struct cs_relay_agent relay;          /* agent/relay_agent.h */
 	int64_t seen_ms[CS_HOME_MAX_DEVICES]; /* last relay cycle that saw it live */
-	int64_t nconflicts;              /* open conflicts, -1 not counted yet */
-	int refresh_busy, refresh_again; /* ctl_refresh() job in flight / asked again */
+	int64_t nconflicts;                   /* open conflicts, -1 not counted yet */
+	int refresh_busy, refresh_again;      /* ctl_refresh() job in flight / asked again */
 	/* roster records refused already: audited once per run, not every session */
 	uint8_t refused[32][CS_RREC_HASH_LEN];
 	size_t nrefused;
@@ -2061,7 +2061,6 @@ maint_done(struct cs_dbw_job *job)
 	cs_free(x);
 }
 
-static void
 /* An app upgrade (new column, rebuilt table): the triggers re-installed and
  * the missed writes found by budgeted checks on the worker, one job at a
  * time, 100 ms of work per tick at most (sql/upgrade.h). */
@@ -2114,7 +2113,7 @@ shares_tick(struct agent *a)
 	x->j.run = maint_run;
 	x->j.done = maint_done;
 	a->sh_busy = 1;
-	cs_free(x);
+	cs_dbw_post(&a->dbw, &x->j);
 }
 
 static void
