@@ -2973,6 +2973,8 @@ hold_row(struct cs_engine *e, const struct cs_changeset *cs, const struct cs_row
 struct cascade_item {
 	int tab;
 	sqlite3_value *pk;
+	int64_t ds;  /* the dot of the delete that cascades here (site, n): */
+	uint64_t dn; /* its writer had seen its own earlier writes */
 };
 
 struct applyctx {
@@ -2986,7 +2988,8 @@ struct applyctx {
 
 /* Remember the live children of a parent about to be deleted by apply. */
 static int
-collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_value *ppk)
+collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_value *ppk, int64_t ds,
+    uint64_t dn)
 {
 	int i, j, rc = 0;
 
@@ -3029,6 +3032,8 @@ collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_valu
 					return CS_ENOMEM;
 				}
 				a->casc[a->ncasc].tab = i;
+				a->casc[a->ncasc].ds = ds;
+				a->casc[a->ncasc].dn = dn;
 				a->casc[a->ncasc++].pk = pk;
 			}
 			sqlite3_finalize(st);
@@ -3395,7 +3400,8 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 			if ((rc = put_taken_clocks(e, a, s, l->rid, 1, m)) < 0)
 				goto out;
 		} else if (l_alive) {
-			if ((rc = collect_children(e, a, (int)(t - e->tabs), l->pk)) < 0)
+			if ((rc = collect_children(e, a, (int)(t - e->tabs), l->pk, bxs,
+			         r->ex_dot.n)) < 0)
 				goto out;
 			if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
 				goto out;
@@ -3885,6 +3891,85 @@ out:
 	return rc;
 }
 
+/* A write of a child row that the parent's deleter wrote itself: seen by it. */
+static int
+deleter_saw(const struct cascade_item *it, int64_t s, uint64_t n)
+{
+	return s == it->ds && n <= it->dn;
+}
+
+/*
+ * The writes of child row l that its tombstone (dot (self, m)) drops: its
+ * existence (an insert: covers the cells it wrote) and every cell written
+ * after it, each recorded as lost to the parent's delete (sim bug 2) unless
+ * the parent's deleter wrote it itself.
+ */
+static int
+cascade_losses(struct cs_engine *e, struct applyctx *a, struct ttab *t, struct lrec *l,
+    const uint8_t gid[CS_GID_LEN], const struct cascade_item *it, uint64_t m)
+{
+	struct side wi = {NULL, e->site_dev, m, e->local_h, 1}, lo;
+	const uint8_t *pat = l->has_pat ? l->pat : NULL;
+	sqlite3_stmt *sel = NULL;
+	struct clk *lc = NULL;
+	uint8_t ref[CS_GID_LEN];
+	int i, rc = 0, need = 0;
+
+	if (!deleter_saw(it, l->xs, l->xn)) {
+		lo = (struct side){NULL, site_dev(e, l->xs), l->xn, l->xh, 0};
+		if (lo.dev == NULL)
+			return fail(e, CS_ECORRUPT, "a row record names an unknown site");
+		if ((rc = record_conflict(e, t, gid, pat, NULL, &lo, &wi, a->res)) < 0)
+			return rc;
+	}
+	if (t->ncols == 0)
+		return 0;
+	if ((lc = cs_calloc((size_t)t->ncols, sizeof(*lc))) == NULL)
+		return CS_ENOMEM;
+	if ((rc = load_clocks(e, t, l->rid, l->xv, lc)) < 0)
+		goto out;
+	for (i = 0; i < t->ncols; i++) {
+		/* no clock, or the existence dot: covered by the insert above */
+		lc[i].has = lc[i].has && !(lc[i].s == l->xs && lc[i].n == l->xn) &&
+		    !deleter_saw(it, lc[i].s, lc[i].n);
+		need |= lc[i].has;
+	}
+	if (!need)
+		goto out;
+	if ((rc = tab_stmt(e, t, &t->sel_row, 0)) < 0)
+		goto out;
+	sel = t->sel_row;
+	if ((rc = bind_sv(e, sel, 1, l->pk)) < 0)
+		goto out;
+	rc = sqlite3_step(sel);
+	if (rc != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading a child row failed");
+		goto out;
+	}
+	for (i = 0; i < t->ncols; i++) {
+		struct cs_value v;
+
+		if (!lc[i].has)
+			continue;
+		if ((rc = col_value(e, t, i, sqlite3_column_value(sel, i), &v, ref)) < 0)
+			goto out;
+		lo = (struct side){&v, site_dev(e, lc[i].s), lc[i].n, lc[i].h, 0};
+		if (lo.dev == NULL) {
+			rc = fail(e, CS_ECORRUPT, "a clock names an unknown site");
+			goto out;
+		}
+		rc = record_conflict(e, t, gid, pat, t->cols[i].name, &lo, &wi, a->res);
+		if (rc < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (sel != NULL)
+		sqlite3_reset(sel);
+	cs_free(lc);
+	return rc;
+}
+
 /* Tombstone the children of parents deleted by this apply (not captured:
  * the engine writes them; each one lost to its parent's delete is recorded). */
 static int
@@ -3915,16 +4000,9 @@ run_cascade(struct cs_engine *e, struct applyctx *a)
 			continue;
 		}
 		m = e->next_v++;
-		{
-			struct side lo = {NULL, site_dev(e, l.xs), l.xn, l.xh, 0};
-			struct side wi = {NULL, e->site_dev, m, e->local_h, 1};
-
-			if (lo.dev != NULL)
-				rc = record_conflict(e, t, gid, l.has_pat ? l.pat : NULL, NULL, &lo,
-				    &wi, a->res);
-		}
+		rc = cascade_losses(e, a, t, &l, gid, &it, m);
 		if (rc == 0)
-			rc = collect_children(e, a, it.tab, it.pk);
+			rc = collect_children(e, a, it.tab, it.pk, it.ds, it.dn);
 		if (rc == 0 && (rc = tab_stmt(e, t, &t->del_row, 3)) == 0) {
 			if ((rc = bind_sv(e, t->del_row, 1, it.pk)) == 0)
 				rc =

@@ -6,3 +6,5 @@ cs_unit_test(engine_oom_txn cs_sql cs_base)
 set_tests_properties(unit_engine_oom_txn PROPERTIES TIMEOUT 900)
 # bug 1: paged extraction (rows travel whole)
 cs_unit_test(engine_paged cs_sql cs_base)
+# bug 2: conflicts of the cascade during apply
+cs_unit_test(engine_cascade cs_sql cs_base)
