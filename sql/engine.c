@@ -108,6 +108,9 @@ enum stmt_id {
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
+	ST_TX_READ,
+	ST_TX_COMMIT,
+	ST_TX_ROLLBACK,
 	ST_COUNT
 };
 
@@ -168,6 +171,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT cs_row",
     [ST_RELEASE] = "RELEASE cs_row",
     [ST_ROLLBACK_TO] = "ROLLBACK TO cs_row",
+    /* prepared before a transaction opens (tx_prepare): under memory
+     * pressure sqlite3_exec() could not even prepare its way out of one */
+    [ST_TX_READ] = "BEGIN",
+    [ST_TX_COMMIT] = "COMMIT",
+    [ST_TX_ROLLBACK] = "ROLLBACK",
 };
 
 struct site {
@@ -197,6 +205,7 @@ struct cs_engine {
 	sqlite3_stmt *st[ST_COUNT];
 	struct site *sites;
 	size_t nsites, sites_cap;
+	int sites_stale; /* a rollback may have dropped cached sites: reload */
 	/* per apply call */
 	uint64_t next_v;  /* next local db_version */
 	uint64_t local_h; /* the hlc of this transaction's local writes */
@@ -403,6 +412,95 @@ done(struct cs_engine *e, sqlite3_stmt *st, const char *what)
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
 	return sqfail(e, rc, what);
+}
+
+/*
+ * Prepare COMMIT and ROLLBACK before opening a transaction, so that the
+ * transaction can always be closed: once open, a failed allocation must not
+ * keep it open (sim bug 4).
+ */
+static int
+tx_prepare(struct cs_engine *e)
+{
+	return S(e, ST_TX_COMMIT) != NULL && S(e, ST_TX_ROLLBACK) != NULL ? 0 : CS_SQL_ESQLITE;
+}
+
+/* Close the open transaction; 0 or an error (then it was rolled back). */
+static int
+tx_commit(struct cs_engine *e)
+{
+	int rc = sqlite3_step(e->st[ST_TX_COMMIT]);
+
+	sqlite3_reset(e->st[ST_TX_COMMIT]);
+	if (rc == SQLITE_DONE)
+		return 0;
+	rc = sqfail(e, rc, "committing the transaction failed");
+	if (!sqlite3_get_autocommit(e->db)) {
+		sqlite3_step(e->st[ST_TX_ROLLBACK]);
+		sqlite3_reset(e->st[ST_TX_ROLLBACK]);
+	}
+	return rc;
+}
+
+static void
+tx_rollback(struct cs_engine *e)
+{
+	/* SQLite may have rolled back by itself already (SQLITE_NOMEM, FULL) */
+	if (sqlite3_get_autocommit(e->db))
+		return;
+	if (e->st[ST_TX_ROLLBACK] == NULL) {
+		sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+		return;
+	}
+	sqlite3_step(e->st[ST_TX_ROLLBACK]);
+	sqlite3_reset(e->st[ST_TX_ROLLBACK]);
+}
+
+static int load_sites(struct cs_engine *e);
+
+/* The site cache, reloaded after a rollback (inside a transaction). */
+static int
+sites_fresh(struct cs_engine *e)
+{
+	int rc;
+
+	if (!e->sites_stale)
+		return 0;
+	if ((rc = load_sites(e)) < 0)
+		return rc;
+	e->sites_stale = 0;
+	return 0;
+}
+
+/* The highest local db_version (max v), or an error: never a guess. */
+static int
+max_v(struct cs_engine *e, uint64_t *v)
+{
+	sqlite3_stmt *st = S(e, ST_MAXV);
+	int rc;
+
+	*v = 0;
+	if (st == NULL)
+		return CS_SQL_ESQLITE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : sqfail(e, rc, "reading the db_version failed");
+}
+
+/*
+ * sqlite3_bind_value() copies a text or blob, which can fail for lack of
+ * memory and leave the parameter NULL: a write would then store NULL, a
+ * lookup miss its row (sim bug 4). Every bind of a value that may be text or
+ * blob goes through here and is checked.
+ */
+static int
+bind_sv(struct cs_engine *e, sqlite3_stmt *st, int idx, sqlite3_value *v)
+{
+	int rc = sqlite3_bind_value(st, idx, v);
+
+	return rc == SQLITE_OK ? 0 : sqfail(e, rc, "binding a value failed");
 }
 
 static uint64_t
@@ -1467,14 +1565,26 @@ site_of(struct cs_engine *e, const uint8_t dev[CS_DEVID_LEN], int64_t *out)
 			*out = e->sites[i].site;
 			return 0;
 		}
-	if ((st = S(e, ST_SITE_ADD)) == NULL)
-		return CS_SQL_ESQLITE;
-	sqlite3_bind_blob(st, 1, dev, CS_DEVID_LEN, SQLITE_STATIC);
-	if ((rc = done(e, st, "adding a device to cs_sites failed")) < 0)
-		return rc;
+	/* not cached: maybe known all the same (the cache is reloaded lazily) */
 	if (cs_grow(&e->sites, &e->sites_cap, e->nsites + 1, sizeof(*e->sites)) < 0)
 		return CS_ENOMEM;
-	e->sites[e->nsites].site = sqlite3_last_insert_rowid(e->db);
+	if ((st = S(e, ST_SITE_GET)) == NULL)
+		return CS_SQL_ESQLITE;
+	sqlite3_bind_blob(st, 1, dev, CS_DEVID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		e->sites[e->nsites].site = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqfail(e, rc, "reading cs_sites failed");
+	if (rc == SQLITE_DONE) {
+		if ((st = S(e, ST_SITE_ADD)) == NULL)
+			return CS_SQL_ESQLITE;
+		sqlite3_bind_blob(st, 1, dev, CS_DEVID_LEN, SQLITE_STATIC);
+		if ((rc = done(e, st, "adding a device to cs_sites failed")) < 0)
+			return rc;
+		e->sites[e->nsites].site = sqlite3_last_insert_rowid(e->db);
+	}
 	memcpy(e->sites[e->nsites].dev, dev, CS_DEVID_LEN);
 	*out = e->sites[e->nsites++].site;
 	return 0;
@@ -2012,7 +2122,8 @@ gid_of_pk(struct cs_engine *e, int tid, sqlite3_value *pk, uint8_t gid[CS_GID_LE
 	if (st == NULL)
 		return CS_SQL_ESQLITE;
 	sqlite3_bind_int(st, 1, tid);
-	sqlite3_bind_value(st, 2, pk);
+	if ((rc = bind_sv(e, st, 2, pk)) < 0)
+		return rc;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CS_GID_LEN) {
 		memcpy(gid, sqlite3_column_blob(st, 0), CS_GID_LEN);
@@ -2283,7 +2394,8 @@ extract_row(struct cs_engine *e, sqlite3_stmt *rs, uint64_t after, const uint8_t
 		if ((rc = tab_stmt(e, t, &t->sel_row, 0)) < 0)
 			return rc;
 		sel = t->sel_row;
-		sqlite3_bind_value(sel, 1, sqlite3_column_value(rs, 2));
+		if ((rc = bind_sv(e, sel, 1, sqlite3_column_value(rs, 2))) < 0)
+			return rc;
 		rc = sqlite3_step(sel);
 		if (rc != SQLITE_ROW) {
 			sqlite3_reset(sel);
@@ -2377,7 +2489,7 @@ int
 cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t *for_device,
     const struct cs_scope *scope, size_t max_rows, struct cs_changeset *out)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	struct clk *clks = NULL;
 	size_t n = 0;
 	uint64_t last = after_db_version;
@@ -2400,8 +2512,10 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	if ((clks = cs_calloc((size_t)maxc, sizeof(*clks))) == NULL)
 		return CS_ENOMEM;
 	/* one read transaction: a consistent snapshot of clocks and values */
-	if ((rc = exec(e, "BEGIN")) < 0)
+	if ((rc = tx_prepare(e)) < 0 || (rc = exec(e, "BEGIN")) < 0)
 		goto out0;
+	if ((rc = sites_fresh(e)) < 0)
+		goto out;
 	st = S(e,
 	    scope == NULL                ? ST_EXTRACT
 	        : scope->patient != NULL ? ST_EXTRACT_PAT
@@ -2438,17 +2552,25 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	 * to the last row's v is in this or an earlier batch; at the end of the
 	 * stream the whole snapshot is covered. */
 	if (!more) {
-		uint64_t mv = cs_engine_db_version(e);
+		uint64_t mv;
 
+		if ((rc = max_v(e, &mv)) < 0)
+			goto out;
 		if (mv > last)
 			last = mv;
 	}
 	out->db_version = last;
 	rc = more;
 out:
-	if (e->st[ST_EXTRACT] != NULL)
-		sqlite3_reset(e->st[ST_EXTRACT]);
-	sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL);
+	if (st != NULL)
+		sqlite3_reset(st);
+	if (rc >= 0) {
+		int rc2 = tx_commit(e);
+
+		rc = rc2 < 0 ? rc2 : rc;
+	} else {
+		tx_rollback(e);
+	}
 out0:
 	cs_free(clks);
 	if (rc < 0)
@@ -2653,8 +2775,9 @@ validate(struct cs_engine *e, const struct cs_changeset *cs, struct bmap *m)
 	return 0;
 }
 
-/* Bind a change value; REF columns get the resolved local pk. */
-static void
+/* Bind a change value; REF columns get the resolved local pk (the only
+ * case that copies, and can fail: SQLITE_NOMEM). */
+static int
 bind_cv(sqlite3_stmt *st, int idx, const struct cs_value *v, sqlite3_value *refpk)
 {
 	switch (v->type) {
@@ -2674,13 +2797,13 @@ bind_cv(sqlite3_stmt *st, int idx, const struct cs_value *v, sqlite3_value *refp
 		break;
 	case CS_V_REF:
 		if (refpk != NULL)
-			sqlite3_bind_value(st, idx, refpk);
-		else
-			sqlite3_bind_null(st, idx);
+			return sqlite3_bind_value(st, idx, refpk);
+		sqlite3_bind_null(st, idx);
 		break;
 	default:
 		sqlite3_bind_null(st, idx);
 	}
+	return SQLITE_OK;
 }
 
 /* A value as stored in cs_conflicts / cs_held_cell: REF as its gid bytes. */
@@ -2694,7 +2817,7 @@ bind_raw(sqlite3_stmt *st, int idx, const struct cs_value *v)
 	if (v->type == CS_V_REF)
 		sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC);
 	else
-		bind_cv(st, idx, v, NULL);
+		(void)bind_cv(st, idx, v, NULL); /* no refpk: nothing copied, cannot fail */
 }
 
 static int
@@ -2882,6 +3005,8 @@ hold_row(struct cs_engine *e, const struct cs_changeset *cs, const struct cs_row
 struct cascade_item {
 	int tab;
 	sqlite3_value *pk;
+	int64_t ds;  /* the dot of the delete that cascades here (site, n): */
+	uint64_t dn; /* its writer had seen its own earlier writes */
 };
 
 struct applyctx {
@@ -2895,7 +3020,8 @@ struct applyctx {
 
 /* Remember the live children of a parent about to be deleted by apply. */
 static int
-collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_value *ppk)
+collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_value *ppk, int64_t ds,
+    uint64_t dn)
 {
 	int i, j, rc = 0;
 
@@ -2923,7 +3049,10 @@ collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_valu
 			sb_free(&q);
 			if (rc != SQLITE_OK)
 				return sqfail(e, rc, "finding child rows failed");
-			sqlite3_bind_value(st, 1, ppk);
+			if ((rc = bind_sv(e, st, 1, ppk)) < 0) {
+				sqlite3_finalize(st);
+				return rc;
+			}
 			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 				sqlite3_value *pk = sqlite3_value_dup(sqlite3_column_value(st, 0));
 
@@ -2935,6 +3064,8 @@ collect_children(struct cs_engine *e, struct applyctx *a, int ptab, sqlite3_valu
 					return CS_ENOMEM;
 				}
 				a->casc[a->ncasc].tab = i;
+				a->casc[a->ncasc].ds = ds;
+				a->casc[a->ncasc].dn = dn;
 				a->casc[a->ncasc++].pk = pk;
 			}
 			sqlite3_finalize(st);
@@ -3090,36 +3221,40 @@ write_full(struct cs_engine *e, struct applyctx *a, struct rowstate *s, int upda
 		/* mixed: the taken cells, the local values elsewhere (one record
 		 * rewrite instead of one UPDATE per taken column) */
 		if (c != NULL && (!mixed || s->take[i]))
-			bind_cv(st, i + 1, &c->v, s->refpk[s->cellof[i]]);
+			rc = bind_cv(st, i + 1, &c->v, s->refpk[s->cellof[i]]);
 		else if (mixed && s->lval[i] != NULL)
-			sqlite3_bind_value(st, i + 1, s->lval[i]);
+			rc = sqlite3_bind_value(st, i + 1, s->lval[i]);
+		else
+			rc = SQLITE_OK;
+		if (rc != SQLITE_OK)
+			return sqfail(e, rc, "binding a value failed");
 	}
-	if (update)
-		sqlite3_bind_value(st, s->t->ncols + 1, pk);
+	if (update && (rc = bind_sv(e, st, s->t->ncols + 1, pk)) < 0)
+		return rc;
 	rc = base_step(e, s->t->tid, st, "writing a tracked row failed");
 	if (rc == 0 && !update)
 		*newpk = sqlite3_last_insert_rowid(e->db);
 	return rc;
 }
 
-static void
-bind_newpk(sqlite3_stmt *st, int idx, struct applyctx *a, struct rowstate *s, int64_t ipk,
-    sqlite3_value *old)
+static int
+bind_newpk(struct cs_engine *e, sqlite3_stmt *st, int idx, struct applyctx *a, struct rowstate *s,
+    int64_t ipk, sqlite3_value *old)
 {
 	const struct cs_cell *c;
 
 	if (s->t->rowid_pk) {
 		if (old != NULL)
-			sqlite3_bind_value(st, idx, old);
-		else
-			sqlite3_bind_int64(st, idx, ipk);
-		return;
+			return bind_sv(e, st, idx, old);
+		sqlite3_bind_int64(st, idx, ipk);
+		return 0;
 	}
 	c = s->pk_col >= 0 ? in_cell(a, s, s->pk_col) : NULL;
 	if (c != NULL && (old == NULL || s->take[s->pk_col]))
-		bind_cv(st, idx, &c->v, NULL);
+		(void)bind_cv(st, idx, &c->v, NULL); /* no refpk: cannot fail */
 	else if (old != NULL)
-		sqlite3_bind_value(st, idx, old);
+		return bind_sv(e, st, idx, old);
+	return 0;
 }
 
 /* Clock rows of the cells taken from b (implicit when the dot is b's existence). */
@@ -3227,7 +3362,8 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 			}
 		if ((rc = tab_stmt(e, t, &t->sel_row, 0)) < 0)
 			goto out;
-		sqlite3_bind_value(t->sel_row, 1, l->pk);
+		if ((rc = bind_sv(e, t->sel_row, 1, l->pk)) < 0)
+			goto out;
 		rc = sqlite3_step(t->sel_row);
 		if (rc != SQLITE_ROW) {
 			sqlite3_reset(t->sel_row);
@@ -3296,11 +3432,13 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 			if ((rc = put_taken_clocks(e, a, s, l->rid, 1, m)) < 0)
 				goto out;
 		} else if (l_alive) {
-			if ((rc = collect_children(e, a, (int)(t - e->tabs), l->pk)) < 0)
+			if ((rc = collect_children(e, a, (int)(t - e->tabs), l->pk, bxs,
+			         r->ex_dot.n)) < 0)
 				goto out;
 			if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
 				goto out;
-			sqlite3_bind_value(t->del_row, 1, l->pk);
+			if ((rc = bind_sv(e, t->del_row, 1, l->pk)) < 0)
+				goto out;
 			if ((rc = base_step(e, t->tid, t->del_row,
 			         "deleting a tracked row failed")) != 0)
 				goto out;
@@ -3406,8 +3544,14 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 					}
 					if ((rc = tab_stmt(e, t, &t->upd_col[i], 4 + i)) < 0)
 						goto out;
-					bind_cv(t->upd_col[i], 1, &c->v, s->refpk[s->cellof[i]]);
-					sqlite3_bind_value(t->upd_col[i], 2, l->pk);
+					rc = bind_cv(t->upd_col[i], 1, &c->v,
+					    s->refpk[s->cellof[i]]);
+					if (rc != SQLITE_OK) {
+						rc = sqfail(e, rc, "binding a value failed");
+						goto out;
+					}
+					if ((rc = bind_sv(e, t->upd_col[i], 2, l->pk)) < 0)
+						goto out;
 					rc = base_step(e, t->tid, t->upd_col[i],
 					    "updating a tracked row failed");
 					if (rc != 0)
@@ -3433,11 +3577,13 @@ apply_merge(struct cs_engine *e, struct applyctx *a, struct rowstate *s, struct 
 		}
 		sqlite3_bind_int64(st, 1, l->rid);
 		if (b_alive && (inserted || l_alive))
-			bind_newpk(st, 2, a, s, newpk, inserted ? NULL : l->pk);
+			rc = bind_newpk(e, st, 2, a, s, newpk, inserted ? NULL : l->pk);
 		else if (!b_alive && r->cl > l->cl && t->rowid_pk)
 			sqlite3_bind_null(st, 2); /* rowid may be reused: mapping dropped */
 		else
-			sqlite3_bind_value(st, 2, l->pk);
+			rc = bind_sv(e, st, 2, l->pk);
+		if (rc < 0)
+			goto out;
 		if (b_alive || !l->has_pat)
 			sqlite3_bind_blob(st, 3, r->patient, CS_GID_LEN, SQLITE_STATIC);
 		else
@@ -3492,8 +3638,8 @@ apply_new(struct cs_engine *e, struct applyctx *a, struct rowstate *s, const str
 	if ((st = S(e, ST_IDS_INSERT)) == NULL)
 		return CS_SQL_ESQLITE;
 	sqlite3_bind_int(st, 1, s->t->tid);
-	if (r->cl & 1)
-		bind_newpk(st, 2, a, s, newpk, NULL);
+	if ((r->cl & 1) && (rc = bind_newpk(e, st, 2, a, s, newpk, NULL)) < 0)
+		return rc;
 	sqlite3_bind_blob(st, 3, r->gid, CS_GID_LEN, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, r->patient, CS_GID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (int64_t)r->cl);
@@ -3583,8 +3729,8 @@ apply_removal(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
 	if ((l.cl & 1) == 1 && sqlite3_value_type(l.pk) != SQLITE_NULL) {
 		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
 			goto out;
-		sqlite3_bind_value(t->del_row, 1, l.pk);
-		rc = base_step(e, t->tid, t->del_row, "removing a row failed");
+		if ((rc = bind_sv(e, t->del_row, 1, l.pk)) == 0)
+			rc = base_step(e, t->tid, t->del_row, "removing a row failed");
 		if (rc == QUARANTINE)
 			rc = fail(e, CS_SQL_ESQLITE, "removing a row of %s failed: %s", t->name,
 			    e->err);
@@ -3791,6 +3937,85 @@ out:
 	return rc;
 }
 
+/* A write of a child row that the parent's deleter wrote itself: seen by it. */
+static int
+deleter_saw(const struct cascade_item *it, int64_t s, uint64_t n)
+{
+	return s == it->ds && n <= it->dn;
+}
+
+/*
+ * The writes of child row l that its tombstone (dot (self, m)) drops: its
+ * existence (an insert: covers the cells it wrote) and every cell written
+ * after it, each recorded as lost to the parent's delete (sim bug 2) unless
+ * the parent's deleter wrote it itself.
+ */
+static int
+cascade_losses(struct cs_engine *e, struct applyctx *a, struct ttab *t, struct lrec *l,
+    const uint8_t gid[CS_GID_LEN], const struct cascade_item *it, uint64_t m)
+{
+	struct side wi = {NULL, e->site_dev, m, e->local_h, 1}, lo;
+	const uint8_t *pat = l->has_pat ? l->pat : NULL;
+	sqlite3_stmt *sel = NULL;
+	struct clk *lc = NULL;
+	uint8_t ref[CS_GID_LEN];
+	int i, rc = 0, need = 0;
+
+	if (!deleter_saw(it, l->xs, l->xn)) {
+		lo = (struct side){NULL, site_dev(e, l->xs), l->xn, l->xh, 0};
+		if (lo.dev == NULL)
+			return fail(e, CS_ECORRUPT, "a row record names an unknown site");
+		if ((rc = record_conflict(e, t, gid, pat, NULL, &lo, &wi, a->res)) < 0)
+			return rc;
+	}
+	if (t->ncols == 0)
+		return 0;
+	if ((lc = cs_calloc((size_t)t->ncols, sizeof(*lc))) == NULL)
+		return CS_ENOMEM;
+	if ((rc = load_clocks(e, t, l->rid, l->xv, lc)) < 0)
+		goto out;
+	for (i = 0; i < t->ncols; i++) {
+		/* no clock, or the existence dot: covered by the insert above */
+		lc[i].has = lc[i].has && !(lc[i].s == l->xs && lc[i].n == l->xn) &&
+		    !deleter_saw(it, lc[i].s, lc[i].n);
+		need |= lc[i].has;
+	}
+	if (!need)
+		goto out;
+	if ((rc = tab_stmt(e, t, &t->sel_row, 0)) < 0)
+		goto out;
+	sel = t->sel_row;
+	if ((rc = bind_sv(e, sel, 1, l->pk)) < 0)
+		goto out;
+	rc = sqlite3_step(sel);
+	if (rc != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? 0 : sqfail(e, rc, "reading a child row failed");
+		goto out;
+	}
+	for (i = 0; i < t->ncols; i++) {
+		struct cs_value v;
+
+		if (!lc[i].has)
+			continue;
+		if ((rc = col_value(e, t, i, sqlite3_column_value(sel, i), &v, ref)) < 0)
+			goto out;
+		lo = (struct side){&v, site_dev(e, lc[i].s), lc[i].n, lc[i].h, 0};
+		if (lo.dev == NULL) {
+			rc = fail(e, CS_ECORRUPT, "a clock names an unknown site");
+			goto out;
+		}
+		rc = record_conflict(e, t, gid, pat, t->cols[i].name, &lo, &wi, a->res);
+		if (rc < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (sel != NULL)
+		sqlite3_reset(sel);
+	cs_free(lc);
+	return rc;
+}
+
 /* Tombstone the children of parents deleted by this apply (not captured:
  * the engine writes them; each one lost to its parent's delete is recorded). */
 static int
@@ -3821,34 +4046,32 @@ run_cascade(struct cs_engine *e, struct applyctx *a)
 			continue;
 		}
 		m = e->next_v++;
-		{
-			struct side lo = {NULL, site_dev(e, l.xs), l.xn, l.xh, 0};
-			struct side wi = {NULL, e->site_dev, m, e->local_h, 1};
-
-			if (lo.dev != NULL)
-				rc = record_conflict(e, t, gid, l.has_pat ? l.pat : NULL, NULL, &lo,
-				    &wi, a->res);
-		}
+		rc = cascade_losses(e, a, t, &l, gid, &it, m);
 		if (rc == 0)
-			rc = collect_children(e, a, it.tab, it.pk);
+			rc = collect_children(e, a, it.tab, it.pk, it.ds, it.dn);
 		if (rc == 0 && (rc = tab_stmt(e, t, &t->del_row, 3)) == 0) {
-			sqlite3_bind_value(t->del_row, 1, it.pk);
-			rc = base_step(e, t->tid, t->del_row, "deleting a child row failed");
+			if ((rc = bind_sv(e, t->del_row, 1, it.pk)) == 0)
+				rc =
+				    base_step(e, t->tid, t->del_row, "deleting a child row failed");
 			if (rc == QUARANTINE)
 				rc = fail(e, CS_SQL_ESQLITE,
 				    "deleting a child row of %s failed: %s", t->name, e->err);
 		}
-		if (rc == 0 && (st = S(e, ST_CLOCK_DROP)) != NULL) {
+		if (rc == 0 && (st = S(e, ST_CLOCK_DROP)) == NULL)
+			rc = CS_SQL_ESQLITE;
+		if (rc == 0) {
 			sqlite3_bind_int64(st, 1, l.rid);
 			rc = done(e, st, "dropping cell clocks failed");
 		}
 		/* the child's old existence dot is no longer implied (MR 5) */
 		if (rc == 0 && l.xs != e->self_site)
 			rc = put_vv(e, l.rid, l.xs, l.xn);
-		if (rc == 0 && (st = S(e, ST_IDS_UPDATE)) != NULL) {
+		if (rc == 0 && (st = S(e, ST_IDS_UPDATE)) == NULL)
+			rc = CS_SQL_ESQLITE;
+		if (rc == 0) {
 			sqlite3_bind_int64(st, 1, l.rid);
 			if (!t->rowid_pk)
-				sqlite3_bind_value(st, 2, l.pk);
+				rc = bind_sv(e, st, 2, l.pk);
 			if (l.has_pat)
 				sqlite3_bind_blob(st, 3, l.pat, CS_GID_LEN, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 4, (int64_t)l.cl + 1);
@@ -3858,7 +4081,8 @@ run_cascade(struct cs_engine *e, struct applyctx *a)
 			sqlite3_bind_int64(st, 8, (int64_t)m);
 			sqlite3_bind_int64(st, 9, (int64_t)m);
 			sqlite3_bind_int64(st, 10, (int64_t)e->local_h);
-			rc = done(e, st, "writing cs_ids failed");
+			if (rc == 0)
+				rc = done(e, st, "writing cs_ids failed");
 		}
 		sqlite3_value_free(l.pk);
 		sqlite3_value_free(it.pk);
@@ -3959,7 +4183,8 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 			rc = fail(e, CS_ECORRUPT, "cs_held holds a malformed row");
 			goto out;
 		}
-		if ((ti = cs_changeset_table(cs, (const char *)sqlite3_column_text(st, 1))) < 0 ||
+		if (sqlite3_column_text(st, 1) == NULL ||
+		    (ti = cs_changeset_table(cs, (const char *)sqlite3_column_text(st, 1))) < 0 ||
 		    (di = cs_changeset_dev(cs, sqlite3_column_blob(st, 5))) < 0) {
 			rc = CS_ENOMEM;
 			goto out;
@@ -3975,12 +4200,18 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 		/* columns first: the dictionary must exist before the row opens */
 		sqlite3_bind_int64(cst, 1, hid);
 		while ((rc = sqlite3_step(cst)) == SQLITE_ROW)
-			if (cs_changeset_col(cs, (uint32_t)ti,
+			if (sqlite3_column_text(cst, 0) == NULL ||
+			    cs_changeset_col(cs, (uint32_t)ti,
 			        (const char *)sqlite3_column_text(cst, 0)) < 0 ||
 			    cs_changeset_dev(cs, sqlite3_column_blob(cst, 4)) < 0) {
 				rc = CS_ENOMEM;
 				goto out;
 			}
+		/* a read cut short would release a partial row (and drop the rest) */
+		if (rc != SQLITE_DONE) {
+			rc = sqfail(e, rc, "reading cs_held_cell failed");
+			goto out;
+		}
 		sqlite3_reset(cst);
 		sqlite3_bind_int64(vst, 1, hid);
 		while ((rc = sqlite3_step(vst)) == SQLITE_ROW)
@@ -3988,14 +4219,18 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 				rc = CS_ENOMEM;
 				goto out;
 			}
+		if (rc != SQLITE_DONE) {
+			rc = sqfail(e, rc, "reading cs_held_vv failed");
+			goto out;
+		}
 		sqlite3_reset(vst);
 		if ((rc = cs_changeset_row_begin(cs, &hdr)) < 0)
 			goto out;
 		while ((rc = sqlite3_step(cst)) == SQLITE_ROW) {
 			struct cs_value v;
 			struct cs_dot d;
-			int c = cs_changeset_col(cs, (uint32_t)ti,
-			    (const char *)sqlite3_column_text(cst, 0));
+			const char *cn = (const char *)sqlite3_column_text(cst, 0);
+			int c = cn != NULL ? cs_changeset_col(cs, (uint32_t)ti, cn) : CS_ENOMEM;
 
 			if (c < 0 || (rc = raw_value(cst, 1, 2, &v)) < 0) {
 				rc = c < 0 ? c : rc;
@@ -4007,6 +4242,10 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 			         (uint64_t)sqlite3_column_int64(cst, 3), d)) < 0)
 				goto out;
 		}
+		if (rc != SQLITE_DONE) {
+			rc = sqfail(e, rc, "reading cs_held_cell failed");
+			goto out;
+		}
 		sqlite3_reset(cst);
 		while ((rc = sqlite3_step(vst)) == SQLITE_ROW) {
 			struct cs_dot d;
@@ -4015,6 +4254,10 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 			d.n = (uint64_t)sqlite3_column_int64(vst, 1);
 			if ((rc = cs_changeset_vv(cs, d)) < 0)
 				goto out;
+		}
+		if (rc != SQLITE_DONE) {
+			rc = sqfail(e, rc, "reading cs_held_vv failed");
+			goto out;
 		}
 		sqlite3_reset(vst);
 		if ((rc = cs_changeset_row_end(cs)) < 0)
@@ -4093,17 +4336,24 @@ apply_begin(struct cs_engine *e)
 	uint64_t lh = 0, wall;
 	int rc;
 
+	if ((rc = tx_prepare(e)) < 0)
+		return rc;
 	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
 		return rc;
 	/* an app schema change is checked in this same transaction (upgrade.h) */
 	if ((rc = cs_upgrade_apply_begin(e)) < 0)
 		return rc;
-	e->next_v = cs_engine_db_version(e) + 1;
+	if ((rc = sites_fresh(e)) < 0 || (rc = max_v(e, &e->next_v)) < 0)
+		return rc;
+	e->next_v++;
 	if ((st = S(e, ST_LAST_H)) == NULL)
 		return CS_SQL_ESQLITE;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
 		lh = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqfail(e, rc, "reading the last hlc failed");
 	if ((rc = meta_get_int(e, "hlc", &mh)) < 0)
 		return rc;
 	wall = CS_HLC_MAKE(now_ms(e), 0);
@@ -4123,17 +4373,17 @@ apply_end(struct cs_engine *e, int rc)
 
 	if (rc >= 0 && (rc = meta_put_int(e, "hlc", (int64_t)h)) >= 0 &&
 	    (rc = exec(e, "DELETE FROM cs_apply")) >= 0 && (rc = cs_upgrade_applied(e)) >= 0) {
-		int rc2 = sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL);
+		int rc2 = tx_commit(e);
 
-		if (rc2 == SQLITE_OK)
+		if (rc2 == 0)
 			return rc;
-		rc = sqfail(e, rc2, "committing the batch failed");
+		rc = rc2;
 	}
-	sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+	tx_rollback(e);
 	cs_upgrade_rolled_back(e);
-	/* sites added in the rolled-back transaction are gone */
-	if (load_sites(e) < 0)
-		e->nsites = 0;
+	/* sites added in the rolled-back transaction are gone: reloaded by the
+	 * next transaction (here it could fail for the same lack of memory) */
+	e->sites_stale = 1;
 	return rc;
 }
 
@@ -4312,7 +4562,8 @@ cs_engine_conflict_resolve(struct cs_engine *e, int64_t id, enum cs_resolve how)
 		if ((rc = prep(e, &up, q.p)) < 0)
 			goto out;
 		bind_raw(up, 1, &v);
-		sqlite3_bind_value(up, 2, sqlite3_column_value(st, 5));
+		if ((rc = bind_sv(e, up, 2, sqlite3_column_value(st, 5))) < 0)
+			goto out;
 		if ((rc = done(e, up, "writing the chosen value failed")) < 0)
 			goto out;
 	}
@@ -4444,8 +4695,8 @@ cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID
 			continue;
 		if ((rc = tab_stmt(e, t, &t->del_row, 3)) < 0)
 			goto out;
-		sqlite3_bind_value(t->del_row, 1, sqlite3_column_value(st, 1));
-		rc = base_step(e, t->tid, t->del_row, "purging a row failed");
+		if ((rc = bind_sv(e, t->del_row, 1, sqlite3_column_value(st, 1))) == 0)
+			rc = base_step(e, t->tid, t->del_row, "purging a row failed");
 		if (rc == QUARANTINE)
 			rc = fail(e, CS_SQL_ESQLITE, "purging a row of %s failed: %s", t->name,
 			    e->err);

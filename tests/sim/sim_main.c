@@ -1201,6 +1201,23 @@ out:
  * deletes), not what r had: a child edit the deleter never saw is a
  * conflict the engine must record.
  */
+/* Table a references table c through foreign keys, directly or not. */
+static int
+is_ancestor_table(const struct sim_schema *sc, int a, int c, int depth)
+{
+	int i;
+
+	if (depth > SIM_MAX_TABLES)
+		return 0;
+	for (i = 0; i < sc->t[c].ncols; i++) {
+		int p = sc->t[c].cols[i].fk_table;
+
+		if (p >= 0 && p != c && (p == a || is_ancestor_table(sc, a, p, depth + 1)))
+			return 1;
+	}
+	return 0;
+}
+
 static void
 record_engine_writes(struct sim *s, struct replica *r, uint64_t v0, const struct batch *b)
 {
@@ -1243,7 +1260,14 @@ record_engine_writes(struct sim *s, struct replica *r, uint64_t v0, const struct
 						long dev_ev;
 						const struct bits *ds;
 
-						if (b->row[j] < 0 || (d->cl & 1) != 0)
+						/* only a delete of an ancestor cascades to
+						 * this row: what other deleters of the batch
+						 * had seen is not the cascade's knowledge */
+						if (b->row[j] < 0 || (d->cl & 1) != 0 ||
+						    !is_ancestor_table(&s->schema,
+						        sim_schema_table(&s->schema,
+						            b->cs.tables[d->table].name),
+						        t, 0))
 							continue;
 						dev_ev = oracle_find(&s->o, b->row[j], OR_EXIST,
 						    b->cs.devs[d->ex_dot.dev], d->ex_hlc);
