@@ -425,20 +425,28 @@ tx_prepare(struct cs_engine *e)
 	return S(e, ST_TX_COMMIT) != NULL && S(e, ST_TX_ROLLBACK) != NULL ? 0 : CS_SQL_ESQLITE;
 }
 
+static void tx_rollback(struct cs_engine *e);
+
 /* Close the open transaction; 0 or an error (then it was rolled back). */
 static int
 tx_commit(struct cs_engine *e)
 {
-	int rc = sqlite3_step(e->st[ST_TX_COMMIT]);
+	int rc;
+
+	/* re-prepared when an app-schema check inside the transaction
+	 * finalized the cached statements (cs_eng_reload, sql/upgrade.c) */
+	if (e->st[ST_TX_COMMIT] == NULL && S(e, ST_TX_COMMIT) == NULL) {
+		rc = sqfail(e, sqlite3_errcode(e->db), "committing the transaction failed");
+		tx_rollback(e);
+		return rc;
+	}
+	rc = sqlite3_step(e->st[ST_TX_COMMIT]);
 
 	sqlite3_reset(e->st[ST_TX_COMMIT]);
 	if (rc == SQLITE_DONE)
 		return 0;
 	rc = sqfail(e, rc, "committing the transaction failed");
-	if (!sqlite3_get_autocommit(e->db)) {
-		sqlite3_step(e->st[ST_TX_ROLLBACK]);
-		sqlite3_reset(e->st[ST_TX_ROLLBACK]);
-	}
+	tx_rollback(e);
 	return rc;
 }
 
