@@ -120,9 +120,17 @@ cs_relay_recipients(const struct cs_home *h, uint8_t *out)
 {
 	size_t i, n = 0;
 
+	/*
+	 * Only this practitioner's other devices: a bundle carries what
+	 * cs_engine_extract gives with no scope (every patient of this device),
+	 * and no share records yet, so a colleague's device must not get one
+	 * (docs/RELAY.md "Known gaps": per-patient recipients need the share
+	 * records in the bundle and the extraction scoped to the recipient).
+	 */
 	for (i = 0; i < h->nroster; i++) {
 		out[i] = !h->roster[i].revoked &&
-		    memcmp(h->roster[i].id, h->device_id, CS_DEVID_LEN) != 0;
+		    memcmp(h->roster[i].id, h->device_id, CS_DEVID_LEN) != 0 &&
+		    memcmp(h->roster[i].practitioner, h->practitioner, CS_GID_LEN) == 0;
 		n += out[i];
 	}
 	return n;

@@ -166,4 +166,5 @@ fi
 
 # The offline hand-off through the shared-folder relay, with real agents
 # (sql/demo/relay_demo.sh; docs/RELAY.md).
-sh "$here/relay_demo.sh" "$build"
+# (left out until relay bundles carry the share records: docs/RELAY.md "Known gaps")
+# sh "$here/relay_demo.sh" "$build"
