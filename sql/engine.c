@@ -1298,8 +1298,13 @@ static const char uninstall_tables[] =
 	"CAST(char((hh>>51)&127, (hh>>44)&127, (hh>>37)&127, (hh>>30)&127, (hh>>23)&127, "         \
 	"(hh>>16)&127) || randomblob(10) AS BLOB)"
 
+/*
+ * Drops the engine's triggers; the share module's read-only guards (cs_ro_*,
+ * sql/share.c) too when `all` (uninstall): a re-install of the capture
+ * triggers (app upgrade, tables INI reload) must not lift them.
+ */
 static int
-drop_triggers(struct cs_engine *e)
+drop_triggers(struct cs_engine *e, int all)
 {
 	sqlite3_stmt *st = NULL;
 	struct sb q = {0};
@@ -1307,10 +1312,11 @@ drop_triggers(struct cs_engine *e)
 
 	rc = sqlite3_prepare_v2(e->db,
 	    "SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'cs\\_%' "
-	    "ESCAPE '\\'",
+	    "ESCAPE '\\' AND (?1 OR name NOT LIKE 'cs\\_ro\\_%' ESCAPE '\\')",
 	    -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqfail(e, rc, "listing triggers failed");
+	sqlite3_bind_int(st, 1, all);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		sb_s(&q, "DROP TRIGGER IF EXISTS ");
 		sb_id(&q, (const char *)sqlite3_column_text(st, 0));
@@ -1516,7 +1522,7 @@ install_triggers(struct cs_engine *e)
 {
 	int i, rc;
 
-	if ((rc = drop_triggers(e)) < 0)
+	if ((rc = drop_triggers(e, 0)) < 0)
 		return rc;
 	for (i = 0; i < e->ntabs; i++)
 		if ((rc = create_triggers(e, &e->tabs[i])) < 0)
@@ -2001,7 +2007,7 @@ cs_engine_uninstall(struct cs_engine *e)
 	finalize_stmts(e);
 	if ((rc = exec(e, "BEGIN IMMEDIATE")) < 0)
 		return rc;
-	if ((rc = drop_triggers(e)) == 0 && (rc = exec(e, cs_upgrade_uninstall_sql)) == 0)
+	if ((rc = drop_triggers(e, 1)) == 0 && (rc = exec(e, cs_upgrade_uninstall_sql)) == 0)
 		rc = exec(e, uninstall_tables);
 	if (rc == 0)
 		rc = exec(e, "COMMIT");

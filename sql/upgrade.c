@@ -1207,7 +1207,7 @@ table_root(struct cs_engine *e, const char *name, int64_t *root, int64_t *ntrig)
 		return rc;
 	return qint(e,
 	    "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND tbl_name=?1 AND "
-	    "name LIKE 'cs\\_%' ESCAPE '\\'",
+	    "name LIKE 'cs\\_%' ESCAPE '\\' AND name NOT LIKE 'cs\\_ro\\_%' ESCAPE '\\'",
 	    name, ntrig);
 }
 
@@ -1415,6 +1415,7 @@ schema_fp(struct cs_engine *e, int64_t *fp)
 	*fp = 0;
 	if ((rc = xprep(e,
 	         "SELECT type, name, rootpage, sql FROM sqlite_master WHERE tbl_name=?1 "
+	         "AND NOT (type='trigger' AND name LIKE 'cs\\_ro\\_%' ESCAPE '\\') "
 	         "ORDER BY type, name",
 	         &st)) < 0)
 		return rc;

@@ -54,9 +54,10 @@ for n in a b x; do
 	[ "$(revoked $n y)" = true ] || fail "$n: y not revoked"
 	[ "$(revoked $n z)" = true ] || fail "$n: z not revoked"
 done
-# one key everywhere: sessions carry data again
+# one key everywhere: sessions carry data again (x is Durand's: shared)
 q b "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
      VALUES('Apres','B','1980-01-01','F','2024-01-01')"
+"$cabsync" share 1 --with Durand --perm read --home "$tmp/h_b" >/dev/null || fail "share"
 until_eq 30 'q a "SELECT count(*) FROM patient"' 1
 until_eq 30 'q x "SELECT count(*) FROM patient"' 1
 # and it stays that way after restarts

@@ -35,6 +35,7 @@ start a
 start b --peer "127.0.0.1:$(port a)"
 q a "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
      VALUES('Ancien','A','1980-01-01','M','2024-01-01')"
+"$cabsync" share 1 --with Durand --perm write --home "$tmp/h_a" >/dev/null || fail "share"
 until_eq 20 'q b "SELECT count(*) FROM patient"' 1
 q b "UPDATE patient SET ville='Caen'"
 until_eq 20 'q a "SELECT ville FROM patient"' Caen

@@ -6,7 +6,8 @@
 # session. Then R1, offline during the rotation and still holding the epoch 1
 # key, cannot reconnect to A nor to B (refused by the roster check, audited),
 # and gets nothing; C, offline across both rotations, reconnects on its old
-# key, is handed the new keys (sealed to it) and syncs again.
+# key, is handed the new keys (sealed to it) and syncs again (C is Durand's:
+# Martin shares both patients with Durand, write).
 . "$(dirname "$0")/../agent/lib.sh"
 export CS_NO_MDNS=1
 
@@ -38,6 +39,7 @@ start b --peer "127.0.0.1:$(port a)"
 start c --peer "127.0.0.1:$(port a)"
 q a "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
      VALUES('Avant','A','1980-01-01','M','2024-01-01')"
+"$cabsync" share 1 --with Durand --perm write --home "$tmp/h_a" >/dev/null || fail "share 1"
 until_eq 20 'q b "SELECT count(*) FROM patient"' 1
 until_eq 20 'q c "SELECT count(*) FROM patient"' 1
 # b learnt the whole roster from a (it was made before r1 and r2 existed)
@@ -55,6 +57,7 @@ until_eq 20 'epoch b' 3
 [ "$(revoked b r2)" = true ] || fail "b does not know r2 is revoked"
 q a "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
      VALUES('Apres','B','1980-01-01','F','2024-01-01')"
+"$cabsync" share 2 --with Durand --perm write --home "$tmp/h_a" >/dev/null || fail "share 2"
 until_eq 20 'q b "SELECT count(*) FROM patient"' 2
 sqlite3 "$tmp/a.db" "SELECT detail FROM cs_audit" | grep -q "rotated to epoch 3" ||
 	fail "rotation not in a's audit trail"

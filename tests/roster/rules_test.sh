@@ -69,9 +69,11 @@ until_eq 20 'devjson a | grep -c "\"name\":\"durand2\""' 1
 [ "$(revoked a durand2)" = false ] || fail "a accepted a badly signed record"
 devjson a | grep -q Intrus && fail "a accepted a practitioner added by a non-admin"
 until_eq 20 'sqlite3 "$tmp/a.db" "SELECT count(*) FROM cs_audit WHERE detail LIKE '"'roster record%refused%'"'"' 3
-# the session goes on: data still flows from c to a and on to b
+# the session goes on: data still flows from c to a and on to b (Durand
+# shares the patient with Martin)
 q c "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
      VALUES('Durand','P','1980-01-01','M','2024-01-01')"
+"$cabsync" share 1 --with Martin --perm read --home "$tmp/h_c" >/dev/null || fail "share"
 until_eq 20 'q b "SELECT count(*) FROM patient"' 1
 until_eq 10 'devjson b | grep -c "\"name\":\"durand2\""' 1
 devjson b | grep -q Intrus && fail "b heard of a forged record"

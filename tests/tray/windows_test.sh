@@ -124,7 +124,7 @@ tray_stop
 # 3. the audit window, read-only through the agent
 tray_start a --window audit
 until_eq 20 'has "$tmp/state.audit" "^[0-9]+ events? in the audit trail"' yes
-n=$(sed -n 's/^\([0-9]*\) events\{0,1\} in the audit trail.*/\1/p' "$tmp/state.audit")
+n=$(sed -n 's/^\([0-9]*\) events\{0,1\} in the audit trail.*/\1/p' "$tmp/state.audit" | head -n 1)
 [ "$n" -gt 0 ] || fail "audit: no rows"
 grep -q "^row " "$tmp/state.audit" || fail "audit: rows not listed"
 sleep 1
