@@ -70,13 +70,13 @@ cs_relay_export_pick(const uint8_t *buf, size_t len, const uint8_t *device, cons
 		return CS_RELAY_EPAYLOAD;
 	for (i = 0; i < n; i++) {
 		if (len - off < 4)
-			return CS_RELAY_EPAYLOAD;
+			goto bad;
 		blen = get_u32(buf + off);
 		off += 4;
 		if (blen > len - off)
-			return CS_RELAY_EPAYLOAD;
+			goto bad;
 		if (cs_bundle_peek(buf + off, blen, CS_RELAY_MAX_BUNDLE, &info) != 0)
-			return CS_RELAY_EPAYLOAD;
+			goto bad;
 		if (!found && memcmp(info.recipient_id, device, CS_DEVID_LEN) == 0) {
 			*out = buf + off;
 			*out_len = blen;
@@ -84,12 +84,14 @@ cs_relay_export_pick(const uint8_t *buf, size_t len, const uint8_t *device, cons
 		}
 		off += blen;
 	}
-	if (off != len) {
-		*out = NULL;
-		*out_len = 0;
-		return CS_RELAY_EPAYLOAD;
-	}
+	if (off != len)
+		goto bad;
 	return found ? 0 : CS_RELAY_ENOTFOR;
+bad:
+	/* a bundle matched before a later one proved the file malformed */
+	*out = NULL;
+	*out_len = 0;
+	return CS_RELAY_EPAYLOAD;
 }
 
 static uint64_t
