@@ -15,12 +15,15 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "agent/acked.h"
+#include "agent/appschema.h"
 #include "agent/audit_cmd.h"
 #include "agent/control.h"
 #include "agent/db_cmd.h"
 #include "agent/dbw.h"
 #include "agent/devstate.h"
 #include "agent/home.h"
+#include "agent/jsonw.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -44,6 +47,11 @@
 #define BUSY_RETRY_MAX 2000 /* x 5 ms: 10 s of SQLITE_BUSY before giving up a batch */
 #define FRAME_BUF      (CS_FRAME_HDR_LEN + CS_FRAME_MAX_BODY)
 #define MAX_DIALERS    (2 * CS_HOME_MAX_PEERS)
+#define POLITE_GAP_MS  30    /* free time between applies while the app writes */
+#define APP_ACTIVE_MS  2000  /* the app counts as writing this long after a commit */
+#define APPLY_HOLD_MS  20    /* aim: no apply transaction holds the lock longer */
+#define PROGRESS_MIN   1000  /* a sync of at least this many rows logs its progress */
+#define RECV_LOG_EVERY 10000 /* rows received between two progress lines */
 
 enum sess_state { S_HANDSHAKE = 1, S_HELLO, S_LIVE, S_CLOSING };
 
@@ -57,6 +65,12 @@ struct peerinfo {
 	uint64_t acked;       /* they applied ours up to here (valid if acked_known) */
 	int acked_known;
 	int64_t last_sync_ms; /* last CHANGES applied or ACK received, 0 never */
+	int version_said;     /* a version mismatch with it was logged (once) */
+	/* progress (status, log): rows to send in this session's first run and
+	 * sent so far; rows received in this session */
+	uint64_t out_total, out_done, in_rows;
+	unsigned out_pct_logged;
+	int64_t last_in_ms;
 	uint64_t rows_in, rows_out;
 	char addr[64];
 };
@@ -87,6 +101,12 @@ struct session {
 	 * by the worker's jobs, handed at close to the session-end job (acc_given) */
 	struct cs_audit_acc *acc;
 	int acc_given;
+	/* the peer's app schema (HELLO), when it differs from ours: extract
+	 * leaves out what it does not track (agent/appschema.h); read-only once
+	 * LIVE, so the worker reads it too */
+	struct cs_changeset peer_schema;
+	int filter;
+	int counted; /* the first extract counted the rows to send */
 	struct session *next;
 };
 
@@ -112,7 +132,8 @@ struct agent {
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t tick, settle;
 	uv_fs_event_t watch;
-	int watch_on, settle_stage;
+	int watch_on, watch_ok, settle_stage;
+	unsigned tick_n;
 	char db_base[256];
 	struct cs_control ctl;
 	struct session *sessions;
@@ -130,9 +151,19 @@ struct agent {
 	struct cs_addrcache cache;
 	int cache_dirty;
 	int64_t apply_start_ms, apply_end_ms, apply_dur_ms; /* worker only */
+	int64_t app_active_until;                           /* worker only */
+	uint64_t last_dv;                                   /* worker only */
+	uint32_t apply_rows; /* rows per apply transaction (worker; adaptive) */
+	int full_sync;       /* the engine synced at commit (NORMAL could not be set) */
 	struct timespec roster_mtime;
 	char listen_addr[64];
 	int port;
+	struct cs_changeset schema; /* our tracked tables and columns (HELLO) */
+	uint8_t schema_hash[CS_APPSCHEMA_HASH_LEN];
+	uint32_t proto_max, proto_min; /* spoken versions (CS_TEST_PROTOCOL in tests) */
+	uint64_t conflicts;            /* open conflict records (status) */
+	int state_busy, state_again;   /* a local-state job is in the worker / wanted */
+	int acked_dirty;
 };
 
 static int64_t
@@ -181,6 +212,9 @@ static void make_tags(struct agent *a);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void dial(uv_timer_t *t);
+static void acked_save(struct agent *a);
+static void progress_out(struct session *s, int counted, uint64_t remaining, uint32_t nrows,
+    int more);
 
 static void
 session_unref(struct session *s)
@@ -194,6 +228,7 @@ session_unref(struct session *s)
 	cs_noise_free(&s->noise);
 	cs_chunk_reasm_free(&s->reasm);
 	cs_msg_buf_free(&s->mb);
+	cs_changeset_free(&s->peer_schema);
 	cs_free(s->rbuf);
 	cs_free(s->plain);
 	cs_free(s);
@@ -384,6 +419,7 @@ session_close(struct session *s, uint32_t bye, const char *why)
 	}
 	s->state = S_CLOSING;
 	session_unlink(s);
+	acked_save(a);
 	if (s->dialer != NULL) {
 		struct dialer *d = s->dialer;
 
@@ -464,11 +500,18 @@ send_hello(struct session *s)
 	int rc;
 
 	cs_msg_hello_init(&h);
+	h.version = a->proto_max;
+	h.min_version = a->proto_min;
 	memcpy(h.device, a->home.device_id, CS_DEVID_LEN);
 	memcpy(h.incarnation, a->incarnation, CS_MSG_INCARNATION_LEN);
 	h.epoch = a->home.epoch;
-	rc = cs_msg_encode_hello(&s->mb, &h);
+	memcpy(h.schema_hash, a->schema_hash, CS_MSG_SCHEMA_HASH_LEN);
+	rc = cs_appschema_copy(&a->schema, &h.schema);
+	if (rc == 0)
+		rc = cs_msg_encode_hello(&s->mb, &h);
 	cs_changeset_free(&h.schema);
+	if (rc == 0 && a->proto_max > CS_PROTOCOL_VERSION)
+		rc = cs_appschema_hello_extend(&s->mb); /* tests: a newer build's HELLO */
 	if (rc == 0)
 		rc = send_mb(s);
 	return rc;
@@ -541,7 +584,9 @@ struct extract_job {
 	struct session *s;
 	uint8_t peer[CS_DEVID_LEN];
 	uint64_t after, gen;
+	int count; /* also count the rows still to send (progress) */
 	/* results */
+	uint64_t remaining;
 	int rc, more;
 	uint64_t db_version, local_dbv;
 	uint32_t nrows;
@@ -559,11 +604,26 @@ extract_run(struct cs_dbw_job *job, void *ctx)
 
 	cs_changeset_init(&cs);
 	memset(&main_stream, 0, sizeof(main_stream));
+	if (x->count && cs_engine_count_after(a->eng, x->after, &x->remaining) != 0)
+		x->remaining = 0; /* progress unknown: nothing else depends on it */
 	x->more = cs_engine_extract(a->eng, x->after, x->peer, NULL, CS_AGENT_BATCH_ROWS, &cs);
 	if (x->more < 0) {
 		x->rc = x->more;
 		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
 		goto out;
+	}
+	if (x->s->filter) {
+		struct cs_changeset f;
+
+		cs_changeset_init(&f);
+		x->rc = cs_appschema_filter(&cs, &x->s->peer_schema, &f, NULL, NULL);
+		cs_changeset_free(&cs);
+		cs = f;
+		if (x->rc != 0) {
+			snprintf(x->err, sizeof(x->err), "filtering for the peer's schema: %s",
+			    cs_strerror(x->rc));
+			goto out;
+		}
 	}
 	x->db_version = cs.db_version;
 	x->nrows = cs.nrows;
@@ -595,6 +655,7 @@ extract_done(struct cs_dbw_job *job)
 	}
 	if (x->local_dbv > a->local_dbv)
 		a->local_dbv = x->local_dbv;
+	progress_out(s, x->count, x->remaining, x->nrows, x->more);
 	if (x->mb.len > 0) {
 		if (send_app(s, x->mb.p, x->mb.len) != 0) {
 			session_close(s, 0, "send failed");
@@ -612,6 +673,44 @@ out:
 	cs_msg_buf_free(&x->mb);
 	cs_free(x);
 	session_unref(s);
+}
+
+/*
+ * The sender's progress of a long sync (the first run of a session: an
+ * initial sync, or a peer back from a long absence): counted once, logged
+ * every 10 %, shown by `cabsync status`.
+ */
+static void
+progress_out(struct session *s, int counted, uint64_t remaining, uint32_t nrows, int more)
+{
+	struct agent *a = s->a;
+	struct peerinfo *pi = &a->peers[s->peer_idx];
+	unsigned pct;
+	char lbl[96];
+
+	if (counted) {
+		pi->out_total = remaining;
+		pi->out_done = 0;
+		pi->out_pct_logged = 0;
+		if (remaining >= PROGRESS_MIN)
+			cs_log(CS_LOG_INFO, "sync to %s: %llu rows to send",
+			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
+			    (unsigned long long)remaining);
+	}
+	if (pi->out_total == 0 || pi->out_done >= pi->out_total)
+		return;
+	pi->out_done += nrows;
+	if (pi->out_done > pi->out_total || !more)
+		pi->out_done = pi->out_total; /* rows changed meanwhile count once */
+	if (pi->out_total < PROGRESS_MIN)
+		return;
+	pct = (unsigned)(pi->out_done * 100 / pi->out_total);
+	if (pct / 10 > pi->out_pct_logged / 10 || pi->out_done == pi->out_total) {
+		pi->out_pct_logged = pct;
+		cs_log(CS_LOG_INFO, "sync to %s: %llu / %llu rows sent (%u %%)",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), (unsigned long long)pi->out_done,
+		    (unsigned long long)pi->out_total, pct);
+	}
 }
 
 static void
@@ -632,6 +731,8 @@ pump(struct session *s)
 	memcpy(x->peer, a->home.roster[s->peer_idx].id, CS_DEVID_LEN);
 	x->after = s->send_after;
 	x->gen = a->local_gen;
+	x->count = !s->counted;
+	s->counted = 1;
 	cs_msg_buf_init(&x->mb, 0);
 	s->extracting = 1;
 	s->refs++;
@@ -652,6 +753,131 @@ local_changed(struct agent *a)
 {
 	a->local_gen++;
 	pump_all(a);
+}
+
+/* ------------------------------------------------- local state, acked file */
+
+/* What `cabsync status` shows without a session: db_version, open conflicts. */
+struct state_job {
+	struct cs_dbw_job j;
+	struct agent *a;
+	uint64_t dbv, conflicts;
+	int rc;
+};
+
+static void
+state_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct state_job *x = (struct state_job *)job;
+	struct agent *a = ctx;
+
+	x->dbv = cs_engine_db_version(a->eng);
+	x->rc = cs_engine_count_conflicts(a->eng, &x->conflicts);
+}
+
+static void state_refresh(struct agent *a);
+
+static void
+state_done(struct cs_dbw_job *job)
+{
+	struct state_job *x = (struct state_job *)job;
+	struct agent *a = x->a;
+
+	a->state_busy = 0;
+	if (!x->j.cancelled) {
+		if (x->dbv > a->local_dbv)
+			a->local_dbv = x->dbv;
+		if (x->rc == 0)
+			a->conflicts = x->conflicts;
+	}
+	cs_free(x);
+	if (a->state_again && !a->stopping) {
+		a->state_again = 0;
+		state_refresh(a);
+	}
+}
+
+/* Post one state job; coalesced: one in the worker at a time. */
+static void
+state_refresh(struct agent *a)
+{
+	struct state_job *x;
+
+	if (a->stopping || !a->dbw.started)
+		return;
+	if (a->state_busy) {
+		a->state_again = 1;
+		return;
+	}
+	x = cs_calloc(1, sizeof(*x));
+	if (x == NULL)
+		return;
+	x->j.run = state_run;
+	x->j.done = state_done;
+	x->a = a;
+	a->state_busy = 1;
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
+struct acked_job {
+	struct cs_dbw_job j;
+	char path[CS_HOME_PATH_MAX];
+	uint8_t ids[CS_HOME_MAX_DEVICES][CS_DEVID_LEN];
+	uint64_t acked[CS_HOME_MAX_DEVICES];
+	int known[CS_HOME_MAX_DEVICES];
+	size_t n;
+};
+
+static void
+acked_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct acked_job *x = (struct acked_job *)job;
+
+	(void)ctx;
+	if (cs_acked_save(x->path, (const uint8_t(*)[CS_DEVID_LEN])x->ids, x->n, x->acked,
+	        x->known) != 0)
+		cs_log(CS_LOG_WARNING, "cannot write %s", x->path);
+}
+
+static void
+acked_done(struct cs_dbw_job *job)
+{
+	cs_free(job);
+}
+
+static void
+acked_fill(struct agent *a, struct acked_job *x)
+{
+	size_t i;
+
+	x->n = a->home.nroster;
+	for (i = 0; i < x->n; i++) {
+		memcpy(x->ids[i], a->home.roster[i].id, CS_DEVID_LEN);
+		x->acked[i] = a->peers[i].acked;
+		x->known[i] = a->peers[i].acked_known;
+	}
+}
+
+/* Keep the peers' acknowledgements in HOME/acked (on the worker: fsync). */
+static void
+acked_save(struct agent *a)
+{
+	struct acked_job *x;
+
+	if (!a->acked_dirty || a->stopping || !a->dbw.started)
+		return;
+	x = cs_calloc(1, sizeof(*x));
+	if (x == NULL)
+		return;
+	if (cs_home_path(&a->home, "acked", x->path, sizeof(x->path)) != 0) {
+		cs_free(x);
+		return;
+	}
+	acked_fill(a, x);
+	a->acked_dirty = 0;
+	x->j.run = acked_run;
+	x->j.done = acked_done;
+	cs_dbw_post(&a->dbw, &x->j);
 }
 
 struct apply_job {
@@ -675,6 +901,122 @@ save_state(struct agent *a)
 		    strerror(errno));
 }
 
+/*
+ * Leave the app room (issue 5 §2, docs/OPERATIONS.md): when the app committed
+ * lately (PRAGMA data_version moved), the database stays free before each
+ * apply transaction as long as the last one held it and at least
+ * POLITE_GAP_MS, longer than the longest sleep of SQLite's busy handler
+ * (25 ms), so that an app waiting with a busy timeout of 100 ms always finds
+ * it free at one of its retries; otherwise a quarter of that (an initial
+ * sync into a database nobody writes goes at full speed). A transaction over APPLY_HOLD_MS
+ * halves the rows of the next one (a big batch is applied in parts), a quick
+ * one doubles them back, up to the whole batch.
+ */
+static void
+apply_pause(struct agent *a)
+{
+	int64_t gap, want, now = mono_ms();
+	uint64_t dv = 0;
+
+	if (cs_engine_data_version(a->eng, &dv) == 0 && dv != a->last_dv) {
+		if (a->last_dv != 0)
+			a->app_active_until = now + APP_ACTIVE_MS;
+		a->last_dv = dv;
+	}
+	if (now < a->app_active_until)
+		want = a->apply_dur_ms > POLITE_GAP_MS ? a->apply_dur_ms : POLITE_GAP_MS;
+	else
+		want = a->apply_dur_ms / 4 + 1; /* nobody writing: a short breath */
+	gap = now - a->apply_end_ms;
+	if (gap < want) {
+		struct timespec pause = {0, (long)(want - gap) * 1000000L};
+
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* Apply rows [first, first + n) of cs in one transaction (retried while busy). */
+static int
+apply_part(struct agent *a, struct apply_job *x, const struct cs_changeset *cs, uint32_t first,
+    uint32_t n)
+{
+	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
+	struct cs_changeset part;
+	const struct cs_changeset *use = cs;
+	struct cs_apply_result r;
+	int rc, tries = 0;
+
+	cs_changeset_init(&part);
+	if (n < cs->nrows) {
+		rc = cs_appschema_slice(cs, first, n, &part);
+		if (rc != 0) {
+			snprintf(x->err, sizeof(x->err), "splitting a batch: %s", cs_strerror(rc));
+			goto out;
+		}
+		use = &part;
+	}
+	apply_pause(a);
+	a->apply_start_ms = mono_ms();
+	for (;;) {
+		memset(&r, 0, sizeof(r));
+		rc = cs_engine_apply(a->eng, use, x->peer, &r);
+		if (rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	a->apply_end_ms = mono_ms();
+	a->apply_dur_ms = a->apply_end_ms - a->apply_start_ms;
+	if (a->apply_dur_ms > 100)
+		a->apply_dur_ms = 100;
+	(void)cs_engine_data_version(a->eng, &a->last_dv); /* ours do not move it */
+	if (a->apply_dur_ms > APPLY_HOLD_MS && a->apply_rows > 16)
+		a->apply_rows /= 2;
+	else if (a->apply_dur_ms < APPLY_HOLD_MS / 4 && a->apply_rows < CS_AGENT_APPLY_ROWS)
+		a->apply_rows *= 2;
+	if (rc != 0) {
+		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+		goto out;
+	}
+	x->res.applied += r.applied;
+	x->res.ignored += r.ignored;
+	x->res.conflicts += r.conflicts;
+	x->res.held += r.held;
+	x->res.quarantined += r.quarantined;
+	x->res.released += r.released;
+	x->res.refused += r.refused;
+out:
+	cs_changeset_free(&part);
+	return rc;
+}
+
+/*
+ * Durable before the ACK, without making the app wait for the disk: the
+ * agent's connection commits with synchronous=NORMAL (its transactions hold
+ * the write lock for their CPU time only), then, lock released, one fsync of
+ * the -wal file makes every frame committed so far durable (fsync works on
+ * the file, whichever descriptor wrote it). Frames a checkpoint already
+ * moved into the database were synced by that checkpoint (SQLite, NORMAL:
+ * "the database file is synchronized after each completed checkpoint").
+ * Without a -wal file (checkpointed and removed) there is nothing to sync.
+ */
+static int
+wal_sync(struct agent *a)
+{
+	char path[CS_HOME_PATH_MAX + 8];
+	int fd, rc = 0;
+
+	if (a->full_sync)
+		return 0; /* the engine synced at commit */
+	snprintf(path, sizeof(path), "%s-wal", a->home.db);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : CS_EIO;
+	if (fsync(fd) != 0)
+		rc = CS_EIO;
+	close(fd);
+	return rc;
+}
+
 static void
 apply_run(struct cs_dbw_job *job, void *ctx)
 {
@@ -682,32 +1024,28 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 	struct agent *a = ctx;
 	struct cs_changeset *cs = &x->m.u.changes.cs;
 	struct cs_devpeer *p;
-	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
-	int tries = 0;
 
 	if (cs->nrows > 0) {
-		/* leave the database free at least as long as the last apply held
-		 * it, so that a waiting app writer gets in (busy handler) */
-		int64_t gap = mono_ms() - a->apply_end_ms;
+		uint32_t i, n;
 
-		if (gap < a->apply_dur_ms) {
-			struct timespec pause = {0, (long)(a->apply_dur_ms - gap) * 1000000L};
-
-			nanosleep(&pause, NULL);
-		}
-		a->apply_start_ms = mono_ms();
-		for (;;) {
-			x->rc = cs_engine_apply(a->eng, cs, x->peer, &x->res);
-			if (x->rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
+		memset(&x->res, 0, sizeof(x->res));
+		/* applies commit without fsync; wal_sync() syncs before the ACK;
+		 * every other write of the agent (audit) keeps synchronous=FULL */
+		a->full_sync = cs_engine_set_full_sync(a->eng, 0) != 0;
+		for (i = 0; i < cs->nrows; i += n) {
+			n = a->apply_rows;
+			if (n > cs->nrows - i)
+				n = cs->nrows - i;
+			x->rc = apply_part(a, x, cs, i, n);
+			if (x->rc != 0)
 				break;
-			nanosleep(&ts, NULL);
 		}
-		a->apply_end_ms = mono_ms();
-		a->apply_dur_ms = a->apply_end_ms - a->apply_start_ms;
-		if (a->apply_dur_ms > 100)
-			a->apply_dur_ms = 100;
-		if (x->rc != 0) {
-			snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+		(void)cs_engine_set_full_sync(a->eng, 1);
+		if (x->rc != 0)
+			return;
+		if ((x->rc = wal_sync(a)) != 0) {
+			snprintf(x->err, sizeof(x->err), "cannot fsync %s-wal: %s", a->home.db,
+			    strerror(errno));
 			return;
 		}
 		(void)cs_audit_count(x->s->acc, cs, CS_AUDIT_SYNC_IN); /* lost counts only */
@@ -755,9 +1093,18 @@ apply_done(struct cs_dbw_job *job)
 		pi->recv_cursor = x->m.u.changes.cs.db_version;
 	pi->rows_in += x->m.u.changes.cs.nrows;
 	pi->last_sync_ms = now_ms();
-	if (x->res.conflicts > 0)
+	if (pi->in_rows / RECV_LOG_EVERY !=
+	    (pi->in_rows + x->m.u.changes.cs.nrows) / RECV_LOG_EVERY)
+		cs_log(CS_LOG_INFO, "sync from %s: %llu rows received",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
+		    (unsigned long long)(pi->in_rows + x->m.u.changes.cs.nrows));
+	pi->in_rows += x->m.u.changes.cs.nrows;
+	pi->last_in_ms = mono_ms();
+	if (x->res.conflicts > 0) {
 		cs_log(CS_LOG_NOTICE, "%u concurrent edit(s) from %s recorded in cs_conflicts",
 		    x->res.conflicts, peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
+		state_refresh(a);
+	}
 	if (s->state == S_LIVE) {
 		memset(&st, 0, sizeof(st));
 		if (cs_msg_encode_ack(&s->mb, &st, x->m.u.changes.cs.db_version) != 0 ||
@@ -785,16 +1132,24 @@ on_hello(struct session *s, const struct cs_hello *h)
 	const uint8_t *me = a->home.device_id, *them = a->home.roster[s->peer_idx].id;
 	uint32_t version;
 	char lbl[96];
-	int keep_new, rc;
+	int keep_new;
 
 	if (s->state != S_HELLO) {
 		session_close(s, CS_BYE_UNEXPECTED, "HELLO out of place");
 		return;
 	}
-	rc = cs_msg_negotiate(h, &version);
-	if (rc != 0) {
+	/* PROTOCOL.md §5: v = min(ours, theirs), spoken by both */
+	version = h->version < a->proto_max ? h->version : a->proto_max;
+	if (version < h->min_version || version < a->proto_min) {
+		if (!pi->version_said)
+			cs_log(CS_LOG_NOTICE,
+			    "%s speaks protocol %u..%u, this agent %u..%u: no session until one of "
+			    "the two is upgraded (the others relay its changes)",
+			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), h->min_version,
+			    h->version, a->proto_min, a->proto_max);
+		pi->version_said = 1;
 		session_close(s,
-		    rc == CS_MSG_EVERSION_NEW ? CS_BYE_VERSION_TOO_NEW : CS_BYE_VERSION_TOO_OLD,
+		    version < h->min_version ? CS_BYE_VERSION_TOO_NEW : CS_BYE_VERSION_TOO_OLD,
 		    "no common protocol version");
 		return;
 	}
@@ -824,6 +1179,18 @@ on_hello(struct session *s, const struct cs_hello *h)
 	}
 	pi->s = s;
 	s->state = S_LIVE;
+	pi->version_said = 0;
+	pi->out_total = pi->out_done = pi->in_rows = 0;
+	if (cs_appschema_stated(h->schema_hash) &&
+	    sodium_memcmp(h->schema_hash, a->schema_hash, CS_APPSCHEMA_HASH_LEN) != 0) {
+		/* the message is freed after this call: keep its dictionary */
+		s->peer_schema = h->schema;
+		cs_changeset_init((struct cs_changeset *)&h->schema);
+		s->filter = 1;
+		cs_log(CS_LOG_NOTICE,
+		    "%s runs another app schema: syncing the tables and columns both track",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
+	}
 	if (s->acc == NULL && (s->acc = cs_calloc(1, sizeof(*s->acc))) != NULL)
 		cs_audit_acc_init(s->acc, them, a->home.roster[s->peer_idx].practitioner);
 	snprintf(pi->addr, sizeof(pi->addr), "%s", s->addr);
@@ -859,6 +1226,21 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 	int rc;
 
 	rc = cs_msg_decode(buf, len, &m);
+	if (rc == CS_MSG_EVERSION_NEW && s->peer_idx >= 0) {
+		char lbl[96];
+		uint32_t pv = 0, pmin = 0;
+
+		(void)cs_msg_hello_peek(buf, len, &pv, &pmin);
+		if (!a->peers[s->peer_idx].version_said)
+			cs_log(CS_LOG_NOTICE,
+			    "%s speaks only protocol %u..%u, newer than this agent's %u..%u: no "
+			    "session until this PC is upgraded (the others relay its changes)",
+			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), pmin, pv, a->proto_min,
+			    a->proto_max);
+		a->peers[s->peer_idx].version_said = 1;
+		session_close(s, CS_BYE_VERSION_TOO_NEW, "no common protocol version");
+		return;
+	}
 	if (rc != 0) {
 		cs_log(CS_LOG_WARNING, "malformed message from %s: %s", s->addr,
 		    cs_msg_strerror(rc));
@@ -881,6 +1263,7 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 				s->have_cursor = 1;
 				pi->acked = s->send_after;
 				pi->acked_known = 1;
+				a->acked_dirty = 1;
 			}
 		}
 		pump(s);
@@ -915,6 +1298,7 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		if (m.u.ack.db_version > pi->acked || !pi->acked_known)
 			pi->acked = m.u.ack.db_version;
 		pi->acked_known = 1;
+		a->acked_dirty = 1;
 		pi->last_sync_ms = now_ms();
 		pump(s);
 		break;
@@ -1394,6 +1778,7 @@ on_settle(uv_timer_t *t)
 	struct agent *a = t->data;
 
 	local_changed(a);
+	state_refresh(a);
 	if (++a->settle_stage == 1)
 		uv_timer_start(&a->settle, on_settle, 40, 0);
 }
@@ -1522,8 +1907,10 @@ on_tick(uv_timer_t *t)
 				session_close(s, 0, "cannot send PING");
 		}
 	}
-	/* fallback for writes the watch missed (e.g. a filesystem without inotify) */
-	local_changed(a);
+	/* fallback when there is no watch (a filesystem without inotify); with
+	 * one, an idle agent wakes only for this tick (issue 5 §6: <= 1/s) */
+	if (!a->watch_ok || ++a->tick_n % 10 == 0)
+		local_changed(a);
 	roster_check(a);
 }
 
@@ -1588,29 +1975,42 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 	else
 		state = "syncing";
 	cs_home_hex(a->home.device_id, CS_DEVID_LEN, hex);
-	ADD("{\"state\":\"%s\",\"device\":\"%s\",\"name\":\"%s\",\"port\":%d,"
-	    "\"db_version\":%llu,\"peers\":[",
-	    state, hex, a->home.device_name, a->port, (unsigned long long)a->local_dbv);
+	ADD("{\"state\":\"%s\",\"device\":\"%s\",\"name\":", state, hex);
+	if (cs_jsonw_str(out, cap, &len, a->home.device_name) != 0)
+		return CS_ERANGE;
+	ADD(",\"port\":%d,\"db_version\":%llu,\"conflicts\":%llu,\"peers\":[", a->port,
+	    (unsigned long long)a->local_dbv, (unsigned long long)a->conflicts);
 	for (i = 0; i < a->home.nroster; i++) {
 		struct peerinfo *p = &a->peers[i];
 		const struct cs_roster_dev *d = &a->home.roster[i];
+		int receiving =
+		    p->s != NULL && p->last_in_ms > 0 && mono_ms() - p->last_in_ms < 2000;
 
 		if (memcmp(d->id, a->home.device_id, CS_DEVID_LEN) == 0)
 			continue;
 		cs_home_hex(d->id, CS_DEVID_LEN, hex);
-		ADD("%s{\"device\":\"%s\",\"name\":\"%s\",\"online\":%s,\"revoked\":%s,"
-		    "\"addr\":\"%s\",\"last_sync\":%lld,",
-		    first ? "" : ",", hex, d->name, p->s != NULL ? "true" : "false",
-		    d->revoked ? "true" : "false", p->addr, (long long)(p->last_sync_ms / 1000));
+		ADD("%s{\"device\":\"%s\",\"name\":", first ? "" : ",", hex);
+		if (cs_jsonw_str(out, cap, &len, d->name) != 0)
+			return CS_ERANGE;
+		ADD(",\"online\":%s,\"revoked\":%s,\"addr\":", p->s != NULL ? "true" : "false",
+		    d->revoked ? "true" : "false");
+		if (cs_jsonw_str(out, cap, &len, p->addr) != 0)
+			return CS_ERANGE;
+		ADD(",\"last_sync\":%lld,", (long long)(p->last_sync_ms / 1000));
 		if (p->acked_known)
 			ADD("\"pending\":%llu,",
 			    (unsigned long long)(a->local_dbv > p->acked ? a->local_dbv - p->acked
 			                                                 : 0));
 		else
 			ADD("\"pending\":null,");
-		ADD("\"rows_in\":%llu,\"rows_out\":%llu,\"received_up_to\":%llu}",
+		ADD("\"rows_in\":%llu,\"rows_out\":%llu,\"received_up_to\":%llu,",
 		    (unsigned long long)p->rows_in, (unsigned long long)p->rows_out,
 		    (unsigned long long)p->recv_cursor);
+		/* progress of a long sync (PROTOCOL.md §8) */
+		ADD("\"sending\":{\"done\":%llu,\"total\":%llu},\"receiving\":%s,"
+		    "\"received_this_session\":%llu}",
+		    (unsigned long long)p->out_done, (unsigned long long)p->out_total,
+		    receiving ? "true" : "false", (unsigned long long)p->in_rows);
 		first = 0;
 	}
 	ADD("]}");
@@ -1696,6 +2096,37 @@ write_port_file(struct agent *a)
 	return 0;
 }
 
+/*
+ * Our app schema for HELLO; when it changed since the last start (the app
+ * was upgraded), ask every peer for everything again: what they left out
+ * for our old schema comes now (PROTOCOL.md §5; duplicates are ignored).
+ */
+static int
+appschema_start(struct agent *a)
+{
+	char path[CS_HOME_PATH_MAX];
+	int rc, changed = 0;
+	size_t i;
+
+	cs_changeset_init(&a->schema);
+	rc = cs_engine_schema(a->eng, &a->schema);
+	if (rc == 0)
+		rc = cs_appschema_hash(&a->schema, a->schema_hash);
+	if (rc != 0)
+		return rc;
+	if (cs_home_path(&a->home, "appschema", path, sizeof(path)) != 0 ||
+	    cs_appschema_remember(path, a->schema_hash, &changed) != 0)
+		cs_log(CS_LOG_WARNING, "cannot keep the app schema hash in %s", a->home.dir);
+	if (changed) {
+		cs_log(CS_LOG_NOTICE,
+		    "the app schema changed since the last start: asking every peer for all its "
+		    "changes again, to get the new columns' values");
+		for (i = 0; i < a->st->npeers; i++)
+			a->st->peers[i].cursor = 0;
+	}
+	return 0;
+}
+
 static int
 open_engine(struct agent *a)
 {
@@ -1749,6 +2180,9 @@ open_engine(struct agent *a)
 	cs_engine_site(a->eng, a->site);
 	cs_engine_incarnation(a->eng, a->incarnation);
 	a->local_dbv = cs_engine_db_version(a->eng);
+	if ((rc = appschema_start(a)) != 0)
+		return rc;
+
 	save_state(a);
 	for (i = 0; i < a->home.nroster; i++) {
 		struct cs_devpeer *p = cs_devstate_peer(a->st, a->home.roster[i].id, 0);
@@ -1806,7 +2240,9 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	if (uv_fs_event_init(&a->loop, &a->watch) == 0) {
 		a->watch.data = a;
 		a->watch_on = 1;
-		if (uv_fs_event_start(&a->watch, on_fs_event, dirname(dir), 0) != 0)
+		if (uv_fs_event_start(&a->watch, on_fs_event, dirname(dir), 0) == 0)
+			a->watch_ok = 1;
+		else
 			cs_log(CS_LOG_WARNING,
 			    "cannot watch the database directory; local writes are noticed "
 			    "within 1 s only");
@@ -1842,6 +2278,28 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 			add_dialer(a, spec);
 		}
 	}
+	{
+		/* what each peer acknowledged last time: pending while offline */
+		char apath[CS_HOME_PATH_MAX];
+		uint8_t(*ids)[CS_DEVID_LEN] = cs_calloc(CS_HOME_MAX_DEVICES, CS_DEVID_LEN);
+		uint64_t acked[CS_HOME_MAX_DEVICES] = {0};
+		int known[CS_HOME_MAX_DEVICES] = {0};
+		size_t j;
+
+		if (ids != NULL && cs_home_path(&a->home, "acked", apath, sizeof(apath)) == 0) {
+			for (j = 0; j < a->home.nroster; j++)
+				memcpy(ids[j], a->home.roster[j].id, CS_DEVID_LEN);
+			if (cs_acked_load(apath, (const uint8_t(*)[CS_DEVID_LEN])ids,
+			        a->home.nroster, acked, known) == 0)
+				for (j = 0; j < a->home.nroster; j++)
+					if (known[j]) {
+						a->peers[j].acked = acked[j];
+						a->peers[j].acked_known = 1;
+					}
+		}
+		cs_free(ids);
+	}
+	state_refresh(a);
 	mdns_start(a);
 	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
 	    a->home.device_name, listen_addr, a->port, a->ndialers);
@@ -1909,6 +2367,12 @@ cs_agent_cmd(int argc, char **argv)
 	port = a->home.port;
 	if (port_s != NULL)
 		port = atoi(port_s);
+	a->apply_rows = CS_AGENT_APPLY_ROWS;
+	a->proto_max = CS_PROTOCOL_VERSION;
+	a->proto_min = CS_PROTOCOL_MIN_VERSION;
+	if (getenv("CS_TEST_PROTOCOL") != NULL &&
+	    sscanf(getenv("CS_TEST_PROTOCOL"), "%u:%u", &a->proto_max, &a->proto_min) != 2)
+		a->proto_max = CS_PROTOCOL_VERSION;
 	cs_addrcache_init(&a->cache);
 	if (uv_loop_init(&a->loop) != 0)
 		goto out;
@@ -1929,8 +2393,16 @@ out_loop:
 	uv_walk(&a->loop, walk_close, NULL);
 	uv_run(&a->loop, UV_RUN_DEFAULT);
 	if (a->eng != NULL) {
+		struct acked_job *x = cs_calloc(1, sizeof(*x));
+
 		save_state(a);
 		cs_engine_close(a->eng);
+		if (x != NULL && cs_home_path(&a->home, "acked", x->path, sizeof(x->path)) == 0) {
+			acked_fill(a, x);
+			(void)cs_acked_save(x->path, (const uint8_t(*)[CS_DEVID_LEN])x->ids, x->n,
+			    x->acked, x->known);
+		}
+		cs_free(x);
 	}
 	if (uv_loop_close(&a->loop) == UV_EBUSY) {
 		cs_log(CS_LOG_ERR, "handles still open at exit");
@@ -1938,6 +2410,7 @@ out_loop:
 	}
 out:
 	cs_addrcache_free(&a->cache);
+	cs_changeset_free(&a->schema);
 	cs_free(a->st);
 	cs_home_free(&a->home);
 	cs_free(a);
