@@ -47,6 +47,7 @@
 #define BUSY_RETRY_MAX 2000 /* x 5 ms: 10 s of SQLITE_BUSY before giving up a batch */
 #define FRAME_BUF      (CS_FRAME_HDR_LEN + CS_FRAME_MAX_BODY)
 #define MAX_DIALERS    (2 * CS_HOME_MAX_PEERS)
+#define TICK_MS        2000  /* liveness, roster file check, fallback change check */
 #define POLITE_GAP_MS  30    /* free time between applies while the app writes */
 #define APP_ACTIVE_MS  2000  /* the app counts as writing this long after a commit */
 #define APPLY_HOLD_MS  20    /* aim: no apply transaction holds the lock longer */
@@ -1058,7 +1059,11 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 	}
 	if (cs->db_version > p->cursor) {
 		p->cursor = cs->db_version;
-		save_state(a); /* fsync + rename: durable before the ACK */
+		/* fsync + rename: durable before the ACK. A batch without rows
+		 * changed nothing here: its cursor is saved with the next one (or
+		 * at exit); lost in a crash, the peer sends that empty range again */
+		if (cs->nrows > 0)
+			save_state(a);
 	}
 }
 
@@ -1909,7 +1914,7 @@ on_tick(uv_timer_t *t)
 	}
 	/* fallback when there is no watch (a filesystem without inotify); with
 	 * one, an idle agent wakes only for this tick (issue 5 §6: <= 1/s) */
-	if (!a->watch_ok || ++a->tick_n % 10 == 0)
+	if (!a->watch_ok || ++a->tick_n % 5 == 0)
 		local_changed(a);
 	roster_check(a);
 }
@@ -2227,7 +2232,8 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	roster_check(a);
 	uv_timer_init(&a->loop, &a->tick);
 	a->tick.data = a;
-	uv_timer_start(&a->tick, on_tick, 1000, 1000);
+	/* 2 s: an idle agent wakes at most ~0.7 times a second (issue 5 §6) */
+	uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
 	uv_timer_init(&a->loop, &a->settle);
 	a->settle.data = a;
 	uv_signal_init(&a->loop, &a->sigterm);
