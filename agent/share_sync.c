@@ -278,6 +278,25 @@ out:
 }
 
 int
+cs_shsync_peer_cursor(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
+    int load, uint64_t main_after, int64_t ack, int64_t *rec_after)
+{
+	sqlite3 *db = cs_engine_handle(e);
+	int64_t seq = 0;
+	int saved = 0;
+
+	(void)s;
+	if (ack > 0 && cs_share_peer_ack(db, peer, ack) == 0)
+		saved = 1;
+	if (load) {
+		*rec_after = 0;
+		if (main_after > 0 && cs_share_peer_acked(db, peer, &seq) == 0)
+			*rec_after = seq;
+	}
+	return saved;
+}
+
+int
 cs_shsync_backfill(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
     const uint8_t peer_prac[CS_GID_LEN], uint64_t main_after, struct cs_changeset *cs)
 {

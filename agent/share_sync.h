@@ -70,6 +70,18 @@ int cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_
     uint8_t **msg, size_t *len, int64_t *rec_last, uint64_t *claim_pos);
 
 /*
+ * Worker, before cs_shsync_records_out: the per-peer record cursor. ack > 0
+ * (records the peer acknowledged: an ACK of a batch sent after them) is
+ * stored first. With load (a session's first extract), *rec_after gets the
+ * stored cursor, or 0 when the peer's data cursor main_after is 0 (a new or
+ * reset peer: every record again). Returns 1 if ack was stored, else 0 (a
+ * failure only costs records sent again).
+ */
+int cs_shsync_peer_cursor(struct cs_shsync *s, struct cs_engine *e,
+    const uint8_t peer[CS_DEVID_LEN], int load, uint64_t main_after, int64_t ack,
+    int64_t *rec_after);
+
+/*
  * Worker: a batch of a patient newly shared with the peer's practitioner,
  * from the start, if one is due (cs_share_todo). cs gets the rows; its
  * db_version is set to main_after (the main cursor does not move). Returns
