@@ -27,6 +27,7 @@
 #include "agent/jsonw.h"
 #include "agent/relay_agent.h"
 #include "agent/roster.h"
+#include "agent/roster_io.h"
 #include "agent/share_sync.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -2296,9 +2297,8 @@ roster_changed(struct agent *a, const struct roster_snap *sn, const char *how)
 	if (!epoch_moved && !recs_moved)
 		return;
 	roster_remap(a, sn);
-	/* a rare event (a few ms of fsync): done here rather than through the
-	 * worker, which would need a second copy of the keys */
-	if ((rc = cs_roster_save(&a->home)) != 0)
+	/* flock + fsync: on the worker, from a copy (agent/roster_io.h) */
+	if ((rc = cs_roster_io_post(&a->dbw, &a->home)) != 0)
 		cs_log(CS_LOG_ERR, "cannot write the roster in %s: %s", a->home.dir,
 		    cs_strerror(rc));
 	cs_log(CS_LOG_INFO, "roster %s: %zu devices, %zu records, cabinet key epoch %u", how,
