@@ -1499,6 +1499,8 @@ records_run(struct cs_dbw_job *job, void *ctx)
 		(void)cs_engine_release_held(a->eng, NULL); /* rows that waited for a record */
 }
 
+static void share_events(struct agent *a);
+
 static void
 records_done(struct cs_dbw_job *job)
 {
@@ -1515,9 +1517,24 @@ records_done(struct cs_dbw_job *job)
 	}
 	if (!x->j.cancelled && x->changed)
 		local_changed(s->a); /* forward them, recheck scopes */
+	if (!x->j.cancelled)
+		share_events(s->a);
 	cs_free(x->buf);
 	cs_free(x);
 	session_unref(s);
+}
+
+/* Shares made or revoked for this practitioner: control events (§8.2). */
+static void
+share_events(struct agent *a)
+{
+	struct cs_shsync_note nv[CS_SHSYNC_NOTES_MAX];
+	size_t i, n = cs_shsync_take_notes(&a->sh, nv, CS_SHSYNC_NOTES_MAX), len;
+	char ev[512];
+
+	for (i = 0; i < n && !a->stopping; i++)
+		if (cs_shsync_note_json(&nv[i], ev, sizeof(ev), &len) == 0)
+			cs_control_publish(&a->ctl, ev, len);
 }
 
 static void

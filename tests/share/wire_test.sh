@@ -8,7 +8,8 @@
 # the share records (300 patients' claims) are sent once: a reconnect sends
 # only the records Bob has not acknowledged (a per-peer record cursor); the
 # same reconnect with that cursor forgotten (the old behaviour) is the
-# baseline. Prints the byte counts.
+# baseline. Prints the byte counts. Bob's control socket gets share_received
+# and share_revoked events (no patient id).
 . "$(dirname "$0")/../agent/lib.sh"
 
 canary=CANARY-7f3a9e-secret
@@ -42,9 +43,16 @@ while [ ! -s "$tmp/tap.port" ]; do
 done
 tp=$(cat "$tmp/tap.port")
 start b --peer "127.0.0.1:$tp"
+# Bob's tray side: the control socket's events (docs/PROTOCOL.md §8.2)
+python3 "$src/tests/tray/ctl_client.py" "$tmp/x_b/cabsync/control.sock" subscribe "$tmp/ev" &
+pids="$pids $!"
+until_eq 10 'grep -c "\"event\":\"status\"" "$tmp/ev" | grep -q "^[1-9]" && echo y' y
 "$cabsync" share 1 --with Bob --perm read --home "$tmp/h_a" >>"$tmp/cli.log" 2>&1 || fail "share"
 until_eq 30 'q b "SELECT antecedents FROM patient"' "$shared"
 until_eq 30 'q b "SELECT count(*) FROM consultation"' 1
+# the notification: who, which permission, no patient id or label
+evre='^\{"event":"share_received","share":"[0-9a-f]{16}","from":"[0-9a-f]{32}","from_name":"Martin","permission":"read"\}$'
+until_eq 10 'grep -c -E "$evre" "$tmp/ev"' 1
 # the claims reached b (records), with no row of those patients
 until_eq 30 'q b "SELECT count(*) FROM cs_share_rec"' "$(q a "SELECT count(*) FROM cs_share_rec")"
 sleep 2
@@ -87,5 +95,15 @@ echo "share records: $(q a "SELECT count(*) FROM cs_share_rec") records; first s
 	"$first B to b; reconnect $after B (record cursor) vs $before B (records again)"
 [ "$after" -lt "$before" ] || fail "a reconnect sent as much as without the record cursor"
 [ $((after * 3)) -lt "$before" ] || fail "a reconnect sends more than a third of the baseline"
+# a revoke reaches Bob's tray too
+start b --peer "127.0.0.1:$tp"
+: >"$tmp/ev"
+python3 "$src/tests/tray/ctl_client.py" "$tmp/x_b/cabsync/control.sock" subscribe "$tmp/ev" &
+pids="$pids $!"
+until_eq 10 'grep -c "\"event\":\"status\"" "$tmp/ev" | grep -q "^[1-9]" && echo y' y
+"$cabsync" revoke 1 --from Bob --home "$tmp/h_a" >>"$tmp/cli.log" 2>&1 || fail "revoke"
+evre='^\{"event":"share_revoked","share":"[0-9a-f]{16}","from":"[0-9a-f]{32}","from_name":"Martin"\}$'
+until_eq 20 'grep -c -E "$evre" "$tmp/ev"' 1
+until_eq 30 'q b "SELECT count(*) FROM patient"' 0
 "$cabsync" audit verify --home "$tmp/h_a" >/dev/null || fail "audit verify a"
 echo ok
