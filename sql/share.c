@@ -1011,11 +1011,22 @@ ro_triggers(struct cs_engine *e)
 }
 
 /* The patients ?1 may only read at ?3 (?2 a dummy 0). */
+/*
+ * Read-only here: a patient shared with ?1 'read' and nothing more, and one
+ * whose rights ended (revoke, --until, transfer) and whose copy is not
+ * purged yet (the purge waits for the owner's acknowledgement, or ten
+ * minutes): nothing the app writes to it could be valid any more.
+ */
 #define RO_SET                                                                                     \
-	"SELECT patient FROM cs_shares s WHERE practitioner = ?1 AND perm = 'read' AND ?2 = ?2 "   \
-	"AND " IN_FORCE " AND NOT EXISTS (SELECT 1 FROM cs_shares w WHERE w.patient = "            \
-	"s.patient AND w.practitioner = ?1 AND w.perm != 'read' AND w.grant_hlc <= ?3 AND "        \
-	"(w.revoke_hlc IS NULL OR w.revoke_hlc > ?3))"
+	"SELECT patient FROM (SELECT patient FROM cs_shares s WHERE practitioner = ?1 AND perm = " \
+	"'read' AND ?2 = ?2 AND " IN_FORCE " AND NOT EXISTS (SELECT 1 FROM cs_shares w WHERE "     \
+	"w.patient = s.patient AND w.practitioner = ?1 AND w.perm != 'read' AND w.grant_hlc <= "   \
+	"?3 AND (w.revoke_hlc IS NULL OR w.revoke_hlc > ?3)) UNION SELECT patient FROM cs_shares " \
+	"s WHERE practitioner = ?1 AND revoke_hlc IS NOT NULL AND revoke_hlc <= ?3 AND NOT "       \
+	"EXISTS (SELECT 1 FROM cs_shares w WHERE w.patient = s.patient AND w.practitioner = ?1 "   \
+	"AND w.perm != 'read' AND w.grant_hlc <= ?3 AND (w.revoke_hlc IS NULL OR w.revoke_hlc > "  \
+	"?3)) AND revoke_hlc > coalesce((SELECT p.end_hlc FROM cs_share_purged p WHERE "           \
+	"p.patient = s.patient), 0))"
 
 int
 cs_share_readonly(struct cs_engine *e, const uint8_t prac[static CS_GID_LEN], uint64_t now_hlc)
