@@ -71,11 +71,11 @@ for n in c1 c2; do
 done
 
 # --- --until: the share ends by itself ---
-until=$(date -u -d "@$(($(date +%s) + 6))" +%Y-%m-%dT%H:%M:%S)
+until=$(date -u -d "@$(($(date +%s) + 15))" +%Y-%m-%dT%H:%M:%S)
 cli share "$(pid P1)" --with Bob --perm read --until "$until" --home "$tmp/h_a" || fail "share --until"
 until_eq 20 'q b "SELECT group_concat(prenom) FROM patient"' P1
 "$cabsync" shares --home "$tmp/h_b" | grep -q "until ${until}Z" || fail "shares: no end date"
-until_eq 30 'q b "SELECT count(*) FROM patient"' 0
+until_eq 45 'q b "SELECT count(*) FROM patient"' 0
 q a "UPDATE patient SET ville='Later' WHERE prenom='P1'"
 sleep 2
 [ "$(q b "SELECT count(*) FROM patient")" = 0 ] || fail "an edit after --until reached b"

@@ -20,7 +20,7 @@ cp "$tmp/h_b/roster.ini" "$tmp/h_a/roster.ini"
 start a
 start b --peer "127.0.0.1:$(port a)"
 until_eq 20 '"$cabsync" practitioners --home "$tmp/h_a" | grep -c "Bob"' 1
-end=$(($(date +%s) + 20))
+end=$(($(date +%s) + 30))
 until=$(date -u -d "@$end" +%Y-%m-%dT%H:%M:%S)
 "$cabsync" share 1 --with Bob --perm write --until "$until" --home "$tmp/h_a" \
 	>>"$tmp/cli.log" 2>&1 || fail "share --until"
