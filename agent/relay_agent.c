@@ -121,16 +121,15 @@ cs_relay_recipients(const struct cs_home *h, uint8_t *out)
 	size_t i, n = 0;
 
 	/*
-	 * Only this practitioner's other devices: a bundle carries what
-	 * cs_engine_extract gives with no scope (every patient of this device),
-	 * and no share records yet, so a colleague's device must not get one
-	 * (docs/RELAY.md "Known gaps": per-patient recipients need the share
-	 * records in the bundle and the extraction scoped to the recipient).
+	 * Every other active device is a candidate: the seal is scoped to what
+	 * its practitioner may see (cs_relay_seal_req.sh), so a device whose
+	 * practitioner has no share on a changed patient gets no bundle. The
+	 * recipients of a change are thus per patient: the devices of its
+	 * owner and of the practitioners it is shared with.
 	 */
 	for (i = 0; i < h->nroster; i++) {
 		out[i] = !h->roster[i].revoked &&
-		    memcmp(h->roster[i].id, h->device_id, CS_DEVID_LEN) != 0 &&
-		    memcmp(h->roster[i].practitioner, h->practitioner, CS_GID_LEN) == 0;
+		    memcmp(h->roster[i].id, h->device_id, CS_DEVID_LEN) != 0;
 		n += out[i];
 	}
 	return n;
@@ -248,14 +247,15 @@ import_one(struct relay_job *x, const char *idhex, const uint8_t *buf, size_t le
 
 	snprintf(name, sizeof(name), "%s%s", idhex, CS_RELAY_FOLDER_SUFFIX);
 	why[0] = '\0';
-	rc = cs_relay_import(r->eng, &x->home, r->st, &r->seen, buf, len, x->now,
+	rc = cs_relay_import(r->eng, &x->home, r->st, r->sh, &r->seen, buf, len, x->now,
 	    r->cfg.lifetime_ms, source, &res, why, sizeof(why));
 	if (rc == 0) {
 		short_dev(res.info.sender_id, dev);
 		jlog(x, CS_LOG_INFO,
 		    "relay: imported bundle %s from device %s: %u rows (%u applied, %u refused, "
-		    "%u conflicts)",
-		    idhex, dev, res.rows, res.applied, res.refused, res.conflicts);
+		    "%u conflicts, %u held), %u share record message(s)",
+		    idhex, dev, res.rows, res.applied, res.refused, res.conflicts, res.held,
+		    res.records);
 		if (x->nimp < MAX_IMP) {
 			memcpy(x->imp[x->nimp].sender, res.info.sender_id, CS_DEVID_LEN);
 			x->imp[x->nimp].cursor = res.cursor;
@@ -447,6 +447,7 @@ send_bundles(struct relay_job *x)
 		req.after = covered;
 		req.now_ms = x->now;
 		req.lifetime_ms = c->lifetime_ms;
+		req.sh = r->sh; /* records, scope, newly shared patients */
 		cs_audit_acc_init(&acc, d->id, d->practitioner);
 		msg[0] = '\0';
 		rc = cs_relay_seal(r->eng, &x->home, &req, &acc, &sb, msg, sizeof(msg));
@@ -1291,7 +1292,7 @@ on_kick_check(uv_timer_t *t)
 
 int
 cs_relay_agent_start(struct cs_relay_agent *r, uv_loop_t *loop, struct cs_dbw *dbw,
-    const struct cs_home *home, struct cs_engine *eng, struct cs_devstate *st,
+    const struct cs_home *home, struct cs_engine *eng, struct cs_devstate *st, struct cs_shsync *sh,
     cs_relay_view_fn view, cs_relay_imported_fn imported, void *ctx)
 {
 	char msg[256];
@@ -1303,6 +1304,7 @@ cs_relay_agent_start(struct cs_relay_agent *r, uv_loop_t *loop, struct cs_dbw *d
 	r->home = home;
 	r->eng = eng;
 	r->st = st;
+	r->sh = sh;
 	r->view = view;
 	r->imported = imported;
 	r->ctx = ctx;
