@@ -19,6 +19,7 @@
 #include "base/mem.h"
 #include "sql/audit.h"
 #include "sql/engine.h"
+#include "sql/share.h"
 
 #define MAX_LOG   24
 #define MAX_IMP   64
@@ -401,6 +402,16 @@ settle_outbox(struct relay_job *x, const struct cs_roster_dev *d, const struct c
 	return changed;
 }
 
+/* A patient newly shared with dev's practitioner waits to go from the start. */
+static int
+backfill_due(struct cs_relay_agent *r, const uint8_t *dev)
+{
+	uint8_t pat[CS_GID_LEN];
+	uint64_t after;
+
+	return r->sh != NULL && cs_share_todo_next(cs_engine_handle(r->eng), dev, pat, &after) > 0;
+}
+
 static void
 send_bundles(struct relay_job *x)
 {
@@ -433,7 +444,7 @@ send_bundles(struct relay_job *x)
 		if ((int64_t)x->now - since < (int64_t)c->after_ms)
 			continue;
 		covered = cs_relay_out_covered(o, d->id);
-		if (dbv <= covered)
+		if (dbv <= covered && !backfill_due(r, d->id))
 			continue;
 		if (c->backend == CS_RELAY_SUPABASE && prac_no(c, &x->home, d->practitioner) <= 0) {
 			jlog(x, CS_LOG_WARNING,

@@ -43,6 +43,8 @@ pgid() {
 }
 ga=$(pgid a)
 gb=$(pgid b)
+# Alice shares her patient with Bob: the bundles carry the share records
+"$cabsync" share 1 --with "$gb" --perm write --home "$tmp/h_a" >/dev/null || fail "share"
 # relay NAME EMAIL NO: the [relay] section of a home
 relay() {
 	cat >>"$tmp/h_$1/cabsync.ini" <<EOF
@@ -127,6 +129,7 @@ until_eq 10 objs 0
 	fail "B: import audits"
 [ "$(logcount GET /storage/v1/object/authenticated/cabinet-sync/ 200)" = "$nb" ] || fail "downloads"
 [ "$(ls "$tmp/h_b/relay-quarantine" 2>/dev/null | wc -l)" = 0 ] || fail "B quarantined a good bundle"
+[ "$(q b "SELECT count(*) FROM cs_held")" = 0 ] || fail "B holds rows (share records missing?)"
 stop b
 start a
 until_eq 20 "q a \"SELECT count(*) FROM cs_audit WHERE action=0 AND detail LIKE
