@@ -687,6 +687,7 @@ cs_relay_sealed_free(struct cs_relay_sealed *s)
 	if (s == NULL)
 		return;
 	cs_free(s->buf);
+	cs_free(s->pats);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -748,6 +749,12 @@ pbuf_add(struct pbuf *b, const uint8_t *p, size_t n)
 	memcpy(b->p + b->len, p, n);
 	b->len += n;
 	return 0;
+}
+
+static int
+gid_order(const void *a, const void *b)
+{
+	return memcmp(a, b, CS_GID_LEN);
 }
 
 /* What a seal gathers before the payload is put together. */
@@ -935,6 +942,15 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		rc = 0;
 		goto out;
 	}
+	if (a.npats > 1) {
+		size_t i, j;
+
+		qsort(a.pats, a.npats, CS_GID_LEN, gid_order);
+		for (i = j = 1; i < a.npats; i++)
+			if (memcmp(a.pats[i], a.pats[j - 1], CS_GID_LEN) != 0)
+				memmove(a.pats[j++], a.pats[i], CS_GID_LEN);
+		a.npats = j;
+	}
 	if (r->sh != NULL) {
 		rc = cs_shsync_records_for(r->sh, eng, r->to->practitioner, a.pats, a.npats,
 		    seal_rec_cb, &a);
@@ -975,6 +991,9 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		goto out;
 	}
 	out->expires_ms = sp.expires_ms;
+	out->pats = a.pats; /* moved */
+	out->npats = a.npats;
+	a.pats = NULL;
 out:
 	pbuf_wipe(&pb);
 	pbuf_wipe(&a.chg);

@@ -185,6 +185,8 @@ struct cs_relay_sealed {
 	uint64_t upto; /* our db_version it covers */
 	uint64_t expires_ms;
 	uint32_t rows;
+	uint8_t (*pats)[CS_GID_LEN]; /* the patients of its rows, sorted, distinct */
+	size_t npats;
 };
 
 /*

@@ -37,6 +37,8 @@ struct sc_out {
 	struct cs_relay_outb ob;
 	uint32_t rows;
 	struct cs_audit_acc acc; /* sync-out counts, flushed once uploaded */
+	char *shares;            /* JSON rows of cabinet_patient_sync to upsert, or NULL */
+	size_t shares_len;
 };
 
 struct relay_job {
@@ -402,6 +404,127 @@ settle_outbox(struct relay_job *x, const struct cs_roster_dev *d, const struct c
 	return changed;
 }
 
+/* ---------------------------------------------- cabinet_patient_sync rows */
+
+#define SHARE_ROWS_MAX 1000 /* share rows upserted with one bundle */
+
+static void iso_time(uint64_t ms, char out[32]);
+
+/* A keyed hash the server cannot link to a patient: 32 hex digits. */
+static void
+share_hash(const struct cs_home *h, const char *what, const uint8_t *in, size_t len, char out[33])
+{
+	uint8_t k[32], t[16];
+	crypto_generichash_state st;
+
+	crypto_generichash(k, sizeof(k), (const uint8_t *)"cabsync supabase share hash v1", 30,
+	    h->sec->cabinet_key, CS_KEY_LEN);
+	crypto_generichash_init(&st, k, sizeof(k), sizeof(t));
+	crypto_generichash_update(&st, (const uint8_t *)what, strlen(what) + 1);
+	crypto_generichash_update(&st, in, len);
+	crypto_generichash_final(&st, t, sizeof(t));
+	sodium_bin2hex(out, 33, t, sizeof(t));
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(&st, sizeof(st));
+}
+
+struct share_pick {
+	const struct cs_home *h;
+	const uint8_t *recip;
+	uint64_t now_hlc;
+	int owner_me, found, active;
+	uint64_t grant;
+	char perm[8], key_hash[33];
+};
+
+/* One cs_shares row of the patient: am I its owner? recip's latest share. */
+static int
+share_pick_cb(void *ctx, const struct cs_share_row *r)
+{
+	struct share_pick *p = ctx;
+	int live = !r->has_end || r->end_hlc > p->now_hlc;
+
+	if (strcmp(r->perm, "owner") == 0) {
+		if (live && memcmp(r->practitioner, p->h->practitioner, CS_GID_LEN) == 0 &&
+		    r->patient_local != NULL) {
+			p->owner_me = 1;
+			share_hash(p->h, "local", (const uint8_t *)r->patient_local,
+			    strlen(r->patient_local), p->key_hash);
+		}
+		return 0;
+	}
+	if (memcmp(r->practitioner, p->recip, CS_GID_LEN) != 0 ||
+	    strlen(r->perm) >= sizeof(p->perm))
+		return 0;
+	/* an active share wins over an ended one, then the latest grant */
+	if (p->found && (p->active > live || (p->active == live && p->grant > r->grant_hlc)))
+		return 0;
+	p->found = 1;
+	p->active = live;
+	p->grant = r->grant_hlc;
+	snprintf(p->perm, sizeof(p->perm), "%s", r->perm);
+	return 0;
+}
+
+/*
+ * Worker: the cabinet_patient_sync rows (docs/RELAY.md "Supabase backend")
+ * of the patients of bundle sb for device d: one per patient this
+ * practitioner owns and shares with d's practitioner (is_active false once
+ * revoked or expired). A JSON array (cs_malloc'd) or NULL when none.
+ */
+static char *
+share_rows(struct relay_job *x, const struct cs_roster_dev *d, const struct cs_relay_sealed *sb,
+    size_t *len)
+{
+	const struct cs_relay_cfg *c = &x->r->cfg;
+	sqlite3 *db = cs_engine_handle(x->r->eng);
+	struct share_pick p;
+	char *js = NULL, hour[32], ph[33];
+	size_t cap = 0, n = 0, i, rows = 0;
+	long recip_no = prac_no(c, &x->home, d->practitioner);
+	int w;
+
+	*len = 0;
+	if (x->r->sh == NULL || recip_no <= 0 ||
+	    memcmp(d->practitioner, x->home.practitioner, CS_GID_LEN) == 0)
+		return NULL;
+	iso_time(x->now / 3600000 * 3600000, hour); /* the server learns the hour only */
+	for (i = 0; i < sb->npats && rows < SHARE_ROWS_MAX; i++) {
+		memset(&p, 0, sizeof(p));
+		p.h = &x->home;
+		p.recip = d->practitioner;
+		p.now_hlc = CS_HLC_MAKE(x->now, 0xffffu);
+		if (cs_share_list(db, sb->pats[i], share_pick_cb, &p) != 0 || !p.owner_me ||
+		    !p.found)
+			continue;
+		share_hash(&x->home, "gid", sb->pats[i], CS_GID_LEN, ph);
+		if (cs_grow(&js, &cap, n + 400, 1) < 0) {
+			cs_free(js);
+			return NULL;
+		}
+		w = snprintf(js + n, cap - n,
+		    "%s{\"cabinet_id\":%ld,\"patient_key_hash\":\"%s\",\"owner_osteopath_id\":%ld,"
+		    "\"shared_with_osteopath_id\":%ld,\"sync_permission\":\"%s\","
+		    "\"patient_hash\":\"%s\",\"last_sync_timestamp\":\"%s\",\"is_active\":%s}",
+		    rows == 0 ? "[" : ",", c->cabinet_no, p.key_hash, c->practitioner_no, recip_no,
+		    p.perm, ph, hour, p.active ? "true" : "false");
+		if (w < 0 || (size_t)w >= cap - n) {
+			cs_free(js);
+			return NULL;
+		}
+		n += (size_t)w;
+		rows++;
+	}
+	if (rows == 0 || cs_grow(&js, &cap, n + 2, 1) < 0) {
+		cs_free(js);
+		return NULL;
+	}
+	js[n++] = ']';
+	js[n] = '\0';
+	*len = n;
+	return js;
+}
+
 /* A patient newly shared with dev's practitioner waits to go from the start. */
 static int
 backfill_due(struct cs_relay_agent *r, const uint8_t *dev)
@@ -490,6 +613,7 @@ send_bundles(struct relay_job *x)
 			memcpy(so->ob.dev, d->id, CS_DEVID_LEN);
 			memcpy(so->ob.id, sb.id, CS_BUNDLE_ID_LEN);
 			so->rows = sb.rows;
+			so->shares = share_rows(x, d, &sb, &so->shares_len);
 			so->sb = sb; /* the upload takes it */
 			so->acc = acc;
 			continue;
@@ -610,6 +734,7 @@ job_free(struct relay_job *x)
 		for (i = 0; i < x->nouts; i++) {
 			cs_relay_sealed_free(&x->outs[i].sb);
 			cs_audit_acc_free(&x->outs[i].acc);
+			cs_free(x->outs[i].shares);
 		}
 	}
 	cs_free(x->outs);
@@ -1027,11 +1152,27 @@ sc_record_done(struct cs_dbw_job *job)
 	sc_next_out(sc);
 }
 
+static void sc_record(struct relay_sc *sc);
+
+static void
+sc_share_cb(void *ctx, int status, const uint8_t *body, size_t len, int err)
+{
+	struct relay_sc *sc = ctx;
+
+	/* the share rows are the practice app's view; the bundle is sent anyway */
+	if (err != 0 || (status != 201 && status != 200))
+		sc_fail(sc, "upserting the share rows (cabinet_patient_sync)", status, body, len,
+		    err);
+	sc_record(sc);
+}
+
 static void
 sc_row_cb(void *ctx, int status, const uint8_t *body, size_t len, int err)
 {
 	struct relay_sc *sc = ctx;
-	struct relay_job *x;
+	struct sc_out *so = &sc->seal->outs[sc->iout];
+	static const char *const hdr[] = {"Prefer: resolution=merge-duplicates,return=minimal",
+	    NULL};
 
 	if (err != 0 || (status != 201 && status != 200 && status != 409)) {
 		/* the object stays without a row: the recipient's listing or the
@@ -1041,6 +1182,22 @@ sc_row_cb(void *ctx, int status, const uint8_t *body, size_t len, int err)
 		sc_next_out(sc);
 		return;
 	}
+	if (so->shares != NULL &&
+	    sc_call(sc, "POST",
+	        "/rest/v1/cabinet_patient_sync?on_conflict=cabinet_id,patient_hash,"
+	        "owner_osteopath_id,shared_with_osteopath_id",
+	        "application/json", (const uint8_t *)so->shares, so->shares_len, hdr,
+	        sc_share_cb) == 0)
+		return;
+	sc_record(sc);
+}
+
+/* The bundle is on the server with its row: record it on the worker. */
+static void
+sc_record(struct relay_sc *sc)
+{
+	struct relay_job *x;
+
 	x = job_new(sc->r, J_RECORD, sc_record_done);
 	if (x == NULL) {
 		sc->iout++;
