@@ -557,6 +557,8 @@ cs_relay_out_load(struct cs_relay_out *o, const char *home_dir)
 {
 	char line[256], dev[64], id[64];
 	unsigned long long a, b, c;
+	long long rs;
+	int k;
 	struct cs_relay_outb ob;
 	FILE *f;
 	int rc = 0;
@@ -569,9 +571,11 @@ cs_relay_out_load(struct cs_relay_out *o, const char *home_dir)
 		return errno == ENOENT ? 0 : CS_EIO;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		memset(&ob, 0, sizeof(ob));
-		if (line[0] == 'a' && sscanf(line, "a %63s %llu", dev, &a) == 2 &&
-		    cs_home_unhex(dev, ob.dev, CS_DEVID_LEN) == 0) {
-			if (cs_relay_out_set_acked(o, ob.dev, a, 1) != 0)
+		rs = 0;
+		if (line[0] == 'a' && (k = sscanf(line, "a %63s %llu %lld", dev, &a, &rs)) >= 2 &&
+		    rs >= 0 && cs_home_unhex(dev, ob.dev, CS_DEVID_LEN) == 0) {
+			if (cs_relay_out_set_acked(o, ob.dev, a, 1) != 0 ||
+			    (k == 3 && cs_relay_out_set_recs(o, ob.dev, rs) != 0))
 				rc = CS_ECORRUPT;
 		} else if (line[0] == 'b' &&
 		    sscanf(line, "b %63s %63s %llu %llu %llu", dev, id, &a, &b, &c) == 5 &&
@@ -604,8 +608,8 @@ cs_relay_out_save(const struct cs_relay_out *o)
 		return CS_ENOMEM;
 	for (i = 0; i < o->nacked; i++) {
 		cs_home_hex(o->acked[i].dev, CS_DEVID_LEN, dev);
-		len += (size_t)snprintf(txt + len, cap - len, "a %s %llu\n", dev,
-		    (unsigned long long)o->acked[i].acked);
+		len += (size_t)snprintf(txt + len, cap - len, "a %s %llu %lld\n", dev,
+		    (unsigned long long)o->acked[i].acked, (long long)o->acked[i].recs);
 	}
 	for (i = 0; i < o->nb; i++) {
 		cs_home_hex(o->b[i].dev, CS_DEVID_LEN, dev);
@@ -644,8 +648,39 @@ cs_relay_out_set_acked(struct cs_relay_out *o, const uint8_t *dev, uint64_t v, i
 	}
 	if (o->nacked >= CS_HOME_MAX_DEVICES)
 		return CS_ERANGE;
+	memset(&o->acked[o->nacked], 0, sizeof(o->acked[0]));
 	memcpy(o->acked[o->nacked].dev, dev, CS_DEVID_LEN);
 	o->acked[o->nacked++].acked = v;
+	return 0;
+}
+
+int64_t
+cs_relay_out_recs(const struct cs_relay_out *o, const uint8_t *dev)
+{
+	size_t i;
+
+	for (i = 0; i < o->nacked; i++)
+		if (memcmp(o->acked[i].dev, dev, CS_DEVID_LEN) == 0)
+			return o->acked[i].recs;
+	return 0;
+}
+
+int
+cs_relay_out_set_recs(struct cs_relay_out *o, const uint8_t *dev, int64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < o->nacked; i++) {
+		if (memcmp(o->acked[i].dev, dev, CS_DEVID_LEN) == 0) {
+			o->acked[i].recs = seq;
+			return 0;
+		}
+	}
+	if (o->nacked >= CS_HOME_MAX_DEVICES)
+		return CS_ERANGE;
+	memset(&o->acked[o->nacked], 0, sizeof(o->acked[0]));
+	memcpy(o->acked[o->nacked].dev, dev, CS_DEVID_LEN);
+	o->acked[o->nacked++].recs = seq;
 	return 0;
 }
 
@@ -744,6 +779,8 @@ struct pbuf {
 static int
 pbuf_add(struct pbuf *b, const uint8_t *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (n > SIZE_MAX - b->len || cs_grow(&b->p, &b->cap, b->len + n, 1) < 0)
 		return CS_ENOMEM;
 	memcpy(b->p + b->len, p, n);
@@ -938,7 +975,7 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 	}
 	out->upto = r->patient != NULL ? after : (after > r->after ? after : r->after);
 	out->rows = a.rows;
-	if (a.rows == 0) {
+	if (a.rows == 0 && (r->sh == NULL || r->patient != NULL)) {
 		rc = 0;
 		goto out;
 	}
@@ -953,10 +990,15 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 	}
 	if (r->sh != NULL) {
 		rc = cs_shsync_records_for(r->sh, eng, r->to->practitioner, a.pats, a.npats,
-		    seal_rec_cb, &a);
+		    seal_rec_cb, &a, &out->rec_last);
 		if (rc < 0) {
 			say(msg, cap, "reading the share records failed: %s",
 			    rc == CS_ERANGE ? "too many" : cs_engine_errmsg(eng));
+			goto out;
+		}
+		/* no row: a bundle only when a record is new for it (a revoke...) */
+		if (a.rows == 0 && out->rec_last <= r->rec_after) {
+			rc = 0;
 			goto out;
 		}
 	}

@@ -168,6 +168,9 @@ struct cs_relay_seal_req {
 	const struct cs_roster_dev *to;
 	uint64_t after;         /* changes after this db_version of ours */
 	const uint8_t *patient; /* NULL: the main stream; else this patient from 0 */
+	/* With sh, main stream: a bundle without rows is still sealed when a
+	 * share record for it is newer than this seq (a revoke, a grant). */
+	int64_t rec_after;
 	/* Shares (NULL: neither, the device's whole stream as before the shares):
 	 * the extraction is scoped to what to->practitioner may see, the main
 	 * stream first carries the patients newly shared with it from the start
@@ -187,6 +190,7 @@ struct cs_relay_sealed {
 	uint32_t rows;
 	uint8_t (*pats)[CS_GID_LEN]; /* the patients of its rows, sorted, distinct */
 	size_t npats;
+	int64_t rec_last; /* the last share record (seq, not a name) it carries, 0 none */
 };
 
 /*
@@ -239,7 +243,7 @@ void cs_relay_audit(struct cs_engine *eng, const struct cs_home *h, enum cs_audi
  * The sender's record, HOME/relay-out: per recipient device what it is
  * known to have (acked: from a live CURSOR/ACK, or a bundle of ours it
  * removed before expiry) and the bundles of ours waiting for it.
- *   "a DEVHEX ACKED"
+ *   "a DEVHEX ACKED [RECS]"  RECS: the last share record (seq) sealed for it
  *   "b DEVHEX BUNDLEHEX AFTER UPTO EXPIRES_MS"
  */
 #define CS_RELAY_OUT_MAX 256
@@ -253,6 +257,7 @@ struct cs_relay_out {
 	struct {
 		uint8_t dev[CS_DEVID_LEN];
 		uint64_t acked;
+		int64_t recs;
 	} acked[CS_HOME_MAX_DEVICES];
 	size_t nacked;
 	struct cs_relay_outb b[CS_RELAY_OUT_MAX];
@@ -264,6 +269,10 @@ int cs_relay_out_save(const struct cs_relay_out *o);
 uint64_t cs_relay_out_acked(const struct cs_relay_out *o, const uint8_t *dev);
 /* Raise dev's acked to v (never lowers unless force). 0 or CS_ERANGE. */
 int cs_relay_out_set_acked(struct cs_relay_out *o, const uint8_t *dev, uint64_t v, int force);
+/* The last share record (cs_share_rec seq) sealed for dev, 0 none. */
+int64_t cs_relay_out_recs(const struct cs_relay_out *o, const uint8_t *dev);
+/* Set it (lowered too: a bundle that expired unread). 0 or CS_ERANGE. */
+int cs_relay_out_set_recs(struct cs_relay_out *o, const uint8_t *dev, int64_t seq);
 /* Highest upto of dev's bundles still waiting, or its acked. */
 uint64_t cs_relay_out_covered(const struct cs_relay_out *o, const uint8_t *dev);
 int cs_relay_out_add(struct cs_relay_out *o, const struct cs_relay_outb *b);

@@ -37,6 +37,7 @@ struct sc_out {
 	struct cs_relay_outb ob;
 	uint32_t rows;
 	struct cs_audit_acc acc; /* sync-out counts, flushed once uploaded */
+	int64_t rec_last;        /* the last share record it carries */
 	char *shares;            /* JSON rows of cabinet_patient_sync to upsert, or NULL */
 	size_t shares_len;
 };
@@ -380,6 +381,7 @@ settle_outbox(struct relay_job *x, const struct cs_roster_dev *d, const struct c
 			if (there)
 				bk_remove(x, d->id, b.id);
 			cs_relay_out_del(o, j);
+			(void)cs_relay_out_set_recs(o, d->id, 0); /* its records go again */
 			changed = 1;
 			snprintf(det, sizeof(det),
 			    "relay bundle %s for device %s expired unread; its changes are sealed "
@@ -525,6 +527,28 @@ share_rows(struct relay_job *x, const struct cs_roster_dev *d, const struct cs_r
 	return js;
 }
 
+static int
+rec_seq_cb(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
+{
+	(void)rec;
+	(void)len;
+	*(int64_t *)ctx = seq;
+	return 0;
+}
+
+/* The last share record stored here if newer than after (else 0). */
+static int64_t
+records_due(struct cs_relay_agent *r, int64_t after)
+{
+	int64_t last = 0;
+
+	if (r->sh == NULL ||
+	    cs_share_records_after(cs_engine_handle(r->eng), after, INT32_MAX, rec_seq_cb, &last) <
+	        0)
+		return 0;
+	return last;
+}
+
 /* A patient newly shared with dev's practitioner waits to go from the start. */
 static int
 backfill_due(struct cs_relay_agent *r, const uint8_t *dev)
@@ -549,7 +573,7 @@ send_bundles(struct relay_job *x)
 	const struct cs_roster_dev *d;
 	const struct cs_relay_peerview *v;
 	uint64_t covered, dbv = cs_engine_db_version(r->eng);
-	int64_t since;
+	int64_t since, recs, rec_new;
 	char idhex[33], dev[17], det[200], msg[256];
 	size_t i;
 	int changed = 0, rc;
@@ -567,7 +591,9 @@ send_bundles(struct relay_job *x)
 		if ((int64_t)x->now - since < (int64_t)c->after_ms)
 			continue;
 		covered = cs_relay_out_covered(o, d->id);
-		if (dbv <= covered && !backfill_due(r, d->id))
+		recs = cs_relay_out_recs(o, d->id);
+		rec_new = records_due(r, recs);
+		if (dbv <= covered && !backfill_due(r, d->id) && rec_new == 0)
 			continue;
 		if (c->backend == CS_RELAY_SUPABASE && prac_no(c, &x->home, d->practitioner) <= 0) {
 			jlog(x, CS_LOG_WARNING,
@@ -582,6 +608,7 @@ send_bundles(struct relay_job *x)
 		req.now_ms = x->now;
 		req.lifetime_ms = c->lifetime_ms;
 		req.sh = r->sh; /* records, scope, newly shared patients */
+		req.rec_after = recs;
 		cs_audit_acc_init(&acc, d->id, d->practitioner);
 		msg[0] = '\0';
 		rc = cs_relay_seal(r->eng, &x->home, &req, &acc, &sb, msg, sizeof(msg));
@@ -592,6 +619,9 @@ send_bundles(struct relay_job *x)
 		}
 		if (sb.buf == NULL) {
 			cs_audit_acc_free(&acc);
+			/* the new records were none of its business: not looked at again */
+			if (rec_new > recs && cs_relay_out_set_recs(o, d->id, rec_new) == 0)
+				changed = 1;
 			continue; /* only its own changes: nothing to relay */
 		}
 		cs_relay_idhex(sb.id, idhex);
@@ -613,6 +643,7 @@ send_bundles(struct relay_job *x)
 			memcpy(so->ob.dev, d->id, CS_DEVID_LEN);
 			memcpy(so->ob.id, sb.id, CS_BUNDLE_ID_LEN);
 			so->rows = sb.rows;
+			so->rec_last = sb.rec_last > recs ? sb.rec_last : recs;
 			so->shares = share_rows(x, d, &sb, &so->shares_len);
 			so->sb = sb; /* the upload takes it */
 			so->acc = acc;
@@ -636,6 +667,8 @@ send_bundles(struct relay_job *x)
 		ob.expires_ms = sb.expires_ms;
 		if (cs_relay_out_add(o, &ob) != 0)
 			jlog(x, CS_LOG_WARNING, "relay: too many bundles waiting; not tracked");
+		if (sb.rec_last > recs)
+			(void)cs_relay_out_set_recs(o, d->id, sb.rec_last);
 		changed = 1;
 		memset(&self, 0, sizeof(self));
 		memcpy(self.device, x->home.device_id, CS_DEVID_LEN);
@@ -666,6 +699,8 @@ record_upload(struct relay_job *x)
 
 	if (cs_relay_out_add(&r->out, &so->ob) != 0)
 		jlog(x, CS_LOG_WARNING, "relay: too many bundles waiting; not tracked");
+	if (so->rec_last > cs_relay_out_recs(&r->out, so->ob.dev))
+		(void)cs_relay_out_set_recs(&r->out, so->ob.dev, so->rec_last);
 	if ((rc = cs_relay_out_save(&r->out)) != 0)
 		jlog(x, CS_LOG_ERR, "relay: cannot write %s: %s", r->out.path, cs_strerror(rc));
 	memset(&self, 0, sizeof(self));

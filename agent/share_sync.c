@@ -307,6 +307,7 @@ struct recs_for {
 	cs_shsync_msg_cb cb;
 	void *ctx;
 	size_t nmsg;
+	int64_t last;
 };
 
 static int
@@ -368,18 +369,21 @@ for_pass2(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
 		return 0;
 	if (f->o->n == CS_SHSYNC_RECS_PER_MSG && (rc = for_flush(f)) != 0)
 		return rc;
+	if (r.kind != CS_SHAREREC_NAME)
+		f->last = seq;
 	return rec_out_cb(f->o, seq, rec, len);
 }
 
 int
 cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t prac[CS_GID_LEN],
-    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx)
+    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx, int64_t *last)
 {
 	sqlite3 *db = cs_engine_handle(e);
 	struct recs_for f;
 	int rc;
 
 	(void)s;
+	*last = 0;
 	memset(&f, 0, sizeof(f));
 	f.prac = prac;
 	f.cb = cb;
@@ -403,6 +407,7 @@ cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t pr
 	if ((rc = for_flush(&f)) < 0)
 		goto out;
 	rc = (int)f.nmsg;
+	*last = f.last;
 out:
 	if (f.o != NULL)
 		cs_free(f.o->buf);

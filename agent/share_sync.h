@@ -82,12 +82,13 @@ int cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_po
  * a patient granted, revoked or transferred to prac, in seq order (a record
  * after the ones it depends on). cb gets them as RECORDS messages of at most
  * CS_SHSYNC_RECS_PER_MSG records (its bytes live during the call). pats
- * (npats gids, the caller's) is sorted in place. Returns the number of
- * messages, cb's non-zero value, or a negative code.
+ * (npats gids, the caller's) is sorted in place. *last gets the seq of the
+ * last record given that is not a NAME record (0 none). Returns the number of messages, cb's
+ * non-zero value, or a negative code.
  */
 typedef int (*cs_shsync_msg_cb)(void *ctx, const uint8_t *msg, size_t len);
 int cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t prac[CS_GID_LEN],
-    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx);
+    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx, int64_t *last);
 
 /*
  * Worker: a batch of a patient newly shared with the peer's practitioner,

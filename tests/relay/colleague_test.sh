@@ -9,7 +9,9 @@
 #   any byte of the folder; B's app cannot write P1 (read share);
 # - a device of a practitioner with no share (C, Petit) gets no bundle;
 # - A shares P2 later, with no new edit: A seals P2 from the start for B
-#   (the backfill of a newly shared patient), B gets it alone.
+#   (the backfill of a newly shared patient), B gets it alone;
+# - A revokes P1, with no edit: a bundle of share records only reaches B,
+#   which stores the revocation (audited) and may no longer see P1.
 . "$(dirname "$0")/../agent/lib.sh"
 
 nas=$tmp/nas
@@ -98,4 +100,23 @@ stop b
 [ "$(q b "SELECT count(*) FROM consultation")" = 2 ] || fail "B: P2's consultation"
 [ "$(q b "SELECT count(*) FROM cs_held")" = 0 ] || fail "B holds rows"
 [ "$(q c "SELECT count(*) FROM patient")" = 0 ] || fail "C has rows"
+
+# --- 4. A revokes P1 (no edit): the record alone goes to B by the relay
+"$cabsync" revoke 1 --from "$(pracid b)" --home "$tmp/h_a" >/dev/null || fail "revoke P1"
+start a
+until_eq 10 "nfiles $idb" 1
+sleep 1
+stop a
+[ "$(nfiles "$idc")" = 0 ] || fail "C got a bundle"
+start b
+until_eq 20 'q b "SELECT count(*) FROM cs_audit WHERE action=4 AND detail LIKE \"revoke received%\""' 1
+until_eq 10 "nfiles $idb" 0
+stop b
+[ "$(q b "SELECT count(*) FROM cs_audit WHERE action=5")" = 0 ] || fail "B refused something"
+grep -q "imported bundle .*: 0 rows" "$tmp/b.log" || fail "no records-only bundle imported"
+# nothing more to send once B has the records: A seals nothing again
+start a
+sleep 2
+stop a
+[ "$(nfiles "$idb")" = 0 ] || fail "A sealed the records again"
 echo "ok"

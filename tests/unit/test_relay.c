@@ -591,11 +591,20 @@ test_outbox(void **state)
 	assert_int_equal(cs_relay_out_add(o, &b), 0);
 	assert_int_equal(cs_relay_out_covered(o, d1), 25);
 	assert_int_equal(cs_relay_out_covered(o, d2), 0);
+	assert_int_equal(cs_relay_out_recs(o, d1), 0);
+	assert_int_equal(cs_relay_out_set_recs(o, d1, 7), 0);
+	assert_int_equal(cs_relay_out_set_recs(o, d2, 3), 0); /* a device with no ack yet */
+	assert_int_equal(cs_relay_out_acked(o, d2), 0);
+	assert_int_equal(cs_relay_out_set_acked(o, d1, 10, 1), 0); /* keeps recs */
 	assert_int_equal(cs_relay_out_save(o), 0);
 	assert_int_equal(cs_relay_out_load(p, home), 0);
 	assert_int_equal(p->nb, 1);
 	assert_memory_equal(&p->b[0], &b, sizeof(b));
 	assert_int_equal(cs_relay_out_acked(p, d1), 10);
+	assert_int_equal(cs_relay_out_recs(p, d1), 7);
+	assert_int_equal(cs_relay_out_recs(p, d2), 3);
+	assert_int_equal(cs_relay_out_set_recs(p, d2, 0), 0); /* lowered: sent again */
+	assert_int_equal(cs_relay_out_recs(p, d2), 0);
 	cs_relay_out_del(p, 0);
 	assert_int_equal(cs_relay_out_covered(p, d1), 10);
 	free(o);
