@@ -595,13 +595,6 @@ send_bundles(struct relay_job *x)
 		rec_new = records_due(r, recs);
 		if (dbv <= covered && !backfill_due(r, d->id) && rec_new == 0)
 			continue;
-		if (c->backend == CS_RELAY_SUPABASE && prac_no(c, &x->home, d->practitioner) <= 0) {
-			jlog(x, CS_LOG_WARNING,
-			    "relay: device %s: its practitioner has no map.ID = N in [relay]; "
-			    "not relayed",
-			    dev);
-			continue;
-		}
 		memset(&req, 0, sizeof(req));
 		req.to = d;
 		req.after = covered;
@@ -622,7 +615,22 @@ send_bundles(struct relay_job *x)
 			/* the new records were none of its business: not looked at again */
 			if (rec_new > recs && cs_relay_out_set_recs(o, d->id, rec_new) == 0)
 				changed = 1;
-			continue; /* only its own changes: nothing to relay */
+			/* nothing it may see (or only its own changes) up to sb.upto: not
+			 * extracted again (a later share goes by the backfill). Only with
+			 * no bundle waiting: an expired one is sealed again from acked. */
+			if (sb.upto > covered && covered == cs_relay_out_acked(o, d->id) &&
+			    cs_relay_out_set_acked(o, d->id, sb.upto, 0) == 0)
+				changed = 1;
+			continue;
+		}
+		if (c->backend == CS_RELAY_SUPABASE && prac_no(c, &x->home, d->practitioner) <= 0) {
+			jlog(x, CS_LOG_WARNING,
+			    "relay: device %s: its practitioner has no map.ID = N in [relay]; "
+			    "not relayed",
+			    dev);
+			cs_relay_sealed_free(&sb);
+			cs_audit_acc_free(&acc);
+			continue;
 		}
 		cs_relay_idhex(sb.id, idhex);
 		if (c->backend == CS_RELAY_SUPABASE) {

@@ -67,6 +67,8 @@ stop a
 [ "$(nfiles "$idc")" = 0 ] || fail "C (no share) got a bundle"
 no_canary "in the folder"
 grep -q "sealed for device ${idc%????????????????}" "$tmp/a.log" && fail "A sealed for C"
+# what C may not see is not extracted for it again: its point moved on
+grep -q "^a $idc [1-9]" "$tmp/h_a/relay-out" || fail "C's relay point: $(cat "$tmp/h_a/relay-out")"
 
 # --- 2. B alone: P1 with its edit, nothing of P2; the records came first
 start b
