@@ -3044,7 +3044,7 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	}
 	ctl_refresh(a);
 	mdns_start(a);
-	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st,
+	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st, &a->sh,
 	    relay_view, relay_imported, a); /* a wrong [relay] is logged, the LAN works */
 	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
 	    a->home.device_name, listen_addr, a->port, a->ndialers);

@@ -70,6 +70,27 @@ int cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_
     uint8_t **msg, size_t *len, int64_t *rec_last, uint64_t *claim_pos);
 
 /*
+ * Worker: claim the new patients of this device (as cs_shsync_records_out
+ * does first); *claim_pos as there. 0 or a negative code.
+ */
+int cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_pos);
+
+/*
+ * Worker: the share records a relay bundle for a device of practitioner
+ * prac carries (docs/RELAY.md "Payload"): every NAME record, every record of
+ * a patient in pats (the patients of the bundle's rows), and every record of
+ * a patient granted, revoked or transferred to prac, in seq order (a record
+ * after the ones it depends on). cb gets them as RECORDS messages of at most
+ * CS_SHSYNC_RECS_PER_MSG records (its bytes live during the call). pats
+ * (npats gids, the caller's) is sorted in place. *last gets the seq of the
+ * last record given that is not a NAME record (0 none). Returns the number of messages, cb's
+ * non-zero value, or a negative code.
+ */
+typedef int (*cs_shsync_msg_cb)(void *ctx, const uint8_t *msg, size_t len);
+int cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t prac[CS_GID_LEN],
+    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx, int64_t *last);
+
+/*
  * Worker: a batch of a patient newly shared with the peer's practitioner,
  * from the start, if one is due (cs_share_todo). cs gets the rows; its
  * db_version is set to main_after (the main cursor does not move). Returns
