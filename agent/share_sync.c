@@ -21,6 +21,9 @@ wall_ms(void)
 }
 
 #define BUSY_TRIES 2000 /* x 5 ms: 10 s of a busy database */
+/* the engine's default future bound (sql/engine.h): a record further ahead
+ * than that does not raise the local hlc floor */
+#define SEEN_HLC_BOUND_MS 300000
 
 static int
 is_busy(int rc)
@@ -374,6 +377,11 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 
 		memset(&r, 0, sizeof(r));
 		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
+		/* writes made here after a grant must be later than it, even on a
+		 * late clock (a record too far ahead does not drag the clock) */
+		if (rc == 0 && CS_HLC_MS(r.hlc) <= (uint64_t)wall_ms() + SEEN_HLC_BOUND_MS &&
+		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
+			return rc;
 		if (rc == 0) {
 			any = 1;
 			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||

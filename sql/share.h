@@ -101,6 +101,16 @@ int cs_share_add(const struct cs_share_ctx *c, const uint8_t *buf, size_t len,
     struct cs_sharerec *rec, char *why, size_t whycap);
 
 /*
+ * A record stored here was made at hlc: raise the floor the capture triggers
+ * take a local write's hlc from (cs_meta 'hlc', "highest received hlc",
+ * docs/MERGE.md "Capture") to it, so that a write made here after receiving
+ * a grant is later than the grant even when this PC's clock is late (else
+ * the owner refuses it: "no right at the change's time"). Never lowers it;
+ * a no-op without the engine's cs_meta table. 0 or a negative code.
+ */
+int cs_share_seen_hlc(sqlite3 *db, uint64_t hlc);
+
+/*
  * Make a record on this device: r's kind, perm, patient, practitioner,
  * until_ms and note are the caller's; hlc (CS_HLC of now_ms), signer and
  * sig are set here; then cs_share_add(). Same returns.
