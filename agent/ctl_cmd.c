@@ -27,9 +27,22 @@ json_get(const char *obj, const char *end, const char *key, char *out, size_t ca
 		return -1;
 	p += strlen(pat);
 	if (*p == '"') {
+		/* agent/jsonw.c escapes: \" \\ \n \t ... \u00XX; shown as '?' */
 		p++;
-		while (*p != '\0' && *p != '"' && n + 1 < cap)
+		while (*p != '\0' && *p != '"' && n + 1 < cap) {
+			if (*p == '\\' && p[1] != '\0') {
+				p++;
+				out[n++] = (*p == '"' || *p == '\\' || *p == '/') ? *p : '?';
+				if (*p == 'u') {
+					size_t h = strspn(p + 1, "0123456789abcdefABCDEF");
+
+					p += h > 4 ? 4 : h;
+				}
+				p++;
+				continue;
+			}
 			out[n++] = *p++;
+		}
 	} else {
 		while (*p != '\0' && *p != ',' && *p != '}' && *p != ']' && n + 1 < cap)
 			out[n++] = *p++;
@@ -53,6 +66,9 @@ print_human(const char *verb, const char *js)
 		printf("device: %s\n", v);
 		json_get(js, js + strlen(js), "db_version", v, sizeof(v));
 		printf("db_version: %s\n", v);
+		if (json_get(js, js + strlen(js), "conflicts", v, sizeof(v)) == 0)
+			printf("open conflicts: %s%s\n", v,
+			    strcmp(v, "0") != 0 ? " (cabsync db conflicts --db APP.db)" : "");
 	}
 	p = strstr(js, "\"peers\":[");
 	if (p == NULL)
@@ -80,6 +96,26 @@ print_human(const char *verb, const char *js)
 		    name, strcmp(online, "true") == 0 ? "online" : "offline",
 		    addr[0] != '\0' ? " at " : "", addr, last,
 		    strcmp(pending, "null") == 0 ? "unknown" : pending, rin, rout);
+		{
+			/* the long-sync progress object closes before the peer's */
+			char done[32] = "", total[32] = "", recv[16] = "", got[32] = "";
+			const char *q = strstr(p, "\"sending\":{");
+
+			if (q != NULL && q < e) {
+				json_get(q, q + strlen(q), "done", done, sizeof(done));
+				json_get(q, q + strlen(q), "total", total, sizeof(total));
+				e = strchr(q + 11, '}');
+				e = e != NULL ? strchr(e + 1, '}') : NULL;
+				if (e == NULL)
+					break;
+				json_get(q, e, "receiving", recv, sizeof(recv));
+				json_get(q, e, "received_this_session", got, sizeof(got));
+				if (strcmp(total, "0") != 0 && strcmp(done, total) != 0)
+					printf("  sending: %s / %s rows\n", done, total);
+				if (strcmp(recv, "true") == 0)
+					printf("  receiving: %s rows so far\n", got);
+			}
+		}
 		p = e + 1;
 	}
 }

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "agent/acked.h"
+#include "agent/appschema.h"
 #include "agent/audit_cmd.h"
 #include "agent/control.h"
 #include "agent/ctl_jobs.h"
@@ -22,6 +24,7 @@
 #include "agent/dbw.h"
 #include "agent/devstate.h"
 #include "agent/home.h"
+#include "agent/jsonw.h"
 #include "agent/relay_agent.h"
 #include "agent/roster.h"
 #include "agent/share_sync.h"
@@ -63,6 +66,12 @@
 #define BUSY_RETRY_MAX 2000 /* x 5 ms: 10 s of SQLITE_BUSY before giving up a batch */
 #define FRAME_BUF      (CS_FRAME_HDR_LEN + CS_FRAME_MAX_BODY)
 #define MAX_DIALERS    (2 * CS_HOME_MAX_PEERS)
+#define TICK_MS        2000  /* liveness, roster file check, fallback change check */
+#define POLITE_GAP_MS  30    /* free time between applies while the app writes */
+#define APP_ACTIVE_MS  2000  /* the app counts as writing this long after a commit */
+#define APPLY_HOLD_MS  20    /* aim: no apply transaction holds the lock longer */
+#define PROGRESS_MIN   1000  /* a sync of at least this many rows logs its progress */
+#define RECV_LOG_EVERY 10000 /* rows received between two progress lines */
 
 enum sess_state { S_HANDSHAKE = 1, S_HELLO, S_LIVE, S_CLOSING };
 
@@ -76,6 +85,12 @@ struct peerinfo {
 	uint64_t acked;       /* they applied ours up to here (valid if acked_known) */
 	int acked_known;
 	int64_t last_sync_ms; /* last CHANGES applied or ACK received, 0 never */
+	int version_said;     /* a version mismatch with it was logged (once) */
+	/* progress (status, log): rows to send in this session's first run and
+	 * sent so far; rows received in this session */
+	uint64_t out_total, out_done, in_rows;
+	unsigned out_pct_logged;
+	int64_t last_in_ms;
 	uint64_t rows_in, rows_out;
 	int64_t lost_ms; /* mono_ms() when its last session closed, 0 never */
 	char addr[64];
@@ -117,6 +132,12 @@ struct session {
 	int keymode;          /* an old-epoch session: roster and keys only */
 	int sent_keys, got_keys;
 	int64_t rec_sent; /* share records sent up to this seq (agent/share_sync.h) */
+	/* the peer's app schema (HELLO), when it differs from ours: extract
+	 * leaves out what it does not track (agent/appschema.h); read-only once
+	 * LIVE, so the worker reads it too */
+	struct cs_changeset peer_schema;
+	int filter;
+	int counted; /* the first extract counted the rows to send */
 	struct session *next;
 };
 
@@ -143,7 +164,8 @@ struct agent {
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t tick, settle;
 	uv_fs_event_t watch;
-	int watch_on, settle_stage;
+	int watch_on, watch_ok, settle_stage;
+	unsigned tick_n;
 	char db_base[256];
 	struct cs_control ctl;
 	struct session *sessions;
@@ -163,6 +185,10 @@ struct agent {
 	int cache_dirty;
 	int upgrade_polling;                                /* an upoll_job is queued */
 	int64_t apply_start_ms, apply_end_ms, apply_dur_ms; /* worker only */
+	int64_t app_active_until;                           /* worker only */
+	uint64_t last_dv;                                   /* worker only */
+	uint32_t apply_rows; /* rows per apply transaction (worker; adaptive) */
+	int full_sync;       /* the engine synced at commit (NORMAL could not be set) */
 	struct timespec roster_mtime;
 	char listen_addr[64];
 	int port;
@@ -175,6 +201,10 @@ struct agent {
 	size_t nrefused;
 	struct cs_shsync sh; /* shares: roster copy for the worker */
 	int sh_busy, sh_ticks;
+	struct cs_changeset schema; /* our tracked tables and columns (HELLO) */
+	uint8_t schema_hash[CS_APPSCHEMA_HASH_LEN];
+	uint32_t proto_max, proto_min; /* spoken versions (CS_TEST_PROTOCOL in tests) */
+	int acked_dirty;
 };
 
 /* What the roster was before a change: device ids in roster order. */
@@ -239,6 +269,9 @@ static void send_keys(struct session *s);
 struct roster_snap;
 static void roster_snap_take(const struct agent *a, struct roster_snap *sn);
 static void roster_changed(struct agent *a, const struct roster_snap *sn, const char *how);
+static void acked_save(struct agent *a);
+static void progress_out(struct session *s, int counted, uint64_t remaining, uint32_t nrows,
+    int more);
 
 static void
 session_unref(struct session *s)
@@ -252,6 +285,7 @@ session_unref(struct session *s)
 	cs_noise_free(&s->noise);
 	cs_chunk_reasm_free(&s->reasm);
 	cs_msg_buf_free(&s->mb);
+	cs_changeset_free(&s->peer_schema);
 	cs_free(s->rbuf);
 	cs_free(s->plain);
 	cs_free(s);
@@ -448,6 +482,7 @@ session_close(struct session *s, uint32_t bye, const char *why)
 	refused_m1 = s->state == S_HANDSHAKE && s->m1_sent && !s->m2_seen;
 	s->state = S_CLOSING;
 	session_unlink(s);
+	acked_save(a);
 	if (s->dialer != NULL) {
 		struct dialer *d = s->dialer;
 
@@ -537,12 +572,19 @@ send_hello(struct session *s)
 	int rc;
 
 	cs_msg_hello_init(&h);
+	h.version = a->proto_max;
+	h.min_version = a->proto_min;
 	memcpy(h.device, a->home.device_id, CS_DEVID_LEN);
 	memcpy(h.incarnation, a->incarnation, CS_MSG_INCARNATION_LEN);
 	h.epoch = a->home.epoch;
 	h.features = CS_RREC_FEATURE;
-	rc = cs_msg_encode_hello(&s->mb, &h);
+	memcpy(h.schema_hash, a->schema_hash, CS_MSG_SCHEMA_HASH_LEN);
+	rc = cs_appschema_copy(&a->schema, &h.schema);
+	if (rc == 0)
+		rc = cs_msg_encode_hello(&s->mb, &h);
 	cs_changeset_free(&h.schema);
+	if (rc == 0 && a->proto_max > CS_PROTOCOL_VERSION)
+		rc = cs_appschema_hello_extend(&s->mb); /* tests: a newer build's HELLO */
 	if (rc == 0)
 		rc = send_mb(s);
 	return rc;
@@ -633,7 +675,9 @@ struct extract_job {
 	uint8_t peer[CS_DEVID_LEN], peer_prac[CS_GID_LEN];
 	uint64_t after, gen;
 	int64_t rec_after;
+	int count; /* also count the rows still to send (progress) */
 	/* results */
+	uint64_t remaining;
 	int rc, more, backfill;
 	int64_t rec_last;
 	uint8_t *rmsg; /* RECORDS to send first, or NULL */
@@ -655,6 +699,8 @@ extract_run(struct cs_dbw_job *job, void *ctx)
 
 	cs_changeset_init(&cs);
 	memset(&main_stream, 0, sizeof(main_stream));
+	if (x->count && cs_engine_count_after(a->eng, x->after, &x->remaining) != 0)
+		x->remaining = 0; /* progress unknown: nothing else depends on it */
 	/* shares: records first, a newly shared patient from the start, then
 	 * only what the peer's practitioner may see (agent/share_sync.h) */
 	x->rc = cs_shsync_records_out(&a->sh, a->eng, x->rec_after, &x->rmsg, &x->rlen,
@@ -687,6 +733,19 @@ extract_run(struct cs_dbw_job *job, void *ctx)
 		x->rc = x->more;
 		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
 		goto out;
+	}
+	if (x->s->filter) {
+		struct cs_changeset f;
+
+		cs_changeset_init(&f);
+		x->rc = cs_appschema_filter(&cs, &x->s->peer_schema, &f, NULL, NULL);
+		cs_changeset_free(&cs);
+		cs = f;
+		if (x->rc != 0) {
+			snprintf(x->err, sizeof(x->err), "filtering for the peer's schema: %s",
+			    cs_strerror(x->rc));
+			goto out;
+		}
 	}
 	x->db_version = cs.db_version;
 	x->nrows = cs.nrows;
@@ -725,6 +784,7 @@ extract_done(struct cs_dbw_job *job)
 		}
 	}
 	s->rec_sent = x->rec_last;
+	progress_out(s, x->count, x->remaining, x->nrows, x->more);
 	if (x->mb.len > 0) {
 		if (send_app(s, x->mb.p, x->mb.len) != 0) {
 			session_close(s, 0, "send failed");
@@ -743,6 +803,44 @@ out:
 	cs_free(x->rmsg);
 	cs_free(x);
 	session_unref(s);
+}
+
+/*
+ * The sender's progress of a long sync (the first run of a session: an
+ * initial sync, or a peer back from a long absence): counted once, logged
+ * every 10 %, shown by `cabsync status`.
+ */
+static void
+progress_out(struct session *s, int counted, uint64_t remaining, uint32_t nrows, int more)
+{
+	struct agent *a = s->a;
+	struct peerinfo *pi = &a->peers[s->peer_idx];
+	unsigned pct;
+	char lbl[96];
+
+	if (counted) {
+		pi->out_total = remaining;
+		pi->out_done = 0;
+		pi->out_pct_logged = 0;
+		if (remaining >= PROGRESS_MIN)
+			cs_log(CS_LOG_INFO, "sync to %s: %llu rows to send",
+			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
+			    (unsigned long long)remaining);
+	}
+	if (pi->out_total == 0 || pi->out_done >= pi->out_total)
+		return;
+	pi->out_done += nrows;
+	if (pi->out_done > pi->out_total || !more)
+		pi->out_done = pi->out_total; /* rows changed meanwhile count once */
+	if (pi->out_total < PROGRESS_MIN)
+		return;
+	pct = (unsigned)(pi->out_done * 100 / pi->out_total);
+	if (pct / 10 > pi->out_pct_logged / 10 || pi->out_done == pi->out_total) {
+		pi->out_pct_logged = pct;
+		cs_log(CS_LOG_INFO, "sync to %s: %llu / %llu rows sent (%u %%)",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), (unsigned long long)pi->out_done,
+		    (unsigned long long)pi->out_total, pct);
+	}
 }
 
 static void
@@ -765,6 +863,8 @@ pump(struct session *s)
 	x->after = s->send_after;
 	x->rec_after = s->rec_sent;
 	x->gen = a->local_gen;
+	x->count = !s->counted;
+	s->counted = 1;
 	cs_msg_buf_init(&x->mb, 0);
 	s->extracting = 1;
 	s->refs++;
@@ -788,6 +888,69 @@ local_changed(struct agent *a)
 	ctl_refresh(a); /* db_version and conflicts for the status, even offline */
 }
 
+/* ------------------------------------------------- local state, acked file */
+
+struct acked_job {
+	struct cs_dbw_job j;
+	char path[CS_HOME_PATH_MAX];
+	uint8_t ids[CS_HOME_MAX_DEVICES][CS_DEVID_LEN];
+	uint64_t acked[CS_HOME_MAX_DEVICES];
+	int known[CS_HOME_MAX_DEVICES];
+	size_t n;
+};
+
+static void
+acked_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct acked_job *x = (struct acked_job *)job;
+
+	(void)ctx;
+	if (cs_acked_save(x->path, (const uint8_t(*)[CS_DEVID_LEN])x->ids, x->n, x->acked,
+	        x->known) != 0)
+		cs_log(CS_LOG_WARNING, "cannot write %s", x->path);
+}
+
+static void
+acked_done(struct cs_dbw_job *job)
+{
+	cs_free(job);
+}
+
+static void
+acked_fill(struct agent *a, struct acked_job *x)
+{
+	size_t i;
+
+	x->n = a->home.nroster;
+	for (i = 0; i < x->n; i++) {
+		memcpy(x->ids[i], a->home.roster[i].id, CS_DEVID_LEN);
+		x->acked[i] = a->peers[i].acked;
+		x->known[i] = a->peers[i].acked_known;
+	}
+}
+
+/* Keep the peers' acknowledgements in HOME/acked (on the worker: fsync). */
+static void
+acked_save(struct agent *a)
+{
+	struct acked_job *x;
+
+	if (!a->acked_dirty || a->stopping || !a->dbw.started)
+		return;
+	x = cs_calloc(1, sizeof(*x));
+	if (x == NULL)
+		return;
+	if (cs_home_path(&a->home, "acked", x->path, sizeof(x->path)) != 0) {
+		cs_free(x);
+		return;
+	}
+	acked_fill(a, x);
+	a->acked_dirty = 0;
+	x->j.run = acked_run;
+	x->j.done = acked_done;
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
 struct apply_job {
 	struct cs_dbw_job j;
 	struct session *s;
@@ -809,6 +972,122 @@ save_state(struct agent *a)
 		    strerror(errno));
 }
 
+/*
+ * Leave the app room (issue 5 §2, docs/OPERATIONS.md): when the app committed
+ * lately (PRAGMA data_version moved), the database stays free before each
+ * apply transaction as long as the last one held it and at least
+ * POLITE_GAP_MS, longer than the longest sleep of SQLite's busy handler
+ * (25 ms), so that an app waiting with a busy timeout of 100 ms always finds
+ * it free at one of its retries; otherwise a quarter of that (an initial
+ * sync into a database nobody writes goes at full speed). A transaction over APPLY_HOLD_MS
+ * halves the rows of the next one (a big batch is applied in parts), a quick
+ * one doubles them back, up to the whole batch.
+ */
+static void
+apply_pause(struct agent *a)
+{
+	int64_t gap, want, now = mono_ms();
+	uint64_t dv = 0;
+
+	if (cs_engine_data_version(a->eng, &dv) == 0 && dv != a->last_dv) {
+		if (a->last_dv != 0)
+			a->app_active_until = now + APP_ACTIVE_MS;
+		a->last_dv = dv;
+	}
+	if (now < a->app_active_until)
+		want = a->apply_dur_ms > POLITE_GAP_MS ? a->apply_dur_ms : POLITE_GAP_MS;
+	else
+		want = a->apply_dur_ms / 4 + 1; /* nobody writing: a short breath */
+	gap = now - a->apply_end_ms;
+	if (gap < want) {
+		struct timespec pause = {0, (long)(want - gap) * 1000000L};
+
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* Apply rows [first, first + n) of cs in one transaction (retried while busy). */
+static int
+apply_part(struct agent *a, struct apply_job *x, const struct cs_changeset *cs, uint32_t first,
+    uint32_t n)
+{
+	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
+	struct cs_changeset part;
+	const struct cs_changeset *use = cs;
+	struct cs_apply_result r;
+	int rc, tries = 0;
+
+	cs_changeset_init(&part);
+	if (n < cs->nrows) {
+		rc = cs_appschema_slice(cs, first, n, &part);
+		if (rc != 0) {
+			snprintf(x->err, sizeof(x->err), "splitting a batch: %s", cs_strerror(rc));
+			goto out;
+		}
+		use = &part;
+	}
+	apply_pause(a);
+	a->apply_start_ms = mono_ms();
+	for (;;) {
+		memset(&r, 0, sizeof(r));
+		rc = cs_engine_apply(a->eng, use, x->peer, &r);
+		if (rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	a->apply_end_ms = mono_ms();
+	a->apply_dur_ms = a->apply_end_ms - a->apply_start_ms;
+	if (a->apply_dur_ms > 100)
+		a->apply_dur_ms = 100;
+	(void)cs_engine_data_version(a->eng, &a->last_dv); /* ours do not move it */
+	if (a->apply_dur_ms > APPLY_HOLD_MS && a->apply_rows > 16)
+		a->apply_rows /= 2;
+	else if (a->apply_dur_ms < APPLY_HOLD_MS / 4 && a->apply_rows < CS_AGENT_APPLY_ROWS)
+		a->apply_rows *= 2;
+	if (rc != 0) {
+		snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+		goto out;
+	}
+	x->res.applied += r.applied;
+	x->res.ignored += r.ignored;
+	x->res.conflicts += r.conflicts;
+	x->res.held += r.held;
+	x->res.quarantined += r.quarantined;
+	x->res.released += r.released;
+	x->res.refused += r.refused;
+out:
+	cs_changeset_free(&part);
+	return rc;
+}
+
+/*
+ * Durable before the ACK, without making the app wait for the disk: the
+ * agent's connection commits with synchronous=NORMAL (its transactions hold
+ * the write lock for their CPU time only), then, lock released, one fsync of
+ * the -wal file makes every frame committed so far durable (fsync works on
+ * the file, whichever descriptor wrote it). Frames a checkpoint already
+ * moved into the database were synced by that checkpoint (SQLite, NORMAL:
+ * "the database file is synchronized after each completed checkpoint").
+ * Without a -wal file (checkpointed and removed) there is nothing to sync.
+ */
+static int
+wal_sync(struct agent *a)
+{
+	char path[CS_HOME_PATH_MAX + 8];
+	int fd, rc = 0;
+
+	if (a->full_sync)
+		return 0; /* the engine synced at commit */
+	snprintf(path, sizeof(path), "%s-wal", a->home.db);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : CS_EIO;
+	if (fsync(fd) != 0)
+		rc = CS_EIO;
+	close(fd);
+	return rc;
+}
+
 static void
 apply_run(struct cs_dbw_job *job, void *ctx)
 {
@@ -816,32 +1095,28 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 	struct agent *a = ctx;
 	struct cs_changeset *cs = &x->m.u.changes.cs;
 	struct cs_devpeer *p;
-	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
-	int tries = 0;
 
 	if (cs->nrows > 0) {
-		/* leave the database free at least as long as the last apply held
-		 * it, so that a waiting app writer gets in (busy handler) */
-		int64_t gap = mono_ms() - a->apply_end_ms;
+		uint32_t i, n;
 
-		if (gap < a->apply_dur_ms) {
-			struct timespec pause = {0, (long)(a->apply_dur_ms - gap) * 1000000L};
-
-			nanosleep(&pause, NULL);
-		}
-		a->apply_start_ms = mono_ms();
-		for (;;) {
-			x->rc = cs_engine_apply(a->eng, cs, x->peer, &x->res);
-			if (x->rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
+		memset(&x->res, 0, sizeof(x->res));
+		/* applies commit without fsync; wal_sync() syncs before the ACK;
+		 * every other write of the agent (audit) keeps synchronous=FULL */
+		a->full_sync = cs_engine_set_full_sync(a->eng, 0) != 0;
+		for (i = 0; i < cs->nrows; i += n) {
+			n = a->apply_rows;
+			if (n > cs->nrows - i)
+				n = cs->nrows - i;
+			x->rc = apply_part(a, x, cs, i, n);
+			if (x->rc != 0)
 				break;
-			nanosleep(&ts, NULL);
 		}
-		a->apply_end_ms = mono_ms();
-		a->apply_dur_ms = a->apply_end_ms - a->apply_start_ms;
-		if (a->apply_dur_ms > 100)
-			a->apply_dur_ms = 100;
-		if (x->rc != 0) {
-			snprintf(x->err, sizeof(x->err), "%s", cs_engine_errmsg(a->eng));
+		(void)cs_engine_set_full_sync(a->eng, 1);
+		if (x->rc != 0)
+			return;
+		if ((x->rc = wal_sync(a)) != 0) {
+			snprintf(x->err, sizeof(x->err), "cannot fsync %s-wal: %s", a->home.db,
+			    strerror(errno));
 			return;
 		}
 		(void)cs_audit_count(x->s->acc, cs, CS_AUDIT_SYNC_IN); /* lost counts only */
@@ -856,7 +1131,11 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 	}
 	if (cs->db_version > p->cursor) {
 		p->cursor = cs->db_version;
-		save_state(a); /* fsync + rename: durable before the ACK */
+		/* fsync + rename: durable before the ACK. A batch without rows
+		 * changed nothing here: its cursor is saved with the next one (or
+		 * at exit); lost in a crash, the peer sends that empty range again */
+		if (cs->nrows > 0)
+			save_state(a);
 	}
 }
 
@@ -891,6 +1170,13 @@ apply_done(struct cs_dbw_job *job)
 		pi->recv_cursor = x->m.u.changes.cs.db_version;
 	pi->rows_in += x->m.u.changes.cs.nrows;
 	pi->last_sync_ms = now_ms();
+	if (pi->in_rows / RECV_LOG_EVERY !=
+	    (pi->in_rows + x->m.u.changes.cs.nrows) / RECV_LOG_EVERY)
+		cs_log(CS_LOG_INFO, "sync from %s: %llu rows received",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
+		    (unsigned long long)(pi->in_rows + x->m.u.changes.cs.nrows));
+	pi->in_rows += x->m.u.changes.cs.nrows;
+	pi->last_in_ms = mono_ms();
 	if (x->res.conflicts > 0) {
 		cs_log(CS_LOG_NOTICE, "%u concurrent edit(s) from %s recorded in cs_conflicts",
 		    x->res.conflicts, peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
@@ -924,16 +1210,24 @@ on_hello(struct session *s, const struct cs_hello *h)
 	const uint8_t *me = a->home.device_id, *them = a->home.roster[s->peer_idx].id;
 	uint32_t version;
 	char lbl[96];
-	int keep_new, rc;
+	int keep_new;
 
 	if (s->state != S_HELLO) {
 		session_close(s, CS_BYE_UNEXPECTED, "HELLO out of place");
 		return;
 	}
-	rc = cs_msg_negotiate(h, &version);
-	if (rc != 0) {
+	/* PROTOCOL.md §5: v = min(ours, theirs), spoken by both */
+	version = h->version < a->proto_max ? h->version : a->proto_max;
+	if (version < h->min_version || version < a->proto_min) {
+		if (!pi->version_said)
+			cs_log(CS_LOG_NOTICE,
+			    "%s speaks protocol %u..%u, this agent %u..%u: no session until one of "
+			    "the two is upgraded (the others relay its changes)",
+			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), h->min_version,
+			    h->version, a->proto_min, a->proto_max);
+		pi->version_said = 1;
 		session_close(s,
-		    rc == CS_MSG_EVERSION_NEW ? CS_BYE_VERSION_TOO_NEW : CS_BYE_VERSION_TOO_OLD,
+		    version < h->min_version ? CS_BYE_VERSION_TOO_NEW : CS_BYE_VERSION_TOO_OLD,
 		    "no common protocol version");
 		return;
 	}
@@ -992,6 +1286,18 @@ on_hello(struct session *s, const struct cs_hello *h)
 			cs_log(CS_LOG_INFO, "mDNS: %s is back after %lld s: published again",
 			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
 			    (long long)((mono_ms() - pi->lost_ms) / 1000));
+	}
+	pi->version_said = 0;
+	pi->out_total = pi->out_done = pi->in_rows = 0;
+	if (cs_appschema_stated(h->schema_hash) &&
+	    sodium_memcmp(h->schema_hash, a->schema_hash, CS_APPSCHEMA_HASH_LEN) != 0) {
+		/* the message is freed after this call: keep its dictionary */
+		s->peer_schema = h->schema;
+		cs_changeset_init((struct cs_changeset *)&h->schema);
+		s->filter = 1;
+		cs_log(CS_LOG_NOTICE,
+		    "%s runs another app schema: syncing the tables and columns both track",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
 	}
 	if (s->acc == NULL && (s->acc = cs_calloc(1, sizeof(*s->acc))) != NULL)
 		cs_audit_acc_init(s->acc, them, a->home.roster[s->peer_idx].practitioner);
@@ -1231,6 +1537,21 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		return;
 	}
 	rc = cs_msg_decode(buf, len, &m);
+	if (rc == CS_MSG_EVERSION_NEW && s->peer_idx >= 0) {
+		char lbl[96];
+		uint32_t pv = 0, pmin = 0;
+
+		(void)cs_msg_hello_peek(buf, len, &pv, &pmin);
+		if (!a->peers[s->peer_idx].version_said)
+			cs_log(CS_LOG_NOTICE,
+			    "%s speaks only protocol %u..%u, newer than this agent's %u..%u: no "
+			    "session until this PC is upgraded (the others relay its changes)",
+			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), pmin, pv, a->proto_min,
+			    a->proto_max);
+		a->peers[s->peer_idx].version_said = 1;
+		session_close(s, CS_BYE_VERSION_TOO_NEW, "no common protocol version");
+		return;
+	}
 	if (rc != 0) {
 		cs_log(CS_LOG_WARNING, "malformed message from %s: %s", s->addr,
 		    cs_msg_strerror(rc));
@@ -1255,6 +1576,7 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 				s->have_cursor = 1;
 				pi->acked = s->send_after;
 				pi->acked_known = 1;
+				a->acked_dirty = 1;
 			}
 		}
 		pump(s);
@@ -1293,6 +1615,7 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		if (m.u.ack.db_version > pi->acked || !pi->acked_known)
 			pi->acked = m.u.ack.db_version;
 		pi->acked_known = 1;
+		a->acked_dirty = 1;
 		pi->last_sync_ms = now_ms();
 		pump(s);
 		cs_control_poke(&a->ctl);
@@ -1845,6 +2168,7 @@ on_settle(uv_timer_t *t)
 	struct agent *a = t->data;
 
 	local_changed(a);
+	ctl_refresh(a);
 	if (++a->settle_stage == 1)
 		uv_timer_start(&a->settle, on_settle, 40, 0);
 }
@@ -2177,8 +2501,10 @@ on_tick(uv_timer_t *t)
 				session_close(s, 0, "cannot send PING");
 		}
 	}
-	/* fallback for writes the watch missed (e.g. a filesystem without inotify) */
-	local_changed(a);
+	/* fallback when there is no watch (a filesystem without inotify); with
+	 * one, an idle agent wakes only for this tick (issue 5 §6: <= 1/s) */
+	if (!a->watch_ok || ++a->tick_n % 5 == 0)
+		local_changed(a);
 	roster_check(a);
 	shares_tick(a);
 	upgrade_poll(a);
@@ -2251,11 +2577,12 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 	else
 		state = "syncing";
 	cs_home_hex(a->home.device_id, CS_DEVID_LEN, hex);
-	ADD("{\"state\":\"%s\",\"device\":\"%s\",\"name\":\"%s\",\"port\":%d,"
-	    "\"db_version\":%llu,",
-	    state, hex, a->home.device_name, a->port, (unsigned long long)a->local_dbv);
+	ADD("{\"state\":\"%s\",\"device\":\"%s\",\"name\":", state, hex);
+	if (cs_jsonw_str(out, cap, &len, a->home.device_name) != 0)
+		return CS_ERANGE;
+	ADD(",\"port\":%d,\"db_version\":%llu,", a->port, (unsigned long long)a->local_dbv);
 	/* tray (issue 8): local changes no other device has acknowledged, null
-	 * while no acknowledgement is known this run; open conflicts once counted */
+	 * while no acknowledgement is known; open conflicts once counted */
 	if (known)
 		ADD("\"pending\":%llu,",
 		    (unsigned long long)(a->local_dbv > best ? a->local_dbv - best : 0));
@@ -2267,27 +2594,37 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 	for (i = 0; i < a->home.nroster; i++) {
 		struct peerinfo *p = &a->peers[i];
 		const struct cs_roster_dev *d = &a->home.roster[i];
+		int receiving =
+		    p->s != NULL && p->last_in_ms > 0 && mono_ms() - p->last_in_ms < 2000;
 
 		if (memcmp(d->id, a->home.device_id, CS_DEVID_LEN) == 0)
 			continue;
 		cs_home_hex(d->id, CS_DEVID_LEN, hex);
-		/* replica: this device receives my changes (every device until
-		 * shares scope the extract; then the practitioner's own and the
-		 * share recipients) */
-		ADD("%s{\"device\":\"%s\",\"name\":\"%s\",\"online\":%s,\"revoked\":%s,"
-		    "\"replica\":%s,\"addr\":\"%s\",\"last_sync\":%lld,",
-		    first ? "" : ",", hex, d->name, p->s != NULL ? "true" : "false",
-		    d->revoked ? "true" : "false", d->revoked ? "false" : "true", p->addr,
-		    (long long)(p->last_sync_ms / 1000));
+		/* replica: this device receives my changes (the practitioner's own
+		 * devices and the share recipients) */
+		ADD("%s{\"device\":\"%s\",\"name\":", first ? "" : ",", hex);
+		if (cs_jsonw_str(out, cap, &len, d->name) != 0)
+			return CS_ERANGE;
+		ADD(",\"online\":%s,\"revoked\":%s,\"replica\":%s,\"addr\":",
+		    p->s != NULL ? "true" : "false", d->revoked ? "true" : "false",
+		    d->revoked ? "false" : "true");
+		if (cs_jsonw_str(out, cap, &len, p->addr) != 0)
+			return CS_ERANGE;
+		ADD(",\"last_sync\":%lld,", (long long)(p->last_sync_ms / 1000));
 		if (p->acked_known)
 			ADD("\"pending\":%llu,",
 			    (unsigned long long)(a->local_dbv > p->acked ? a->local_dbv - p->acked
 			                                                 : 0));
 		else
 			ADD("\"pending\":null,");
-		ADD("\"rows_in\":%llu,\"rows_out\":%llu,\"received_up_to\":%llu}",
+		ADD("\"rows_in\":%llu,\"rows_out\":%llu,\"received_up_to\":%llu,",
 		    (unsigned long long)p->rows_in, (unsigned long long)p->rows_out,
 		    (unsigned long long)p->recv_cursor);
+		/* progress of a long sync (PROTOCOL.md §8) */
+		ADD("\"sending\":{\"done\":%llu,\"total\":%llu},\"receiving\":%s,"
+		    "\"received_this_session\":%llu}",
+		    (unsigned long long)p->out_done, (unsigned long long)p->out_total,
+		    receiving ? "true" : "false", (unsigned long long)p->in_rows);
 		first = 0;
 	}
 	ADD("]}");
@@ -2487,6 +2824,37 @@ write_port_file(struct agent *a)
 	return 0;
 }
 
+/*
+ * Our app schema for HELLO; when it changed since the last start (the app
+ * was upgraded), ask every peer for everything again: what they left out
+ * for our old schema comes now (PROTOCOL.md §5; duplicates are ignored).
+ */
+static int
+appschema_start(struct agent *a)
+{
+	char path[CS_HOME_PATH_MAX];
+	int rc, changed = 0;
+	size_t i;
+
+	cs_changeset_init(&a->schema);
+	rc = cs_engine_schema(a->eng, &a->schema);
+	if (rc == 0)
+		rc = cs_appschema_hash(&a->schema, a->schema_hash);
+	if (rc != 0)
+		return rc;
+	if (cs_home_path(&a->home, "appschema", path, sizeof(path)) != 0 ||
+	    cs_appschema_remember(path, a->schema_hash, &changed) != 0)
+		cs_log(CS_LOG_WARNING, "cannot keep the app schema hash in %s", a->home.dir);
+	if (changed) {
+		cs_log(CS_LOG_NOTICE,
+		    "the app schema changed since the last start: asking every peer for all its "
+		    "changes again, to get the new columns' values");
+		for (i = 0; i < a->st->npeers; i++)
+			a->st->peers[i].cursor = 0;
+	}
+	return 0;
+}
+
 static int
 open_engine(struct agent *a)
 {
@@ -2551,6 +2919,9 @@ open_engine(struct agent *a)
 	cs_engine_site(a->eng, a->site);
 	cs_engine_incarnation(a->eng, a->incarnation);
 	a->local_dbv = cs_engine_db_version(a->eng);
+	if ((rc = appschema_start(a)) != 0)
+		return rc;
+
 	save_state(a);
 	for (i = 0; i < a->home.nroster; i++) {
 		struct cs_devpeer *p = cs_devstate_peer(a->st, a->home.roster[i].id, 0);
@@ -2595,7 +2966,8 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	roster_check(a);
 	uv_timer_init(&a->loop, &a->tick);
 	a->tick.data = a;
-	uv_timer_start(&a->tick, on_tick, 1000, 1000);
+	/* 2 s: an idle agent wakes at most ~0.7 times a second (issue 5 §6) */
+	uv_timer_start(&a->tick, on_tick, TICK_MS, TICK_MS);
 	uv_timer_init(&a->loop, &a->settle);
 	a->settle.data = a;
 	uv_signal_init(&a->loop, &a->sigterm);
@@ -2608,7 +2980,9 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	if (uv_fs_event_init(&a->loop, &a->watch) == 0) {
 		a->watch.data = a;
 		a->watch_on = 1;
-		if (uv_fs_event_start(&a->watch, on_fs_event, dirname(dir), 0) != 0)
+		if (uv_fs_event_start(&a->watch, on_fs_event, dirname(dir), 0) == 0)
+			a->watch_ok = 1;
+		else
 			cs_log(CS_LOG_WARNING,
 			    "cannot watch the database directory; local writes are noticed "
 			    "within 1 s only");
@@ -2647,6 +3021,28 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 			add_dialer(a, spec);
 		}
 	}
+	{
+		/* what each peer acknowledged last time: pending while offline */
+		char apath[CS_HOME_PATH_MAX];
+		uint8_t(*ids)[CS_DEVID_LEN] = cs_calloc(CS_HOME_MAX_DEVICES, CS_DEVID_LEN);
+		uint64_t acked[CS_HOME_MAX_DEVICES] = {0};
+		int known[CS_HOME_MAX_DEVICES] = {0};
+		size_t j;
+
+		if (ids != NULL && cs_home_path(&a->home, "acked", apath, sizeof(apath)) == 0) {
+			for (j = 0; j < a->home.nroster; j++)
+				memcpy(ids[j], a->home.roster[j].id, CS_DEVID_LEN);
+			if (cs_acked_load(apath, (const uint8_t(*)[CS_DEVID_LEN])ids,
+			        a->home.nroster, acked, known) == 0)
+				for (j = 0; j < a->home.nroster; j++)
+					if (known[j]) {
+						a->peers[j].acked = acked[j];
+						a->peers[j].acked_known = 1;
+					}
+		}
+		cs_free(ids);
+	}
+	ctl_refresh(a);
 	mdns_start(a);
 	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st,
 	    relay_view, relay_imported, a); /* a wrong [relay] is logged, the LAN works */
@@ -2717,6 +3113,12 @@ cs_agent_cmd(int argc, char **argv)
 	port = a->home.port;
 	if (port_s != NULL)
 		port = atoi(port_s);
+	a->apply_rows = CS_AGENT_APPLY_ROWS;
+	a->proto_max = CS_PROTOCOL_VERSION;
+	a->proto_min = CS_PROTOCOL_MIN_VERSION;
+	if (getenv("CS_TEST_PROTOCOL") != NULL &&
+	    sscanf(getenv("CS_TEST_PROTOCOL"), "%u:%u", &a->proto_max, &a->proto_min) != 2)
+		a->proto_max = CS_PROTOCOL_VERSION;
 	cs_addrcache_init(&a->cache);
 	if (uv_loop_init(&a->loop) != 0)
 		goto out;
@@ -2737,8 +3139,16 @@ out_loop:
 	uv_walk(&a->loop, walk_close, NULL);
 	uv_run(&a->loop, UV_RUN_DEFAULT);
 	if (a->eng != NULL) {
+		struct acked_job *x = cs_calloc(1, sizeof(*x));
+
 		save_state(a);
 		cs_engine_close(a->eng);
+		if (x != NULL && cs_home_path(&a->home, "acked", x->path, sizeof(x->path)) == 0) {
+			acked_fill(a, x);
+			(void)cs_acked_save(x->path, (const uint8_t(*)[CS_DEVID_LEN])x->ids, x->n,
+			    x->acked, x->known);
+		}
+		cs_free(x);
 	}
 	if (uv_loop_close(&a->loop) == UV_EBUSY) {
 		cs_log(CS_LOG_ERR, "handles still open at exit");
@@ -2748,6 +3158,7 @@ out:
 	cs_relay_agent_free(&a->relay);
 	cs_addrcache_free(&a->cache);
 	cs_shsync_free(&a->sh);
+	cs_changeset_free(&a->schema);
 	cs_free(a->st);
 	cs_home_free(&a->home);
 	cs_free(a);

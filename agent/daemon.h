@@ -43,8 +43,9 @@
 #ifndef CS_AGENT_DAEMON_H
 #define CS_AGENT_DAEMON_H
 
-#define CS_AGENT_INFLIGHT   4   /* CHANGES batches sent and not yet ACKed */
-#define CS_AGENT_BATCH_ROWS 128 /* rows per CHANGES batch (short apply transactions) */
+#define CS_AGENT_INFLIGHT   4    /* CHANGES batches sent and not yet ACKed */
+#define CS_AGENT_BATCH_ROWS 1024 /* rows per CHANGES batch: one fsync of WAL and cursor each */
+#define CS_AGENT_APPLY_ROWS 128  /* most rows per apply transaction (a batch is split) */
 
 /* argv[0] is "agent". */
 int cs_agent_cmd(int argc, char **argv);

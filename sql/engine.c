@@ -4894,3 +4894,69 @@ cs_eng_take_v(struct cs_engine *e)
 {
 	return e->next_v++;
 }
+
+int
+cs_engine_schema(struct cs_engine *e, struct cs_changeset *out)
+{
+	int i, j, t, rc;
+
+	for (i = 0; i < e->ntabs; i++) {
+		t = cs_changeset_table(out, e->tabs[i].name);
+		if (t < 0)
+			return t;
+		for (j = 0; j < e->tabs[i].ncols; j++) {
+			rc = cs_changeset_col(out, (uint32_t)t, e->tabs[i].cols[j].name);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+count_one(struct cs_engine *e, const char *sql, int64_t arg, int bind, uint64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	rc = sqlite3_prepare_v2(e->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqfail(e, rc, "counting failed");
+	if (bind)
+		sqlite3_bind_int64(st, 1, arg);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return sqfail(e, rc, "counting failed");
+	return 0;
+}
+
+int
+cs_engine_count_after(struct cs_engine *e, uint64_t after_db_version, uint64_t *n)
+{
+	if (after_db_version > INT64_MAX)
+		return fail(e, CS_EINVAL, "cs_engine_count_after: cursor out of range");
+	return count_one(e, "SELECT count(*) FROM cs_ids WHERE v > ?1", (int64_t)after_db_version,
+	    1, n);
+}
+
+int
+cs_engine_count_conflicts(struct cs_engine *e, uint64_t *n)
+{
+	return count_one(e, "SELECT count(*) FROM cs_conflicts WHERE resolved = 0", 0, 0, n);
+}
+
+int
+cs_engine_data_version(struct cs_engine *e, uint64_t *v)
+{
+	return count_one(e, "PRAGMA data_version", 0, 0, v);
+}
+
+int
+cs_engine_set_full_sync(struct cs_engine *e, int full)
+{
+	return exec(e, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+}

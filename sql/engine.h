@@ -241,6 +241,41 @@ int cs_engine_conflict_resolve(struct cs_engine *e, int64_t id, enum cs_resolve 
 int cs_engine_pending(struct cs_engine *e, uint64_t *held, uint64_t *quarantined);
 
 /*
+ * The tracked tables and their synced columns, as a changeset dictionary
+ * (no rows) appended to *out: what a HELLO announces (docs/PROTOCOL.md §5,
+ * mixed app schemas). No SQL runs. 0 or CS_ENOMEM.
+ */
+int cs_engine_schema(struct cs_engine *e, struct cs_changeset *out);
+
+/*
+ * Number of rows a cs_engine_extract(after_db_version, scope NULL) stream
+ * still has to send (rows whose latest change is after it): the total of
+ * an initial sync's progress. 0 or a negative code.
+ */
+int cs_engine_count_after(struct cs_engine *e, uint64_t after_db_version, uint64_t *n);
+
+/*
+ * PRAGMA data_version of the main database: it changes when another
+ * connection (the app) commits, never for this connection's own commits.
+ * The agent uses it to see that the app is writing and leave it room.
+ * 0 or a negative code.
+ */
+int cs_engine_data_version(struct cs_engine *e, uint64_t *v);
+
+/*
+ * Durability of the next commits: full (the default, synchronous=FULL: each
+ * commit fsyncs the WAL) or not (NORMAL: the WAL is written, not synced).
+ * The agent applies a big batch in parts with full = 0 but the last one:
+ * that commit's fsync makes the whole WAL, so every part, durable before
+ * the ACK, and the app waits for one fsync per batch instead of one per
+ * part. 0 or a negative code.
+ */
+int cs_engine_set_full_sync(struct cs_engine *e, int full);
+
+/* Number of open conflict records. 0 or a negative code. */
+int cs_engine_count_conflicts(struct cs_engine *e, uint64_t *n);
+
+/*
  * Purge every row of a patient from this replica (a share to this
  * device's practitioner was revoked; DESIGN.md Scope and permissions): the
  * base rows are deleted in apply mode (not captured, nothing propagates) and
