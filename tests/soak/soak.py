@@ -566,6 +566,7 @@ class Soak:
             if not probs:
                 dt = time.time() - t0
                 self.conv.append((why, dt))
+                log("converged in %.2f s after %s" % (dt, why))
                 return dt
             time.sleep(0.25)
         self.fail("converge", "not converged %ds after %s: %s" % (bound, why, "; ".join(probs[:4])))
@@ -630,7 +631,10 @@ class Soak:
         if p is None or p.gid is None:
             return
         if kind == "share" or kind == "revoke":
-            self.share_op(d, p, kind, rng)
+            own = [x for x in self.patients.values() if x.owner == d.prac and x.gid and
+                   (kind == "share" or x.grants)]
+            if own:
+                self.share_op(d, rng.choice(own), kind, rng)
             return
         if kind == "consult":
             out = self.run_sql(d, "INSERT INTO consultation(patient_id,praticien,date_consultation,motif,"
@@ -1020,8 +1024,10 @@ class Soak:
             for m in v[:10]:
                 w("    - " + m)
         w("")
-        w("result: %s (replay: ./run soak %g --seed %d)" % ("PASS" if ok else "FAIL", self.a.minutes,
-                                                            self.seed))
+        opts = "".join(" --%s %s" % (k.replace("_", "-"), getattr(self.a, k)) for k, v in
+                       (("patients", 270), ("skew_min", -10), ("disk_mb", 24)) if getattr(self.a, k) != v)
+        w("result: %s (replay: ./run soak %g --seed %d%s)" % ("PASS" if ok else "FAIL", self.a.minutes,
+                                                              self.seed, opts))
         print("\n".join(out))
         sys.stdout.flush()
         return ok
