@@ -571,11 +571,14 @@ cs_shsync_maintain(struct cs_shsync *s, struct cs_engine *e, const struct cs_shs
 {
 	sqlite3 *db = cs_engine_handle(e);
 	struct ended_list l = {0};
-	uint64_t now_hlc = cs_share_now_hlc(now_ms);
+	uint64_t now_hlc;
 	size_t i;
 	int rc, purged = 0;
 	char detail[CS_AUDIT_DETAIL_MAX];
 
+	/* a late clock: a revoke received here is in force now (hlc floor) */
+	if ((rc = cs_share_now_floor(db, now_ms, &now_hlc)) < 0)
+		goto out;
 	for (int tries = 0;; tries++) {
 		rc = cs_share_readonly(e, s->practitioner, now_hlc);
 		if (!is_busy(rc) || tries >= BUSY_TRIES)

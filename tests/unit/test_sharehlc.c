@@ -36,8 +36,14 @@ test_share_seen_hlc_raises_never_lowers(void **state)
 
 	(void)state;
 	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-	/* no engine installed: nothing to raise, no error */
+	/* no engine installed: nothing to raise, no error; now is the wall clock */
 	assert_int_equal(cs_share_seen_hlc(db, CS_HLC_MAKE(1000, 0)), 0);
+	{
+		uint64_t now = 0;
+
+		assert_int_equal(cs_share_now_floor(db, 700, &now), 0);
+		assert_int_equal(now, CS_HLC_MAKE(700, 0));
+	}
 	assert_int_equal(sqlite3_exec(db,
 	                     "CREATE TABLE cs_meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID", NULL,
 	                     NULL, NULL),
@@ -50,6 +56,15 @@ test_share_seen_hlc_raises_never_lowers(void **state)
 	assert_int_equal(floor_of(db), (int64_t)CS_HLC_MAKE(1000, 3));
 	assert_int_equal(cs_share_seen_hlc(db, CS_HLC_MAKE(2000, 0)), 0);
 	assert_int_equal(floor_of(db), (int64_t)CS_HLC_MAKE(2000, 0));
+	/* "now" for the rights: the later of the wall clock and the floor */
+	{
+		uint64_t now = 0;
+
+		assert_int_equal(cs_share_now_floor(db, 1500, &now), 0);
+		assert_int_equal(now, CS_HLC_MAKE(2000, 0));
+		assert_int_equal(cs_share_now_floor(db, 2500, &now), 0);
+		assert_int_equal(now, CS_HLC_MAKE(2500, 0));
+	}
 	/* out of the column's range */
 	assert_int_equal(cs_share_seen_hlc(db, UINT64_MAX), CS_EINVAL);
 	sqlite3_close(db);
