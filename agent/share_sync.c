@@ -24,6 +24,9 @@ wall_ms(void)
 }
 
 #define BUSY_TRIES 2000 /* x 5 ms: 10 s of a busy database */
+/* the engine's default future bound (sql/engine.h): a record further ahead
+ * than that does not raise the local hlc floor */
+#define SEEN_HLC_BOUND_MS 300000
 
 static int
 is_busy(int rc)
@@ -604,6 +607,11 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 
 		memset(&r, 0, sizeof(r));
 		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
+		/* writes made here after a grant must be later than it, even on a
+		 * late clock (a record too far ahead does not drag the clock) */
+		if (rc == 0 && CS_HLC_MS(r.hlc) <= (uint64_t)wall_ms() + SEEN_HLC_BOUND_MS &&
+		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
+			return rc;
 		if (rc == 0) {
 			any = 1;
 			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
@@ -806,11 +814,14 @@ cs_shsync_maintain(struct cs_shsync *s, struct cs_engine *e, const struct cs_shs
 {
 	sqlite3 *db = cs_engine_handle(e);
 	struct ended_list l = {0};
-	uint64_t now_hlc = cs_share_now_hlc(now_ms);
+	uint64_t now_hlc;
 	size_t i;
 	int rc, purged = 0;
 	char detail[CS_AUDIT_DETAIL_MAX];
 
+	/* a late clock: a revoke received here is in force now (hlc floor) */
+	if ((rc = cs_share_now_floor(db, now_ms, &now_hlc)) < 0)
+		goto out;
 	for (int tries = 0;; tries++) {
 		rc = cs_share_readonly(e, s->practitioner, now_hlc);
 		if (!is_busy(rc) || tries >= BUSY_TRIES)
