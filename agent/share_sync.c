@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/control.h"
+#include "agent/ctl_jobs.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "wire/records.h"
@@ -22,6 +24,9 @@ wall_ms(void)
 }
 
 #define BUSY_TRIES 2000 /* x 5 ms: 10 s of a busy database */
+/* the engine's default future bound (sql/engine.h): a record further ahead
+ * than that does not raise the local hlc floor */
+#define SEEN_HLC_BOUND_MS 300000
 
 static int
 is_busy(int rc)
@@ -418,6 +423,25 @@ out:
 }
 
 int
+cs_shsync_peer_cursor(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
+    int load, uint64_t main_after, int64_t ack, int64_t *rec_after)
+{
+	sqlite3 *db = cs_engine_handle(e);
+	int64_t seq = 0;
+	int saved = 0;
+
+	(void)s;
+	if (ack > 0 && cs_share_peer_ack(db, peer, ack) == 0)
+		saved = 1;
+	if (load) {
+		*rec_after = 0;
+		if (main_after > 0 && cs_share_peer_acked(db, peer, &seq) == 0)
+			*rec_after = seq;
+	}
+	return saved;
+}
+
+int
 cs_shsync_backfill(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
     const uint8_t peer_prac[CS_GID_LEN], uint64_t main_after, struct cs_changeset *cs)
 {
@@ -453,8 +477,69 @@ hex8(const uint8_t *b, char out[17])
 	cs_home_hex(b, 8, out);
 }
 
+struct notes {
+	struct cs_shsync_note v[CS_SHSYNC_NOTES_MAX];
+	size_t n;
+};
+
 static int records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
-    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp);
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
+    struct notes *nt);
+
+size_t
+cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nnotes < max ? s->nnotes : max;
+	memcpy(out, s->notes, n * sizeof(*out));
+	s->nnotes = 0;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int
+cs_shsync_note_json(const struct cs_shsync_note *no, char *out, size_t cap, size_t *len)
+{
+	char id[17], dev[2 * CS_DEVID_LEN + 1];
+	size_t n;
+	int k;
+
+	cs_home_hex(no->id, sizeof(no->id), id);
+	cs_home_hex(no->from, CS_DEVID_LEN, dev);
+	k = snprintf(out, cap,
+	    "{\"event\":\"%s\",\"share\":\"%s\",\"from\":\"%s\",\"from_name\":\"",
+	    no->kind == CS_SHAREREC_REVOKE ? CS_CTL_EV_SHARE_REVOKED : CS_CTL_EV_SHARE_RECV, id,
+	    dev);
+	if (k < 0 || (size_t)k >= cap)
+		return CS_ERANGE;
+	n = (size_t)k;
+	if (cs_ctl_json_str(out, cap, &n, (const uint8_t *)no->from_name, strlen(no->from_name)) !=
+	    0)
+		return CS_ERANGE;
+	if (no->kind == CS_SHAREREC_REVOKE)
+		k = snprintf(out + n, cap - n, "\"}");
+	else
+		k = snprintf(out + n, cap - n, "\",\"permission\":\"%s\"}",
+		    no->kind == CS_SHAREREC_TRANSFER ? "owner" : cs_perm_name(no->perm));
+	if (k < 0 || (size_t)k >= cap - n)
+		return CS_ERANGE;
+	*len = n + (size_t)k;
+	return 0;
+}
+
+/* After the commit: hand the notes to the loop (the oldest kept when full). */
+static void
+notes_push(struct cs_shsync *s, const struct notes *nt)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < nt->n && s->nnotes < CS_SHSYNC_NOTES_MAX; i++)
+		s->notes[s->nnotes++] = nt->v[i];
+	pthread_mutex_unlock(&s->mu);
+}
 
 int
 cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *msg, size_t len,
@@ -462,14 +547,18 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 {
 	struct cs_records_item *v;
 	struct cs_share_ctx c;
+	struct notes *nt = NULL;
 	size_t n;
 	int rc, any = 0;
 	char fh[17];
 
 	if (changed != NULL)
 		*changed = 0;
-	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL)
+	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL ||
+	    (nt = cs_calloc(1, sizeof(*nt))) == NULL) {
+		cs_free(v);
 		return CS_ENOMEM;
+	}
 	rc = cs_records_decode(msg, len, v, CS_RECORDS_MAX, &n);
 	if (rc != 0)
 		goto out;
@@ -478,8 +567,9 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 	/* one transaction for the message; a busy database: the whole again */
 	for (int tries = 0;; tries++) {
 		any = 0;
+		nt->n = 0;
 		if ((rc = cs_share_begin(c.db)) == 0) {
-			rc = records_in(s, e, &c, v, n, from, fh, &any);
+			rc = records_in(s, e, &c, v, n, from, fh, &any, nt);
 			if (rc == 0)
 				rc = cs_share_commit(c.db);
 		}
@@ -490,19 +580,22 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 			goto out;
 		nap();
 	}
+	notes_push(s, nt);
 	if (any) {
 		(void)cs_share_readonly(e, s->practitioner, cs_share_now_hlc(wall_ms()));
 		if (changed != NULL)
 			*changed = 1;
 	}
 out:
+	cs_free(nt);
 	cs_free(v);
 	return rc;
 }
 
 static int
 records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
-    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp)
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
+    struct notes *nt)
 {
 	const struct cs_share_ctx c = *cc;
 	size_t i;
@@ -514,6 +607,11 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 
 		memset(&r, 0, sizeof(r));
 		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
+		/* writes made here after a grant must be later than it, even on a
+		 * late clock (a record too far ahead does not drag the clock) */
+		if (rc == 0 && CS_HLC_MS(r.hlc) <= (uint64_t)wall_ms() + SEEN_HLC_BOUND_MS &&
+		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
+			return rc;
 		if (rc == 0) {
 			any = 1;
 			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
@@ -526,6 +624,19 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 				if (lookup(s, r.signer, &d) == 1 &&
 				    cs_share_names_one(c.db, d.practitioner, nm, sizeof(nm)) == 0)
 					who = nm;
+				if (nt->n < CS_SHSYNC_NOTES_MAX) {
+					struct cs_shsync_note *no = &nt->v[nt->n++];
+					uint8_t hash[CS_SHAREREC_HASH_LEN];
+
+					memset(no, 0, sizeof(*no));
+					no->kind = r.kind;
+					no->perm = r.perm;
+					memcpy(no->from, r.signer, CS_DEVID_LEN);
+					cs_sharerec_hash(v[i].p, v[i].len, hash);
+					memcpy(no->id, hash, sizeof(no->id));
+					snprintf(no->from_name, sizeof(no->from_name), "%s",
+					    who == nm ? nm : "");
+				}
 				/* the notification line: no patient id or label in logs */
 				if (r.kind == CS_SHAREREC_GRANT)
 					cs_log(CS_LOG_NOTICE,
@@ -703,11 +814,14 @@ cs_shsync_maintain(struct cs_shsync *s, struct cs_engine *e, const struct cs_shs
 {
 	sqlite3 *db = cs_engine_handle(e);
 	struct ended_list l = {0};
-	uint64_t now_hlc = cs_share_now_hlc(now_ms);
+	uint64_t now_hlc;
 	size_t i;
 	int rc, purged = 0;
 	char detail[CS_AUDIT_DETAIL_MAX];
 
+	/* a late clock: a revoke received here is in force now (hlc floor) */
+	if ((rc = cs_share_now_floor(db, now_ms, &now_hlc)) < 0)
+		goto out;
 	for (int tries = 0;; tries++) {
 		rc = cs_share_readonly(e, s->practitioner, now_hlc);
 		if (!is_busy(rc) || tries >= BUSY_TRIES)
