@@ -20,6 +20,7 @@
 #include "agent/audit_cmd.h"
 #include "agent/control.h"
 #include "agent/ctl_jobs.h"
+#include "agent/ctl_share.h"
 #include "agent/db_cmd.h"
 #include "agent/dbw.h"
 #include "agent/devstate.h"
@@ -886,6 +887,8 @@ local_changed(struct agent *a)
 	a->local_gen++;
 	pump_all(a);
 	ctl_refresh(a); /* db_version and conflicts for the status, even offline */
+	if (!a->stopping && a->dbw.started) /* share events waiting for their rows */
+		cs_ctl_share_events(&a->dbw, a->eng, &a->sh, &a->ctl);
 }
 
 /* ------------------------------------------------- local state, acked file */
@@ -2721,6 +2724,9 @@ ctl_async(void *ctx, const struct cs_ctl_req *req, uint64_t token)
 
 	if (a->stopping)
 		return CS_EIO;
+	if (cs_ctl_share_is(req->verb))
+		return cs_ctl_share_post(&a->dbw, a->eng, &a->sh, &a->ctl, req, token, ctl_figures,
+		    a);
 	return cs_ctl_jobs_post(&a->dbw, a->eng, &a->ctl, req, token, ctl_figures, a);
 }
 

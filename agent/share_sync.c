@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/share_ops.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "wire/records.h"
@@ -136,6 +137,112 @@ ctx_of(struct cs_shsync *s, struct cs_engine *e, struct cs_share_ctx *c)
 	c->lookup = lookup;
 	c->devs = devs_of;
 	c->cb_ctx = s;
+}
+
+size_t
+cs_shsync_pracs(struct cs_shsync *s, uint8_t (*out)[CS_GID_LEN], size_t *ndev, size_t max)
+{
+	size_t i, j, n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->n; i++) {
+		for (j = 0; j < n; j++)
+			if (memcmp(out[j], s->dev[i].practitioner, CS_GID_LEN) == 0)
+				break;
+		if (j == n) {
+			if (n == max)
+				continue;
+			memcpy(out[n], s->dev[i].practitioner, CS_GID_LEN);
+			if (ndev != NULL)
+				ndev[n] = 0;
+			n++;
+		}
+		if (ndev != NULL)
+			ndev[j]++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+cs_shsync_self(struct cs_shsync *s, struct cs_engine *e, struct cs_share_self *self,
+    uint8_t (*pracs)[CS_GID_LEN])
+{
+	memset(self, 0, sizeof(*self));
+	ctx_of(s, e, &self->c);
+	self->sign_pk = s->sign_pk;
+	self->name = s->name;
+	self->npracs = cs_shsync_pracs(s, pracs, NULL, CS_HOME_MAX_DEVICES);
+	self->pracs = (const uint8_t(*)[CS_GID_LEN])pracs;
+}
+
+size_t
+cs_shsync_events_pending(struct cs_shsync *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nev;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+size_t
+cs_shsync_events_take(struct cs_shsync *s, struct cs_shsync_event *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nev < max ? s->nev : max;
+	memcpy(out, s->ev, n * sizeof(*out));
+	memmove(s->ev, s->ev + n, (s->nev - n) * sizeof(*out));
+	s->nev -= n;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Queue ev (mu held); the oldest goes when the queue is full. */
+static void
+ev_push(struct cs_shsync *s, const struct cs_shsync_event *ev)
+{
+	if (s->nev == CS_SHSYNC_MAX_EVENTS) {
+		memmove(s->ev, s->ev + 1, (s->nev - 1) * sizeof(*ev));
+		s->nev--;
+	}
+	s->ev[s->nev++] = *ev;
+}
+
+void
+cs_shsync_events_putback(struct cs_shsync *s, const struct cs_shsync_event *ev)
+{
+	pthread_mutex_lock(&s->mu);
+	ev_push(s, ev);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * The events of one RECORDS message, queued after its commit. A permission
+ * change (revoke then grant of the same patient by the same signer) is one
+ * share_received, not a revoke and a grant.
+ */
+static void
+ev_note(struct cs_shsync *s, const struct cs_shsync_event *v, size_t n)
+{
+	size_t i, j;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < n; i++) {
+		if (v[i].kind == CS_SHAREREC_REVOKE) {
+			for (j = i + 1; j < n; j++)
+				if (v[j].kind == CS_SHAREREC_GRANT &&
+				    memcmp(v[j].patient, v[i].patient, CS_GID_LEN) == 0)
+					break;
+			if (j < n)
+				continue;
+		}
+		ev_push(s, &v[i]);
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void
@@ -313,8 +420,14 @@ hex8(const uint8_t *b, char out[17])
 	cs_home_hex(b, 8, out);
 }
 
+struct ev_list {
+	struct cs_shsync_event v[CS_SHSYNC_MAX_EVENTS];
+	size_t n;
+};
+
 static int records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
-    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp);
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
+    struct ev_list *evl);
 
 int
 cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *msg, size_t len,
@@ -322,14 +435,19 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 {
 	struct cs_records_item *v;
 	struct cs_share_ctx c;
+	struct ev_list *evl;
 	size_t n;
 	int rc, any = 0;
 	char fh[17];
 
 	if (changed != NULL)
 		*changed = 0;
-	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL)
+	if ((evl = cs_calloc(1, sizeof(*evl))) == NULL)
 		return CS_ENOMEM;
+	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL) {
+		cs_free(evl);
+		return CS_ENOMEM;
+	}
 	rc = cs_records_decode(msg, len, v, CS_RECORDS_MAX, &n);
 	if (rc != 0)
 		goto out;
@@ -338,8 +456,9 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 	/* one transaction for the message; a busy database: the whole again */
 	for (int tries = 0;; tries++) {
 		any = 0;
+		evl->n = 0;
 		if ((rc = cs_share_begin(c.db)) == 0) {
-			rc = records_in(s, e, &c, v, n, from, fh, &any);
+			rc = records_in(s, e, &c, v, n, from, fh, &any, evl);
 			if (rc == 0)
 				rc = cs_share_commit(c.db);
 		}
@@ -355,14 +474,17 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 		if (changed != NULL)
 			*changed = 1;
 	}
+	ev_note(s, evl->v, evl->n); /* committed: the subscribers may hear of them */
 out:
 	cs_free(v);
+	cs_free(evl);
 	return rc;
 }
 
 static int
 records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
-    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp)
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
+    struct ev_list *evl)
 {
 	const struct cs_share_ctx c = *cc;
 	size_t i;
@@ -386,6 +508,20 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 				if (lookup(s, r.signer, &d) == 1 &&
 				    cs_share_names_one(c.db, d.practitioner, nm, sizeof(nm)) == 0)
 					who = nm;
+				if (evl->n < CS_SHSYNC_MAX_EVENTS) {
+					struct cs_shsync_event *ev = &evl->v[evl->n++];
+
+					memset(ev, 0, sizeof(*ev));
+					ev->kind = r.kind;
+					ev->perm = r.perm;
+					ev->hlc = r.hlc;
+					ev->until_ms = r.until_ms;
+					memcpy(ev->from, r.signer, CS_DEVID_LEN);
+					snprintf(ev->from_name, sizeof(ev->from_name), "%s",
+					    nm[0] != '\0' ? nm : "");
+					memcpy(ev->patient, r.patient, CS_GID_LEN);
+					ev->noted_ms = wall_ms();
+				}
 				/* the notification line: no patient id or label in logs */
 				if (r.kind == CS_SHAREREC_GRANT)
 					cs_log(CS_LOG_NOTICE,

@@ -27,12 +27,30 @@
 #include "sql/share.h"
 
 #define CS_SHSYNC_RECS_PER_MSG 256     /* records per RECORDS message */
+#define CS_SHSYNC_MAX_EVENTS   32      /* share events waiting for the control socket */
 #define CS_SHSYNC_PURGE_GRACE  600000u /* ms after an end: purge even if unacked */
 
 struct cs_shsync_dev {
 	uint8_t id[CS_DEVID_LEN];
 	uint8_t practitioner[CS_GID_LEN];
 	uint8_t sign_pk[32];
+};
+
+/*
+ * A share to this device's practitioner received from a peer (grant,
+ * transfer or revoke), waiting to be pushed to the control socket's
+ * subscribers (agent/ctl_share.h). The patient gid stays in the agent: the
+ * event carries at most its local label, and only to a subscriber that
+ * asked for labels.
+ */
+struct cs_shsync_event {
+	int kind; /* CS_SHAREREC_GRANT, _TRANSFER or _REVOKE */
+	int perm; /* GRANT */
+	uint64_t hlc, until_ms;
+	uint8_t from[CS_DEVID_LEN];
+	char from_name[CS_HOME_NAME_MAX];
+	uint8_t patient[CS_GID_LEN];
+	int64_t noted_ms; /* wall clock when stored here */
 };
 
 struct cs_shsync {
@@ -43,6 +61,10 @@ struct cs_shsync {
 	uint8_t device[CS_DEVID_LEN], practitioner[CS_GID_LEN], sign_pk[32];
 	char name[CS_HOME_NAME_MAX];
 	const uint8_t *sign_sk; /* the home's; worker reads it */
+	/* share events for the control socket (guarded by mu) */
+	struct cs_shsync_event ev[CS_SHSYNC_MAX_EVENTS];
+	size_t nev;
+	int ev_posted; /* loop thread: a drain job is queued */
 };
 
 /* Loop thread. 0 or CS_EIO. */
@@ -91,6 +113,28 @@ int cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t
 /* Worker: after an apply that refused rows, audit them per patient and writer. */
 void cs_shsync_refused(struct cs_shsync *s, struct cs_engine *e, const struct cs_changeset *cs,
     const uint8_t from[CS_DEVID_LEN]);
+
+/*
+ * Worker: this device as a share operation needs it (agent/share_ops.h), on
+ * e's connection; pracs (CS_HOME_MAX_DEVICES entries, the caller's) gets a
+ * copy of the roster's practitioners.
+ */
+struct cs_share_self;
+void cs_shsync_self(struct cs_shsync *s, struct cs_engine *e, struct cs_share_self *self,
+    uint8_t (*pracs)[CS_GID_LEN]);
+
+/*
+ * The roster's practitioners (a copy, repeats removed) into out (max), and
+ * for each the number of its devices in ndev (may be NULL). Any thread.
+ */
+size_t cs_shsync_pracs(struct cs_shsync *s, uint8_t (*out)[CS_GID_LEN], size_t *ndev, size_t max);
+
+/* Any thread: the share events waiting (0 none). */
+size_t cs_shsync_events_pending(struct cs_shsync *s);
+/* Worker: take up to max waiting events (oldest first) out of the queue. */
+size_t cs_shsync_events_take(struct cs_shsync *s, struct cs_shsync_event *out, size_t max);
+/* Worker: put back an event not ready yet (it waits for its patient's rows). */
+void cs_shsync_events_putback(struct cs_shsync *s, const struct cs_shsync_event *ev);
 
 /* What a peer acknowledged, for the purge rule. */
 struct cs_shsync_ack {
