@@ -530,67 +530,66 @@ struct ev_job {
 	struct cs_shsync *sh;
 	struct cs_control *c;
 	size_t n;
-	char plain[CS_SHSYNC_MAX_EVENTS][EV_LINE];
-	char labelled[CS_SHSYNC_MAX_EVENTS][EV_LINE];
+	char plain[CS_SHSYNC_NOTES_MAX][EV_LINE];
+	char labelled[CS_SHSYNC_NOTES_MAX][EV_LINE];
 };
 
-/* The event line of ev, with label (NULL: none) into out. 0 or CS_ERANGE. */
+/*
+ * The event line of a note (agent/share_sync.c, PROTOCOL.md §8.2) into
+ * plain, and the same with "patient_label" (when label is not NULL) into
+ * labelled. 0 or CS_ERANGE.
+ */
 static int
-ev_line(const struct cs_shsync_event *ev, const char *label, char *out)
+ev_lines(const struct cs_shsync_note *no, const char *label, char *plain, char *labelled)
 {
-	char hex[2 * CS_DEVID_LEN + 1];
-	size_t len = 0;
-	int rc;
+	size_t len = 0, n;
 
-	cs_home_hex(ev->from, CS_DEVID_LEN, hex);
-	rc = putf(out, EV_LINE, &len,
-	    "{\"event\":\"%s\",\"share\":%llu,\"from\":\"%s\",\"from_name\":",
-	    ev->kind == CS_SHAREREC_REVOKE ? CS_CTL_EV_SHARE_REVOKED : CS_CTL_EV_SHARE_RECV,
-	    (unsigned long long)CS_HLC_MS(ev->hlc), hex);
-	if (rc == 0)
-		rc = cs_jsonw_str(out, EV_LINE, &len, ev->from_name);
-	if (rc == 0 && ev->kind != CS_SHAREREC_REVOKE) {
-		rc = putf(out, EV_LINE, &len, ",\"permission\":\"%s\",\"until\":",
-		    ev->kind == CS_SHAREREC_TRANSFER ? "owner" : cs_perm_name(ev->perm));
-		if (rc == 0 && ev->until_ms != 0)
-			rc = putf(out, EV_LINE, &len, "%llu", (unsigned long long)ev->until_ms);
-		else if (rc == 0)
-			rc = putf(out, EV_LINE, &len, "null");
+	if (cs_shsync_note_json(no, plain, EV_LINE, &len) != 0 || len < 2 || plain[len - 1] != '}')
+		return CS_ERANGE;
+	memcpy(labelled, plain, len + 1);
+	if (label == NULL)
+		return 0;
+	n = len - 1; /* before the closing brace */
+	labelled[n] = '\0';
+	if (putf(labelled, EV_LINE, &n, ",\"patient_label\":") != 0 ||
+	    cs_jsonw_str(labelled, EV_LINE, &n, label) != 0 ||
+	    putf(labelled, EV_LINE, &n, "}") != 0) {
+		memcpy(labelled, plain, len + 1); /* too long: no label */
+		return 0;
 	}
-	if (rc == 0 && label != NULL) {
-		rc = putf(out, EV_LINE, &len, ",\"patient_label\":");
-		if (rc == 0)
-			rc = cs_jsonw_str(out, EV_LINE, &len, label);
-	}
-	if (rc == 0)
-		rc = putf(out, EV_LINE, &len, "}");
-	return rc;
+	return 0;
 }
 
 static void
 ev_run(struct cs_dbw_job *job, void *ctx)
 {
 	struct ev_job *x = (struct ev_job *)job;
-	struct cs_shsync_event v[CS_SHSYNC_MAX_EVENTS];
+	struct cs_shsync_note v[CS_SHSYNC_NOTES_MAX];
 	int64_t now = wall_ms();
 	char label[256];
-	size_t n, i;
+	size_t n, i, k;
 	int have;
 
 	(void)ctx;
-	n = cs_shsync_events_take(x->sh, v, CS_SHSYNC_MAX_EVENTS);
+	n = cs_shsync_take_notes(x->sh, v, CS_SHSYNC_NOTES_MAX);
 	for (i = 0; i < n; i++) {
+		/* a permission change is a revoke and a grant: one share_received */
+		for (k = i + 1; v[i].kind == CS_SHAREREC_REVOKE && k < n; k++)
+			if (v[k].kind == CS_SHAREREC_GRANT &&
+			    memcmp(v[k].patient, v[i].patient, CS_GID_LEN) == 0 &&
+			    memcmp(v[k].from, v[i].from, CS_DEVID_LEN) == 0)
+				break;
+		if (v[i].kind == CS_SHAREREC_REVOKE && k < n)
+			continue;
 		have = cs_patlabel_of(x->eng, v[i].patient, label, sizeof(label)) == 0;
 		/* a new share: its rows follow the record; wait for them a little */
 		if (!have && v[i].kind != CS_SHAREREC_REVOKE &&
 		    now - v[i].noted_ms < CS_CTL_SHARE_LABEL_WAIT_MS) {
-			cs_shsync_events_putback(x->sh, &v[i]);
+			cs_shsync_notes_putback(x->sh, &v[i]);
 			continue;
 		}
-		if (ev_line(&v[i], NULL, x->plain[x->n]) != 0 ||
-		    ev_line(&v[i], have ? label : NULL, x->labelled[x->n]) != 0)
-			continue;
-		x->n++;
+		if (ev_lines(&v[i], have ? label : NULL, x->plain[x->n], x->labelled[x->n]) == 0)
+			x->n++;
 	}
 }
 
@@ -613,7 +612,7 @@ cs_ctl_share_events(struct cs_dbw *w, struct cs_engine *eng, struct cs_shsync *s
 {
 	struct ev_job *x;
 
-	if (sh->ev_posted || cs_shsync_events_pending(sh) == 0)
+	if (sh->ev_posted || cs_shsync_notes_pending(sh) == 0)
 		return;
 	if ((x = cs_calloc(1, sizeof(*x))) == NULL)
 		return; /* the next call tries again */
