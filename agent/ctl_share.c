@@ -321,7 +321,10 @@ share_cb(void *ctx, const struct cs_share_row *r)
 		else
 			rc = put(x, "null");
 	}
-	if (rc == 0 && (rc = put(x, ",\"active\":%s,\"note\":", active ? "true" : "false")) == 0 &&
+	if (rc == 0 &&
+	    (rc = put(x, ",\"active\":%s,\"you\":%s,\"note\":", active ? "true" : "false",
+	         memcmp(r->practitioner, x->sh->practitioner, CS_GID_LEN) == 0 ? "true"
+	                                                                       : "false")) == 0 &&
 	    (rc = put_str(x, r->note)) == 0)
 		rc = put(x, "}");
 	if (rc == CS_ERANGE) {

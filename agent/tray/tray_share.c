@@ -537,7 +537,8 @@ manage_refresh(struct cs_tray_share *ts)
 		const struct cs_tray_row *r = &ts->rows->v[i];
 		const char *who = r->name[0] != '\0' ? r->name : r->practitioner;
 		const char *pl = r->label[0] != '\0' ? r->label : r->patient;
-		int here = r->patient[0] != '\0' && strlen(r->practitioner) == 32;
+		/* a share to me is shown, not changed here: its owner does that */
+		int here = r->patient[0] != '\0' && strlen(r->practitioner) == 32 && !r->you;
 
 		if (!r->active || strcmp(r->rights, "owner") == 0)
 			continue;
