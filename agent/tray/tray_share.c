@@ -516,76 +516,91 @@ manage_refresh(struct cs_tray_share *ts)
 	char err[160], line[320], when[32], verb[CS_CTL_MAX_REQ], what[160], until[32];
 	GtkWidget *first, *b;
 	int64_t now = (int64_t)time(NULL) * 1000;
+	int64_t from = 0;
 	size_t i, n = 0;
-	int row = 1, k;
+	int row = 1, k, page;
 	time_t tt;
 	struct tm tm;
 
 	ts->refreshing = 1;
 	gtk_container_foreach(GTK_CONTAINER(ts->mgrid), (GtkCallback)gtk_widget_destroy, NULL);
-	if (ask_rows(ts, "shares", "shares", err, sizeof(err)) != 0) {
-		snprintf(line, sizeof(line), "Cannot list the shares: %s", err);
-		say(ts, ts->mmsg, "manage", line);
-		ts->refreshing = 0;
-		return;
-	}
 	gtk_grid_attach(GTK_GRID(ts->mgrid), label("Patient"), 0, 0, 1, 1);
 	gtk_grid_attach(GTK_GRID(ts->mgrid), label("Shared with"), 1, 0, 1, 1);
 	gtk_grid_attach(GTK_GRID(ts->mgrid), label("Permission"), 2, 0, 3, 1);
 	gtk_grid_attach(GTK_GRID(ts->mgrid), label("Until (UTC)"), 5, 0, 1, 1);
-	for (i = 0; i < ts->rows->n; i++) {
-		const struct cs_tray_row *r = &ts->rows->v[i];
-		const char *who = r->name[0] != '\0' ? r->name : r->practitioner;
-		const char *pl = r->label[0] != '\0' ? r->label : r->patient;
-		/* a share to me is shown, not changed here: its owner does that */
-		int here = r->patient[0] != '\0' && strlen(r->practitioner) == 32 && !r->you;
+	/* every page of `shares` (PROTOCOL.md §8.4) */
+	for (page = 0; page < MAX_PAGES; page++) {
+		if (from == 0)
+			snprintf(verb, sizeof(verb), "shares");
+		else
+			snprintf(verb, sizeof(verb), "shares %lld", (long long)from);
+		if (ask_rows(ts, verb, "shares", err, sizeof(err)) != 0) {
+			snprintf(line, sizeof(line), "Cannot list the shares: %s", err);
+			say(ts, ts->mmsg, "manage", line);
+			gtk_widget_show_all(ts->mgrid);
+			ts->refreshing = 0;
+			return;
+		}
+		for (i = 0; i < ts->rows->n; i++) {
+			const struct cs_tray_row *r = &ts->rows->v[i];
+			const char *who = r->name[0] != '\0' ? r->name : r->practitioner;
+			const char *pl = r->label[0] != '\0' ? r->label : r->patient;
+			/* a share to me is shown, not changed here: its owner does that */
+			int here =
+			    r->patient[0] != '\0' && strlen(r->practitioner) == 32 && !r->you;
 
-		if (!r->active || strcmp(r->rights, "owner") == 0)
-			continue;
-		until[0] = '\0';
-		snprintf(when, sizeof(when), "-");
-		if (r->until > 0) {
-			tt = (time_t)(r->until / 1000);
-			if (gmtime_r(&tt, &tm) != NULL)
-				strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-			if (r->until > now + 1000)
-				snprintf(until, sizeof(until), " %lld",
-				    (long long)(r->until / 1000));
-		}
-		gtk_grid_attach(GTK_GRID(ts->mgrid), label(pl[0] != '\0' ? pl : "(not here)"), 0,
-		    row, 1, 1);
-		gtk_grid_attach(GTK_GRID(ts->mgrid), label(who), 1, row, 1, 1);
-		first = NULL;
-		for (k = 0; k < 3; k++) {
-			b = first == NULL ? gtk_radio_button_new_with_label(NULL, perm_names[k])
-			                  : gtk_radio_button_new_with_label_from_widget(
-			                        GTK_RADIO_BUTTON(first), perm_names[k]);
-			if (first == NULL)
-				first = b;
-			gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(b),
-			    strcmp(r->rights, perm_names[k]) == 0);
-			snprintf(verb, sizeof(verb), "perm %s %s %s%s", r->patient, r->practitioner,
-			    perm_names[k], until);
+			if (!r->active || strcmp(r->rights, "owner") == 0)
+				continue;
+			until[0] = '\0';
+			snprintf(when, sizeof(when), "-");
+			if (r->until > 0) {
+				tt = (time_t)(r->until / 1000);
+				if (gmtime_r(&tt, &tm) != NULL)
+					strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+				if (r->until > now + 1000)
+					snprintf(until, sizeof(until), " %lld",
+					    (long long)(r->until / 1000));
+			}
+			gtk_grid_attach(GTK_GRID(ts->mgrid),
+			    label(pl[0] != '\0' ? pl : "(not here)"), 0, row, 1, 1);
+			gtk_grid_attach(GTK_GRID(ts->mgrid), label(who), 1, row, 1, 1);
+			first = NULL;
+			for (k = 0; k < 3; k++) {
+				b = first == NULL
+				    ? gtk_radio_button_new_with_label(NULL, perm_names[k])
+				    : gtk_radio_button_new_with_label_from_widget(
+				          GTK_RADIO_BUTTON(first), perm_names[k]);
+				if (first == NULL)
+					first = b;
+				gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(b),
+				    strcmp(r->rights, perm_names[k]) == 0);
+				snprintf(verb, sizeof(verb), "perm %s %s %s%s", r->patient,
+				    r->practitioner, perm_names[k], until);
+				g_object_set_data_full(G_OBJECT(b), "verb", g_strdup(verb), g_free);
+				g_signal_connect(b, "toggled", G_CALLBACK(on_perm_toggled), ts);
+				gtk_widget_set_sensitive(b, here);
+				snprintf(what, sizeof(what), "perm %s %s %s", pl, who,
+				    perm_names[k]);
+				hook_widget(ts, b, "manage", what);
+				gtk_grid_attach(GTK_GRID(ts->mgrid), b, 2 + k, row, 1, 1);
+			}
+			gtk_grid_attach(GTK_GRID(ts->mgrid), label(when), 5, row, 1, 1);
+			b = gtk_button_new_with_label("Revoke");
+			snprintf(verb, sizeof(verb), "revoke %s %s", r->patient, r->practitioner);
 			g_object_set_data_full(G_OBJECT(b), "verb", g_strdup(verb), g_free);
-			g_signal_connect(b, "toggled", G_CALLBACK(on_perm_toggled), ts);
+			g_signal_connect(b, "clicked", G_CALLBACK(on_revoke), ts);
 			gtk_widget_set_sensitive(b, here);
-			snprintf(what, sizeof(what), "perm %s %s %s", pl, who, perm_names[k]);
+			snprintf(what, sizeof(what), "revoke %s %s", pl, who);
 			hook_widget(ts, b, "manage", what);
-			gtk_grid_attach(GTK_GRID(ts->mgrid), b, 2 + k, row, 1, 1);
+			gtk_grid_attach(GTK_GRID(ts->mgrid), b, 6, row, 1, 1);
+			snprintf(line, sizeof(line), "share %s %s %s until %s", pl, who, r->rights,
+			    when);
+			hook(ts, "manage", line);
+			row++;
+			n++;
 		}
-		gtk_grid_attach(GTK_GRID(ts->mgrid), label(when), 5, row, 1, 1);
-		b = gtk_button_new_with_label("Revoke");
-		snprintf(verb, sizeof(verb), "revoke %s %s", r->patient, r->practitioner);
-		g_object_set_data_full(G_OBJECT(b), "verb", g_strdup(verb), g_free);
-		g_signal_connect(b, "clicked", G_CALLBACK(on_revoke), ts);
-		gtk_widget_set_sensitive(b, here);
-		snprintf(what, sizeof(what), "revoke %s %s", pl, who);
-		hook_widget(ts, b, "manage", what);
-		gtk_grid_attach(GTK_GRID(ts->mgrid), b, 6, row, 1, 1);
-		snprintf(line, sizeof(line), "share %s %s %s until %s", pl, who, r->rights, when);
-		hook(ts, "manage", line);
-		row++;
-		n++;
+		if ((from = ts->rows->next) == 0)
+			break;
 	}
 	snprintf(line, sizeof(line), n == 0 ? "No share in force." : "%zu share%s in force.", n,
 	    n == 1 ? "" : "s");

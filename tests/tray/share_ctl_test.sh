@@ -47,8 +47,8 @@ python3 "$cli" "$tmp/x_b/cabsync/control.sock" subscribe "$tmp/ev_plain" &
 pids="$pids $!"
 python3 "$cli" "$tmp/x_b/cabsync/control.sock" subscribe "$tmp/ev_labels" labels &
 pids="$pids $!"
-until_eq 10 'grep -c "\"event\":\"status\"" "$tmp/ev_labels" | cut -c1' 1
-until_eq 10 'grep -c "\"event\":\"status\"" "$tmp/ev_plain" | cut -c1' 1
+until_eq 10 'grep -c "\"event\":\"status\"" "$tmp/ev_labels" | grep -q "^[1-9]" && echo y' y
+until_eq 10 'grep -c "\"event\":\"status\"" "$tmp/ev_plain" | grep -q "^[1-9]" && echo y' y
 
 # refusals
 [ "$(ctl a share 99 "$leroy" read | js 'j["error"]')" = "no such patient here" ] ||
