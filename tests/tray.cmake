@@ -49,3 +49,6 @@ if(TARGET cabsync-tray)
 			${CMAKE_SOURCE_DIR})
 	set_tests_properties(tray_share_windows PROPERTIES TIMEOUT 300 LABELS tray)
 endif()
+# The patients' labels the share verbs list (sql/patlabel.h).
+cs_unit_test(patlabel cs_sql cs_base)
+set_tests_properties(unit_patlabel PROPERTIES LABELS "unit;tray")
