@@ -4,11 +4,13 @@
 #include "agent/share_sync.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "agent/control.h"
 #include "agent/ctl_jobs.h"
+#include "agent/share_ops.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "wire/records.h"
@@ -23,6 +25,9 @@ wall_ms(void)
 }
 
 #define BUSY_TRIES 2000 /* x 5 ms: 10 s of a busy database */
+/* the engine's default future bound (sql/engine.h): a record further ahead
+ * than that does not raise the local hlc floor */
+#define SEEN_HLC_BOUND_MS 300000
 
 static int
 is_busy(int rc)
@@ -140,6 +145,43 @@ ctx_of(struct cs_shsync *s, struct cs_engine *e, struct cs_share_ctx *c)
 	c->cb_ctx = s;
 }
 
+size_t
+cs_shsync_pracs(struct cs_shsync *s, uint8_t (*out)[CS_GID_LEN], size_t *ndev, size_t max)
+{
+	size_t i, j, n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->n; i++) {
+		for (j = 0; j < n; j++)
+			if (memcmp(out[j], s->dev[i].practitioner, CS_GID_LEN) == 0)
+				break;
+		if (j == n) {
+			if (n == max)
+				continue;
+			memcpy(out[n], s->dev[i].practitioner, CS_GID_LEN);
+			if (ndev != NULL)
+				ndev[n] = 0;
+			n++;
+		}
+		if (ndev != NULL)
+			ndev[j]++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+cs_shsync_self(struct cs_shsync *s, struct cs_engine *e, struct cs_share_self *self,
+    uint8_t (*pracs)[CS_GID_LEN])
+{
+	memset(self, 0, sizeof(*self));
+	ctx_of(s, e, &self->c);
+	self->sign_pk = s->sign_pk;
+	self->name = s->name;
+	self->npracs = cs_shsync_pracs(s, pracs, NULL, CS_HOME_MAX_DEVICES);
+	self->pracs = (const uint8_t(*)[CS_GID_LEN])pracs;
+}
+
 static void
 self_of(struct cs_shsync *s, struct cs_audit_self *self)
 {
@@ -211,17 +253,11 @@ rec_out_cb(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
 }
 
 int
-cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_after, uint8_t **msg,
-    size_t *len, int64_t *rec_last, uint64_t *claim_pos)
+cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_pos)
 {
 	struct cs_share_ctx c;
-	struct recs_out *o;
-	size_t cap;
 	int rc;
 
-	*msg = NULL;
-	*len = 0;
-	*rec_last = rec_after;
 	*claim_pos = 0;
 	ctx_of(s, e, &c);
 	/* records travel before the changes they allow: claim first (the
@@ -244,6 +280,24 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 		nap();
 	}
 	if ((rc = cs_share_claim_pos(c.db, claim_pos)) < 0)
+		return rc;
+	return 0;
+}
+
+int
+cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_after, uint8_t **msg,
+    size_t *len, int64_t *rec_last, uint64_t *claim_pos)
+{
+	struct cs_share_ctx c;
+	struct recs_out *o;
+	size_t cap;
+	int rc;
+
+	*msg = NULL;
+	*len = 0;
+	*rec_last = rec_after;
+	ctx_of(s, e, &c);
+	if ((rc = cs_shsync_claim(s, e, claim_pos)) < 0)
 		return rc;
 	if ((o = cs_calloc(1, sizeof(*o))) == NULL)
 		return CS_ENOMEM;
@@ -276,6 +330,133 @@ out:
 	if (o != NULL)
 		cs_free(o->buf);
 	cs_free(o);
+	return rc;
+}
+
+static int
+gid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CS_GID_LEN);
+}
+
+struct recs_for {
+	const uint8_t *prac;
+	const uint8_t (*pats)[CS_GID_LEN];
+	size_t npats;
+	uint8_t (*extra)[CS_GID_LEN]; /* patients granted/revoked/transferred to prac */
+	size_t nextra, cap;
+	struct recs_out *o;
+	uint8_t *msg;
+	cs_shsync_msg_cb cb;
+	void *ctx;
+	size_t nmsg;
+	int64_t last;
+};
+
+static int
+has_gid(const uint8_t (*v)[CS_GID_LEN], size_t n, const uint8_t *g)
+{
+	return n > 0 && bsearch(g, v, n, CS_GID_LEN, gid_cmp) != NULL;
+}
+
+/* Pass 1: the patients whose rights for prac a record changes. */
+static int
+for_pass1(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
+{
+	struct recs_for *f = ctx;
+	struct cs_sharerec r;
+
+	(void)seq;
+	if (cs_sharerec_decode(rec, len, &r) != 0)
+		return 0; /* stored records decode; a bad one is skipped, not sent */
+	if ((r.kind != CS_SHAREREC_GRANT && r.kind != CS_SHAREREC_REVOKE &&
+	        r.kind != CS_SHAREREC_TRANSFER) ||
+	    memcmp(r.practitioner, f->prac, CS_GID_LEN) != 0)
+		return 0;
+	if (cs_grow(&f->extra, &f->cap, f->nextra + 1, CS_GID_LEN) < 0)
+		return CS_ENOMEM;
+	memcpy(f->extra[f->nextra++], r.patient, CS_GID_LEN);
+	return 0;
+}
+
+static int
+for_flush(struct recs_for *f)
+{
+	size_t len;
+	int rc;
+
+	if (f->o->n == 0)
+		return 0;
+	rc = cs_records_encode(f->o->v, f->o->n, f->msg, cs_records_size(CS_SHSYNC_RECS_PER_MSG),
+	    &len);
+	if (rc == 0)
+		rc = f->cb(f->ctx, f->msg, len);
+	f->o->n = 0;
+	f->o->used = 0;
+	f->nmsg++;
+	return rc;
+}
+
+/* Pass 2: every NAME record and every record of a patient of the bundle. */
+static int
+for_pass2(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
+{
+	struct recs_for *f = ctx;
+	struct cs_sharerec r;
+	int rc;
+
+	if (cs_sharerec_decode(rec, len, &r) != 0)
+		return 0;
+	if (r.kind != CS_SHAREREC_NAME && !has_gid(f->pats, f->npats, r.patient) &&
+	    !has_gid((const uint8_t(*)[CS_GID_LEN])f->extra, f->nextra, r.patient))
+		return 0;
+	if (f->o->n == CS_SHSYNC_RECS_PER_MSG && (rc = for_flush(f)) != 0)
+		return rc;
+	if (r.kind != CS_SHAREREC_NAME)
+		f->last = seq;
+	return rec_out_cb(f->o, seq, rec, len);
+}
+
+int
+cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t prac[CS_GID_LEN],
+    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx, int64_t *last)
+{
+	sqlite3 *db = cs_engine_handle(e);
+	struct recs_for f;
+	int rc;
+
+	(void)s;
+	*last = 0;
+	memset(&f, 0, sizeof(f));
+	f.prac = prac;
+	f.cb = cb;
+	f.ctx = ctx;
+	if (npats > 1)
+		qsort(pats, npats, CS_GID_LEN, gid_cmp);
+	f.pats = (const uint8_t(*)[CS_GID_LEN])pats;
+	f.npats = npats;
+	if ((f.o = cs_calloc(1, sizeof(*f.o))) == NULL ||
+	    (f.o->buf = cs_malloc((size_t)CS_SHSYNC_RECS_PER_MSG * CS_RECORDS_ITEM_MAX)) == NULL ||
+	    (f.msg = cs_malloc(cs_records_size(CS_SHSYNC_RECS_PER_MSG))) == NULL) {
+		rc = CS_ENOMEM;
+		goto out;
+	}
+	if ((rc = cs_share_records_after(db, 0, INT32_MAX, for_pass1, &f)) < 0)
+		goto out;
+	if (f.nextra > 1)
+		qsort(f.extra, f.nextra, CS_GID_LEN, gid_cmp);
+	if ((rc = cs_share_records_after(db, 0, INT32_MAX, for_pass2, &f)) < 0)
+		goto out;
+	if ((rc = for_flush(&f)) < 0)
+		goto out;
+	rc = (int)f.nmsg;
+	*last = f.last;
+out:
+	if (f.o != NULL)
+		cs_free(f.o->buf);
+	cs_free(f.o);
+	cs_free(f.msg);
+	cs_free(f.extra);
 	return rc;
 }
 
@@ -354,6 +535,26 @@ cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max
 	s->nnotes = 0;
 	pthread_mutex_unlock(&s->mu);
 	return n;
+}
+
+size_t
+cs_shsync_notes_pending(struct cs_shsync *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nnotes;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+cs_shsync_notes_putback(struct cs_shsync *s, const struct cs_shsync_note *no)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->nnotes < CS_SHSYNC_NOTES_MAX)
+		s->notes[s->nnotes++] = *no;
+	pthread_mutex_unlock(&s->mu);
 }
 
 int
@@ -464,6 +665,11 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 
 		memset(&r, 0, sizeof(r));
 		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
+		/* writes made here after a grant must be later than it, even on a
+		 * late clock (a record too far ahead does not drag the clock) */
+		if (rc == 0 && CS_HLC_MS(r.hlc) <= (uint64_t)wall_ms() + SEEN_HLC_BOUND_MS &&
+		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
+			return rc;
 		if (rc == 0) {
 			any = 1;
 			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
@@ -486,6 +692,8 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 					memcpy(no->from, r.signer, CS_DEVID_LEN);
 					cs_sharerec_hash(v[i].p, v[i].len, hash);
 					memcpy(no->id, hash, sizeof(no->id));
+					memcpy(no->patient, r.patient, CS_GID_LEN);
+					no->noted_ms = wall_ms();
 					snprintf(no->from_name, sizeof(no->from_name), "%s",
 					    who == nm ? nm : "");
 				}
@@ -666,11 +874,14 @@ cs_shsync_maintain(struct cs_shsync *s, struct cs_engine *e, const struct cs_shs
 {
 	sqlite3 *db = cs_engine_handle(e);
 	struct ended_list l = {0};
-	uint64_t now_hlc = cs_share_now_hlc(now_ms);
+	uint64_t now_hlc;
 	size_t i;
 	int rc, purged = 0;
 	char detail[CS_AUDIT_DETAIL_MAX];
 
+	/* a late clock: a revoke received here is in force now (hlc floor) */
+	if ((rc = cs_share_now_floor(db, now_ms, &now_hlc)) < 0)
+		goto out;
 	for (int tries = 0;; tries++) {
 		rc = cs_share_readonly(e, s->practitioner, now_hlc);
 		if (!is_busy(rc) || tries >= BUSY_TRIES)

@@ -41,6 +41,10 @@ struct cs_shsync_note {
 	uint8_t from[CS_DEVID_LEN];
 	uint8_t id[8]; /* first bytes of the record's hash */
 	char from_name[CS_SHAREREC_NOTE_MAX + 1];
+	/* kept in the agent, never in the event: the patient, whose local
+	 * label only a "subscribe labels" client gets (agent/ctl_share.h) */
+	uint8_t patient[CS_GID_LEN];
+	int64_t noted_ms; /* wall clock when stored */
 };
 
 struct cs_shsync_dev {
@@ -59,6 +63,7 @@ struct cs_shsync {
 	const uint8_t *sign_sk;                           /* the home's; worker reads it */
 	struct cs_shsync_note notes[CS_SHSYNC_NOTES_MAX]; /* under mu */
 	size_t nnotes;
+	int ev_posted; /* loop thread: agent/ctl_share.c's event job is queued */
 };
 
 /* Loop thread. 0 or CS_EIO. */
@@ -84,6 +89,27 @@ int cs_shsync_install(struct cs_shsync *s, struct cs_engine *e);
  */
 int cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_after,
     uint8_t **msg, size_t *len, int64_t *rec_last, uint64_t *claim_pos);
+
+/*
+ * Worker: claim the new patients of this device (as cs_shsync_records_out
+ * does first); *claim_pos as there. 0 or a negative code.
+ */
+int cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_pos);
+
+/*
+ * Worker: the share records a relay bundle for a device of practitioner
+ * prac carries (docs/RELAY.md "Payload"): every NAME record, every record of
+ * a patient in pats (the patients of the bundle's rows), and every record of
+ * a patient granted, revoked or transferred to prac, in seq order (a record
+ * after the ones it depends on). cb gets them as RECORDS messages of at most
+ * CS_SHSYNC_RECS_PER_MSG records (its bytes live during the call). pats
+ * (npats gids, the caller's) is sorted in place. *last gets the seq of the
+ * last record given that is not a NAME record (0 none). Returns the number of messages, cb's
+ * non-zero value, or a negative code.
+ */
+typedef int (*cs_shsync_msg_cb)(void *ctx, const uint8_t *msg, size_t len);
+int cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t prac[CS_GID_LEN],
+    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx, int64_t *last);
 
 /*
  * Worker, before cs_shsync_records_out: the per-peer record cursor. ack > 0
@@ -120,6 +146,25 @@ int cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t
  * returns how many. Older ones beyond CS_SHSYNC_NOTES_MAX were dropped
  * (the log and the audit trail have every one). */
 size_t cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max);
+/* Any thread: the notes waiting (0 none). */
+size_t cs_shsync_notes_pending(struct cs_shsync *s);
+/* Any thread: put a note taken back (it waits for its patient's rows); dropped when full. */
+void cs_shsync_notes_putback(struct cs_shsync *s, const struct cs_shsync_note *no);
+
+/*
+ * Worker: this device as a share operation needs it (agent/share_ops.h), on
+ * e's connection; pracs (CS_HOME_MAX_DEVICES entries, the caller's) gets a
+ * copy of the roster's practitioners.
+ */
+struct cs_share_self;
+void cs_shsync_self(struct cs_shsync *s, struct cs_engine *e, struct cs_share_self *self,
+    uint8_t (*pracs)[CS_GID_LEN]);
+
+/*
+ * The roster's practitioners (a copy, repeats removed) into out (max), and
+ * for each the number of its devices in ndev (may be NULL). Any thread.
+ */
+size_t cs_shsync_pracs(struct cs_shsync *s, uint8_t (*out)[CS_GID_LEN], size_t *ndev, size_t max);
 /*
  * The control event line of a note (no newline): share_received (a grant,
  * permission read/write/full; a transfer, permission "owner") or

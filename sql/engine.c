@@ -3948,7 +3948,7 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	const struct cs_changeset *cs = a->cs;
 	const struct cs_row *r = &cs->rows[ri];
 	struct rowstate s;
-	struct vvec vb = {0};
+	struct vvec vb = {0}, vl = {0};
 	struct lrec l = {0};
 	uint64_t maxh = r->ex_hlc, nowms = now_ms(e);
 	sqlite3_stmt *st0;
@@ -4033,15 +4033,26 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		rc = fail(e, CS_ECORRUPT, "cs_ids holds a row with causal length 0");
 		goto out;
 	}
+	/* the local vector (own entry and existence dot included), when the
+	 * local row has b's causal length: a reference it has seen is ignored
+	 * by MR 5 and is not waited for */
+	if (l.found && l.cl == r->cl &&
+	    ((rc = load_vv(e, l.rid, &vl)) < 0 || (rc = vv_put(&vl, e->self_site, l.v)) < 0 ||
+	        (rc = vv_put(&vl, l.xs, l.xn)) < 0))
+		goto out;
 	/* references: the parent must be here and alive, else wait for it; not
 	 * when the local row has a higher CL (MR 3: no incoming cell is written,
-	 * e.g. a held child whose own tombstone arrived since) */
+	 * e.g. a held child whose own tombstone arrived since), nor for a
+	 * reference the local row has seen (a stale copy of a row moved to
+	 * another parent since: it would wait for ever, sim bug 7) */
 	for (k = 0; k < r->ncells; k++) {
 		const struct cs_cell *c = &cs->cells[r->cell_first + k];
 		sqlite3_stmt *st;
 		int found = 0, alive = 0;
 
 		if (c->v.type != CS_V_REF || s.cm[c->col] < 0 || (l.found && l.cl > r->cl))
+			continue;
+		if (l.found && l.cl == r->cl && vv_has(&vl, a->m.site[c->dot.dev], c->dot.n))
 			continue;
 		if ((st = S(e, ST_PK_OF_GID)) == NULL) {
 			rc = CS_SQL_ESQLITE;
@@ -4114,6 +4125,7 @@ out:
 	}
 	sqlite3_value_free(l.pk);
 	cs_free(vb.e);
+	cs_free(vl.e);
 	rowstate_free(&s, r->ncells);
 	return rc;
 }
@@ -4339,7 +4351,16 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 	    "((wait_gid IS NOT NULL AND EXISTS (SELECT 1 FROM cs_ids WHERE gid=wait_gid AND "
 	    "(cl&1)=1 AND pk IS NOT NULL)) OR (until_ms IS NOT NULL AND until_ms<=?1) OR "
 	    "(wait_gid IS NULL AND until_ms IS NULL) OR EXISTS (SELECT 1 FROM cs_ids AS i "
-	    "WHERE i.gid=cs_held.gid AND i.cl>cs_held.cl)) "
+	    "WHERE i.gid=cs_held.gid AND i.cl>cs_held.cl) OR "
+	    /* a stale copy: the local row (same CL) has seen every reference of
+	     * it to a parent that is not alive (apply_row ignores them) */
+	    "(wait_gid IS NOT NULL AND EXISTS (SELECT 1 FROM cs_ids AS i WHERE "
+	    "i.gid=cs_held.gid AND i.cl=cs_held.cl AND NOT EXISTS (SELECT 1 FROM cs_held_cell "
+	    "AS hc LEFT JOIN cs_sites AS hs ON hs.dev=hc.dev WHERE hc.hid=cs_held.hid "
+	    "AND hc.t=5 AND NOT EXISTS (SELECT 1 FROM cs_ids AS p WHERE p.gid=hc.val AND "
+	    "(p.cl&1)=1 AND p.pk IS NOT NULL) AND (hs.site IS NULL OR (NOT (hs.site=?2 AND "
+	    "hc.n<=i.v) AND NOT (hs.site=i.xs AND hc.n<=i.xn) AND NOT EXISTS (SELECT 1 FROM "
+	    "cs_vv AS w WHERE w.rid=i.rid AND w.s=hs.site AND w.n>=hc.n))))))) "
 	    "ORDER BY hid LIMIT 1000",
 	    -1, &st, NULL);
 	if (rc == SQLITE_OK)
@@ -4353,6 +4374,7 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, (int64_t)now_ms(e));
+	sqlite3_bind_int64(st, 2, e->self_site);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cs_row hdr;
 		int64_t hid = sqlite3_column_int64(st, 0);
@@ -4552,6 +4574,11 @@ apply_end(struct cs_engine *e, int rc)
 {
 	uint64_t h = e->max_recv > e->local_h ? e->max_recv : e->local_h;
 
+	/* SQLite rolls a transaction back by itself on some errors (NOMEM,
+	 * FULL): one ignored on the way must not let the writes below commit
+	 * on their own, outside the batch's transaction (bug 8) */
+	if (rc >= 0 && sqlite3_get_autocommit(e->db))
+		rc = fail(e, CS_SQL_ESQLITE, "the apply transaction was rolled back by SQLite");
 	if (rc >= 0 && (rc = meta_put_int(e, "hlc", (int64_t)h)) >= 0 &&
 	    (rc = exec(e, "DELETE FROM cs_apply")) >= 0 && (rc = cs_upgrade_applied(e)) >= 0) {
 		int rc2 = tx_commit(e);
@@ -4943,6 +4970,7 @@ cs_engine_table_info(struct cs_engine *e, int i, struct cs_engine_table *out)
 	out->tid = t->tid;
 	out->internal = t->internal;
 	out->patient_table = t->scope == SCOPE_SELF;
+	out->label = t->label;
 	if (t->scope == SCOPE_FK && t->scope_col >= 0)
 		out->scope_col = t->cols[t->scope_col].name;
 	return 0;

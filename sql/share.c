@@ -112,6 +112,55 @@ cs_share_now_hlc(int64_t now_ms)
 	return CS_HLC_MAKE((uint64_t)now_ms, 0);
 }
 
+int
+cs_share_seen_hlc(sqlite3 *db, uint64_t hlc)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (hlc > (uint64_t)INT64_MAX)
+		return CS_EINVAL;
+	if ((rc = prep(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cs_meta'",
+	         &st)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : sqerr(rc);
+	if ((rc = prep(db,
+	         "INSERT INTO cs_meta(k, v) VALUES('hlc', ?1) ON CONFLICT(k) DO UPDATE "
+	         "SET v = max(coalesce(v, 0), excluded.v)",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)hlc);
+	return run(st);
+}
+
+int
+cs_share_now_floor(sqlite3 *db, int64_t now_ms, uint64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*out = cs_share_now_hlc(now_ms);
+	if ((rc = prep(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cs_meta'",
+	         &st)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : sqerr(rc);
+	if ((rc = prep(db, "SELECT v FROM cs_meta WHERE k='hlc' AND typeof(v)='integer'", &st)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(st, 0) > *out)
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
 /* The owner of patient at hlc into out (may be NULL): 1 found, 0 none, < 0 error. */
 static int
 owner_at(sqlite3 *db, const uint8_t *patient, uint64_t hlc, uint8_t *out)
@@ -1113,6 +1162,22 @@ cs_share_todo_next(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int
+cs_share_todo_add(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
+    const uint8_t patient[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prep(db,
+	         "INSERT OR REPLACE INTO cs_share_todo(peer, patient, after) VALUES(?1, ?2, 0)",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, peer, CS_DEVID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, patient, CS_GID_LEN, SQLITE_STATIC);
+	return run(st);
 }
 
 int

@@ -101,6 +101,25 @@ int cs_share_add(const struct cs_share_ctx *c, const uint8_t *buf, size_t len,
     struct cs_sharerec *rec, char *why, size_t whycap);
 
 /*
+ * A record stored here was made at hlc: raise the floor the capture triggers
+ * take a local write's hlc from (cs_meta 'hlc', "highest received hlc",
+ * docs/MERGE.md "Capture") to it, so that a write made here after receiving
+ * a grant is later than the grant even when this PC's clock is late (else
+ * the owner refuses it: "no right at the change's time"). Never lowers it;
+ * a no-op without the engine's cs_meta table. 0 or a negative code.
+ */
+int cs_share_seen_hlc(sqlite3 *db, uint64_t hlc);
+
+/*
+ * "Now" as an hlc for the rights of this device's practitioner (read-only
+ * guards, shares ended): the later of now_ms and the hlc floor (cs_meta
+ * 'hlc'), so that a PC whose clock is late applies a revoke it received as
+ * soon as it has it, not when its own clock reaches the revoke's time.
+ * Without cs_meta, now_ms alone. 0 or a negative code.
+ */
+int cs_share_now_floor(sqlite3 *db, int64_t now_ms, uint64_t *out);
+
+/*
  * Make a record on this device: r's kind, perm, patient, practitioner,
  * until_ms and note are the caller's; hlc (CS_HLC of now_ms), signer and
  * sig are set here; then cs_share_add(). Same returns.
@@ -190,6 +209,10 @@ int cs_share_readonly_drop(sqlite3 *db, const uint8_t patient[static CS_GID_LEN]
 /* Backfill of a new share: the next patient to send to peer from the start. */
 int cs_share_todo_next(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     uint8_t patient[static CS_GID_LEN], uint64_t *after);
+/* Queue patient for peer from the start again (a relay bundle that held its
+ * backfill expired unread). 0 or an error. */
+int cs_share_todo_add(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
+    const uint8_t patient[static CS_GID_LEN]);
 /* Progress (more != 0: keep it with the new cursor) or done (deleted). */
 int cs_share_todo_set(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     const uint8_t patient[static CS_GID_LEN], uint64_t after, int more);
