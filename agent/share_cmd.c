@@ -402,6 +402,10 @@ list_cb(void *ctx, const struct cs_share_row *r)
 	struct list_ctx *l = ctx;
 	char lbl[CS_HOME_NAME_MAX + 1], since[32], end[32], ph[33];
 
+	/* every device holds every owner claim (the cabinet agrees on who owns
+	 * what); a claim of a patient this database does not have is noise here */
+	if (r->patient_local == NULL && strcmp(r->perm, "owner") == 0)
+		return 0;
 	prac_label(l->db, l->h, r->practitioner, lbl, sizeof(lbl));
 	fmt_hlc(r->grant_hlc, since, sizeof(since));
 	fmt_hlc(r->end_hlc, end, sizeof(end));

@@ -152,6 +152,16 @@ int cs_share_claim_pos(sqlite3 *db, uint64_t *pos);
 typedef int (*cs_share_rec_cb)(void *ctx, int64_t seq, const uint8_t *rec, size_t len);
 int cs_share_records_after(sqlite3 *db, int64_t after, size_t max, cs_share_rec_cb cb, void *ctx);
 
+/*
+ * The seq up to which peer acknowledged this device's records (an ACK of a
+ * batch sent after them; agent/share_sync.h): a new session sends only the
+ * records after it. Sender-side and only ever too low (a restored backup
+ * sends more again), never too high. *seq 0 if none. 0 or an error.
+ */
+int cs_share_peer_acked(sqlite3 *db, const uint8_t peer[CS_DEVID_LEN], int64_t *seq);
+/* Raise peer's acknowledged seq to seq (never lowers it). 0 or an error. */
+int cs_share_peer_ack(sqlite3 *db, const uint8_t peer[CS_DEVID_LEN], int64_t seq);
+
 /* A share as listed by `cabsync shares`. */
 struct cs_share_row {
 	const uint8_t *patient, *practitioner;

@@ -2,8 +2,9 @@
 # tests/demo/agents_demo.sh BUILD_DIR (./run demo): real cabsync agents on
 # 127.0.0.1 in a temp folder, as on three PCs of a practice. Dr Martin's desk
 # PC starts the cabinet with generated patients; her laptop and Dr Durand's PC
-# join with an invite code; an edit made with the sqlite3 shell (as the app)
-# on the desk arrives on the two others; a concurrent edit of one field (the
+# join with an invite code; the laptop gets every patient, Dr Durand only
+# those Dr Martin shares with him (one to write, one read-only); an edit made
+# with the sqlite3 shell (as the app) on the desk arrives where it may; a concurrent edit of one field (the
 # laptop paused meanwhile) ends in a conflict record; `cabsync status`.
 # Under a minute. CS_DEMO_KEEP=1 keeps the folder.
 set -eu
@@ -82,18 +83,29 @@ code=$(sed -n 's/^invite code: //p' "$dir/inv2.out")
 wait "$inv"
 agent durand
 
-title "Initial sync: the 50 patients reach both new PCs"
+title "Initial sync: the 50 patients reach her laptop; Dr Durand sees none yet"
 wait_for laptop "SELECT count(*) FROM patient" 50
-wait_for durand "SELECT count(*) FROM patient" 50
+echo "   durand: $(q durand "SELECT count(*) FROM patient") patients (nothing shared with him)"
+
+title "Dr Martin shares patient 1 (write) and patient 3 (read) with Dr Durand"
+"$cabsync" share 1 --with "Dr Durand" --perm write --home "$dir/h_desk" | sed 's/^/   /'
+"$cabsync" share 3 --with "Dr Durand" --perm read --home "$dir/h_desk" | sed 's/^/   /'
+wait_for durand "SELECT count(*) FROM patient" 2
+"$cabsync" shares --home "$dir/h_durand" | sed 's/^/   /'
+p3=$(q durand "SELECT id FROM patient WHERE nom || '/' || prenom = '$(q desk "SELECT nom || '/' || prenom FROM patient WHERE id = 3")'")
+echo "   the app on Dr Durand's PC tries to change the read-only patient:"
+q durand "UPDATE patient SET ville = 'Nope' WHERE id = $p3" 2>&1 | sed 's/^/   /' || true
 
 title "An edit on the desk (sqlite3 shell, as the app) arrives on the others"
 q desk "UPDATE patient SET telephone = '02 40 00 00 01' WHERE id = 1"
 wait_for laptop "SELECT telephone FROM patient WHERE id = 1" "02 40 00 00 01"
-wait_for durand "SELECT telephone FROM patient WHERE id = 1" "02 40 00 00 01"
+p1=$(q durand "SELECT id FROM patient WHERE nom || '/' || prenom = '$(q desk "SELECT nom || '/' || prenom FROM patient WHERE id = 1")'")
+wait_for durand "SELECT telephone FROM patient WHERE id = $p1" "02 40 00 00 01"
 q laptop "INSERT INTO patient(nom, prenom, date_naissance, sexe, cree_le) VALUES('Nouveau', 'Patient', '2001-05-05', 'F', '2024-06-01')"
 echo "   a new patient typed on the laptop:"
 wait_for desk "SELECT count(*) FROM patient WHERE nom = 'Nouveau'" 1
-wait_for durand "SELECT count(*) FROM patient WHERE nom = 'Nouveau'" 1
+sleep 0.5
+echo "   durand: $(q durand "SELECT count(*) FROM patient WHERE nom = 'Nouveau'") of it (not shared with him)"
 
 title "A concurrent edit: the laptop is paused, both change patient 2's city"
 ctl laptop pause --home "$dir/h_laptop" | sed 's/^/   /'

@@ -148,6 +148,8 @@ until_eq 10 'test -S "$tmp/x_f/cabsync/control.sock" && echo yes' yes
 : >"$tmp/mon.before"
 tray_start f
 until_eq 20 'grep -c "^cabsync: " "$tmp/state.notify"' 3
+# (the count may include the conflict notification of part 2: wait for the last one too)
+until_eq 20 'grep -c "^cabsync: relay login needed | " "$tmp/state.notify"' 1
 grep -q "^cabsync: a patient was shared with you | Dr Leroy shared a patient with you (write)\.$" \
 	"$tmp/state.notify" || fail "share notification: $(cat "$tmp/state.notify")"
 grep -q "^cabsync: a share was revoked | Dr Leroy no longer shares a patient with you\.$" \
