@@ -217,6 +217,10 @@ int cs_share_todo_next(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
  */
 int cs_share_todo_rearm(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     const uint8_t prac[static CS_GID_LEN]);
+/* Queue patient for peer from the start again (a relay bundle that held its
+ * backfill expired unread). 0 or an error. */
+int cs_share_todo_add(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
+    const uint8_t patient[static CS_GID_LEN]);
 /* Progress (more != 0: keep it with the new cursor) or done (deleted). */
 int cs_share_todo_set(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     const uint8_t patient[static CS_GID_LEN], uint64_t after, int more);
