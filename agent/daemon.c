@@ -435,6 +435,51 @@ audit_self(const struct agent *a, struct cs_audit_self *self)
  * Close a session: a BYE first when the transport is up and bye > 0 (or 0
  * with CS_BYE_NORMAL requested through bye = 0x100), then the handle.
  */
+/* A session closed with batches in flight: the share backfill is due again. */
+struct rearm_job {
+	struct cs_dbw_job j;
+	uint8_t peer[CS_DEVID_LEN], peer_prac[CS_GID_LEN];
+	int rc;
+};
+
+static void
+rearm_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct rearm_job *x = (struct rearm_job *)job;
+	struct agent *a = ctx;
+
+	x->rc = cs_shsync_rearm(a->eng, x->peer, x->peer_prac);
+}
+
+static void
+rearm_done(struct cs_dbw_job *job)
+{
+	struct rearm_job *x = (struct rearm_job *)job;
+
+	if (!x->j.cancelled && x->rc < 0)
+		cs_log(CS_LOG_WARNING,
+		    "re-arming the share backfill after a lost session failed: %s; the shared "
+		    "patients are sent again at the next share change",
+		    cs_share_strerror(x->rc));
+	cs_free(x);
+}
+
+static void
+rearm_post(struct agent *a, int peer_idx)
+{
+	struct rearm_job *x = cs_calloc(1, sizeof(*x));
+
+	if (x == NULL) {
+		cs_log(CS_LOG_WARNING, "out of memory: the share backfill is not re-armed");
+		return;
+	}
+	x->j.run = rearm_run;
+	x->j.done = rearm_done;
+	memcpy(x->peer, a->home.roster[peer_idx].id, CS_DEVID_LEN);
+	memcpy(x->peer_prac, a->home.roster[peer_idx].practitioner, CS_GID_LEN);
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
 static void
 session_close(struct session *s, uint32_t bye, const char *why)
 {
@@ -450,6 +495,9 @@ session_close(struct session *s, uint32_t bye, const char *why)
 		lost = s->peer_idx;
 		cs_log(CS_LOG_INFO, "session with %s closed: %s",
 		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), why);
+		/* after the extraction queued before (FIFO): its todo rows are gone */
+		if (s->state == S_LIVE && (s->inflight > 0 || s->extracting))
+			rearm_post(a, s->peer_idx);
 		ctl_peer_event(a, s->peer_idx, 0);
 	} else if (why != NULL) {
 		cs_log(CS_LOG_DEBUG, "connection %s closed: %s", s->addr, why);

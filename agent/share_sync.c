@@ -480,6 +480,20 @@ cs_shsync_peer_cursor(struct cs_shsync *s, struct cs_engine *e, const uint8_t pe
 }
 
 int
+cs_shsync_rearm(struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
+    const uint8_t peer_prac[CS_GID_LEN])
+{
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		rc = cs_share_todo_rearm(cs_engine_handle(e), peer, peer_prac);
+		if (!is_busy(rc) || tries >= BUSY_TRIES)
+			return rc;
+		nap();
+	}
+}
+
+int
 cs_shsync_backfill(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
     const uint8_t peer_prac[CS_GID_LEN], uint64_t main_after, struct cs_changeset *cs)
 {

@@ -124,6 +124,15 @@ int cs_shsync_peer_cursor(struct cs_shsync *s, struct cs_engine *e,
     int64_t *rec_after);
 
 /*
+ * Worker: a session with peer closed with batches unacknowledged (or being
+ * extracted): re-arm the backfill of every patient shared with peer_prac
+ * (cs_share_todo_rearm), since a backfill batch lost with the session is
+ * never sent again otherwise. 0 or a negative code.
+ */
+int cs_shsync_rearm(struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
+    const uint8_t peer_prac[CS_GID_LEN]);
+
+/*
  * Worker: a batch of a patient newly shared with the peer's practitioner,
  * from the start, if one is due (cs_share_todo). cs gets the rows; its
  * db_version is set to main_after (the main cursor does not move). Returns

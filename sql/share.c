@@ -1165,6 +1165,24 @@ cs_share_todo_next(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
 }
 
 int
+cs_share_todo_rearm(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
+    const uint8_t prac[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prep(db,
+	         "INSERT OR REPLACE INTO cs_share_todo(peer, patient, after) SELECT DISTINCT ?1, "
+	         "patient, 0 FROM cs_shares WHERE practitioner = ?2 AND perm != 'owner' AND "
+	         "revoke_hlc IS NULL",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, peer, CS_DEVID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, prac, CS_GID_LEN, SQLITE_STATIC);
+	return run(st);
+}
+
+int
 cs_share_todo_add(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     const uint8_t patient[static CS_GID_LEN])
 {

@@ -209,6 +209,14 @@ int cs_share_readonly_drop(sqlite3 *db, const uint8_t patient[static CS_GID_LEN]
 /* Backfill of a new share: the next patient to send to peer from the start. */
 int cs_share_todo_next(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     uint8_t patient[static CS_GID_LEN], uint64_t *after);
+/*
+ * Every patient shared now with prac is due again to peer from the start
+ * (a session with peer closed with batches in flight: a backfill batch may
+ * have been lost with it, its todo row being gone). Duplicates are ignored
+ * by the receiver. 0 or a negative code.
+ */
+int cs_share_todo_rearm(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
+    const uint8_t prac[static CS_GID_LEN]);
 /* Queue patient for peer from the start again (a relay bundle that held its
  * backfill expired unread). 0 or an error. */
 int cs_share_todo_add(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],

@@ -342,6 +342,7 @@ class Patient:
         self.grants = {}  # practitioner -> perm (in force)
         self.ever = set()  # practitioners that ever had a right (owner included)
         self.ever.add(owner)
+        self.granted_at = collections.defaultdict(list)  # practitioner -> [op seq]
         self.hot = False  # has a contested cell
         self.cid = 0
 
@@ -727,6 +728,7 @@ class Soak:
             if r.returncode == 0:
                 p.grants[q] = perm
                 p.ever.add(q)
+                p.granted_at[q].append(self.seq)
             else:
                 self.counts["share failed: " + r.stderr.strip()[:70]] += 1
         else:
@@ -746,7 +748,7 @@ class Soak:
             out = self.run_sql(d, "UPDATE patient SET profession='%s' WHERE id=%s;SELECT changes();"
                                % (token, self.row_of(p)), "post-revoke canary")
             if out and out.strip().endswith("1"):
-                self.canary_forbidden[token.encode()] = ({q}, p.tag, p)
+                self.canary_forbidden[token.encode()] = ({q}, p.tag, p, self.seq)
                 self.changes += 1
 
     # ---- faults
@@ -959,7 +961,8 @@ class Soak:
                     self.fail("canary", "%s (%s) holds the canary of patient %s (gid %s), never "
                               "shared with %s" % (n, d.prac, tag, p.gid, d.prac))
                 fb = self.canary_forbidden.get(tok)
-                if fb and d.prac in fb[0]:
+                # allowed again if the practitioner was granted the patient later
+                if fb and d.prac in fb[0] and not any(g > fb[3] for g in p.granted_at[d.prac]):
                     self.fail("canary", "%s (%s) holds %s, written on patient %s (gid %s) after "
                               "its share with %s was revoked" % (n, d.prac, tok.decode(), tag,
                                                                  p.gid, d.prac))

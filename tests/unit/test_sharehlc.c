@@ -70,11 +70,88 @@ test_share_seen_hlc_raises_never_lowers(void **state)
 	sqlite3_close(db);
 }
 
+/* A session lost with batches in flight: every patient shared now with the
+ * peer's practitioner is due again from the start, not the owner's rows,
+ * not a revoked share, not another practitioner's. */
+static void
+test_share_todo_rearm(void **state)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	static const uint8_t peer[CS_DEVID_LEN] = {1}, prac[CS_GID_LEN] = {2};
+	uint8_t pat[CS_GID_LEN];
+	uint64_t after = 7;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                     "CREATE TABLE cs_shares(patient BLOB NOT NULL, practitioner BLOB "
+	                     "NOT NULL, perm TEXT NOT NULL, grant_hlc INTEGER NOT NULL, "
+	                     "revoke_hlc INTEGER, PRIMARY KEY(patient, practitioner, grant_hlc)) "
+	                     "WITHOUT ROWID",
+	                     NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(cs_share_install(db), 0);
+	/* nothing shared: nothing due */
+	assert_int_equal(cs_share_todo_rearm(db, peer, prac), 0);
+	assert_int_equal(cs_share_todo_next(db, peer, pat, &after), 0);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO cs_shares VALUES(?1, ?2, ?3, ?4, ?5)",
+	                     -1, &st, NULL),
+	    SQLITE_OK);
+	{
+		static const struct {
+			uint8_t pat, prac;
+			const char *perm;
+			int grant, revoked;
+		} rows[] = {
+		    {10, 2, "read", 5, 0},  /* due */
+		    {10, 2, "write", 9, 0}, /* the same patient, once */
+		    {11, 2, "write", 5, 1}, /* revoked */
+		    {12, 3, "read", 5, 0},  /* another practitioner */
+		    {13, 2, "owner", 0, 0}, /* its own patient: the main stream */
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			uint8_t p[CS_GID_LEN] = {0}, r[CS_GID_LEN] = {0};
+
+			p[0] = rows[i].pat;
+			r[0] = rows[i].prac;
+			sqlite3_bind_blob(st, 1, p, CS_GID_LEN, SQLITE_TRANSIENT);
+			sqlite3_bind_blob(st, 2, r, CS_GID_LEN, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 3, rows[i].perm, -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 4, rows[i].grant);
+			if (rows[i].revoked)
+				sqlite3_bind_int(st, 5, 100);
+			else
+				sqlite3_bind_null(st, 5);
+			assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+			sqlite3_reset(st);
+		}
+	}
+	sqlite3_finalize(st);
+	/* one was half sent (after = 40): back to the start */
+	assert_int_equal(
+	    sqlite3_exec(db,
+	        "INSERT INTO cs_share_todo VALUES(x'01000000000000000000000000000000', "
+	        "x'0a000000000000000000000000000000', 40)",
+	        NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(cs_share_todo_rearm(db, peer, prac), 0);
+	assert_int_equal(cs_share_todo_next(db, peer, pat, &after), 1);
+	assert_int_equal(pat[0], 10);
+	assert_int_equal(after, 0);
+	assert_int_equal(cs_share_todo_set(db, peer, pat, 0, 0), 0);
+	assert_int_equal(cs_share_todo_next(db, peer, pat, &after), 0);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_share_seen_hlc_raises_never_lowers),
+	    cmocka_unit_test(test_share_todo_rearm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
