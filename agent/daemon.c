@@ -27,6 +27,7 @@
 #include "agent/jsonw.h"
 #include "agent/relay_agent.h"
 #include "agent/roster.h"
+#include "agent/roster_io.h"
 #include "agent/share_sync.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -132,6 +133,9 @@ struct session {
 	int keymode;          /* an old-epoch session: roster and keys only */
 	int sent_keys, got_keys;
 	int64_t rec_sent; /* share records sent up to this seq (agent/share_sync.h) */
+	/* rec_sent at each batch in flight: its ACK acknowledges those records */
+	int64_t rec_q[CS_AGENT_INFLIGHT], rec_acked, rec_saved;
+	int rec_qh, rec_loaded;
 	/* the peer's app schema (HELLO), when it differs from ours: extract
 	 * leaves out what it does not track (agent/appschema.h); read-only once
 	 * LIVE, so the worker reads it too */
@@ -674,7 +678,8 @@ struct extract_job {
 	struct session *s;
 	uint8_t peer[CS_DEVID_LEN], peer_prac[CS_GID_LEN];
 	uint64_t after, gen;
-	int64_t rec_after;
+	int64_t rec_after, rec_ack;
+	int rec_load, rec_ack_saved;
 	int count; /* also count the rows still to send (progress) */
 	/* results */
 	uint64_t remaining;
@@ -701,6 +706,8 @@ extract_run(struct cs_dbw_job *job, void *ctx)
 	memset(&main_stream, 0, sizeof(main_stream));
 	if (x->count && cs_engine_count_after(a->eng, x->after, &x->remaining) != 0)
 		x->remaining = 0; /* progress unknown: nothing else depends on it */
+	x->rec_ack_saved = cs_shsync_peer_cursor(&a->sh, a->eng, x->peer, x->rec_load, x->after,
+	    x->rec_ack, &x->rec_after);
 	/* shares: records first, a newly shared patient from the start, then
 	 * only what the peer's practitioner may see (agent/share_sync.h) */
 	x->rc = cs_shsync_records_out(&a->sh, a->eng, x->rec_after, &x->rmsg, &x->rlen,
@@ -784,12 +791,16 @@ extract_done(struct cs_dbw_job *job)
 		}
 	}
 	s->rec_sent = x->rec_last;
+	s->rec_loaded = 1;
+	if (x->rec_ack_saved)
+		s->rec_saved = x->rec_ack;
 	progress_out(s, x->count, x->remaining, x->nrows, x->more);
 	if (x->mb.len > 0) {
 		if (send_app(s, x->mb.p, x->mb.len) != 0) {
 			session_close(s, 0, "send failed");
 			goto out;
 		}
+		s->rec_q[(s->rec_qh + s->inflight) % CS_AGENT_INFLIGHT] = s->rec_sent;
 		s->inflight++;
 		s->send_after = x->db_version;
 		a->peers[s->peer_idx].rows_out += x->nrows;
@@ -862,6 +873,8 @@ pump(struct session *s)
 	memcpy(x->peer_prac, a->home.roster[s->peer_idx].practitioner, CS_GID_LEN);
 	x->after = s->send_after;
 	x->rec_after = s->rec_sent;
+	x->rec_load = !s->rec_loaded;
+	x->rec_ack = s->rec_acked > s->rec_saved ? s->rec_acked : 0;
 	x->gen = a->local_gen;
 	x->count = !s->counted;
 	s->counted = 1;
@@ -1055,6 +1068,7 @@ apply_part(struct agent *a, struct apply_job *x, const struct cs_changeset *cs, 
 	x->res.quarantined += r.quarantined;
 	x->res.released += r.released;
 	x->res.refused += r.refused;
+	x->res.reasserted += r.reasserted;
 out:
 	cs_changeset_free(&part);
 	return rc;
@@ -1189,7 +1203,11 @@ apply_done(struct cs_dbw_job *job)
 		    send_mb(s) != 0)
 			session_close(s, 0, "cannot send ACK");
 	}
-	if (x->res.applied > 0 || x->res.released > 0)
+	if (x->res.reasserted > 0)
+		cs_log(CS_LOG_NOTICE,
+		    "%u refused row(s) from %s: the valid value is written again (late revoke)",
+		    x->res.reasserted, peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
+	if (x->res.applied > 0 || x->res.released > 0 || x->res.reasserted > 0)
 		local_changed(a); /* forward to the other peers at once */
 out:
 	cs_msg_free(&x->m);
@@ -1481,6 +1499,8 @@ records_run(struct cs_dbw_job *job, void *ctx)
 		(void)cs_engine_release_held(a->eng, NULL); /* rows that waited for a record */
 }
 
+static void share_events(struct agent *a);
+
 static void
 records_done(struct cs_dbw_job *job)
 {
@@ -1489,13 +1509,32 @@ records_done(struct cs_dbw_job *job)
 
 	if (!x->j.cancelled && x->rc == CS_RECORDS_EMSG && s->state != S_CLOSING)
 		session_close(s, CS_BYE_MALFORMED, "malformed RECORDS");
-	else if (!x->j.cancelled && x->rc < 0)
+	else if (!x->j.cancelled && x->rc < 0) {
 		cs_log(CS_LOG_ERR, "storing share records failed: %s", cs_share_strerror(x->rc));
+		/* no ACK may follow: the sender counts records acknowledged */
+		if (s->state != S_CLOSING)
+			session_close(s, CS_BYE_INTERNAL, "storing share records failed");
+	}
 	if (!x->j.cancelled && x->changed)
 		local_changed(s->a); /* forward them, recheck scopes */
+	if (!x->j.cancelled)
+		share_events(s->a);
 	cs_free(x->buf);
 	cs_free(x);
 	session_unref(s);
+}
+
+/* Shares made or revoked for this practitioner: control events (§8.2). */
+static void
+share_events(struct agent *a)
+{
+	struct cs_shsync_note nv[CS_SHSYNC_NOTES_MAX];
+	size_t i, n = cs_shsync_take_notes(&a->sh, nv, CS_SHSYNC_NOTES_MAX), len;
+	char ev[512];
+
+	for (i = 0; i < n && !a->stopping; i++)
+		if (cs_shsync_note_json(&nv[i], ev, sizeof(ev), &len) == 0)
+			cs_control_publish(&a->ctl, ev, len);
 }
 
 static void
@@ -1610,8 +1649,12 @@ on_message(struct session *s, const uint8_t *buf, size_t len)
 		}
 		break;
 	case CS_MSG_ACK:
-		if (s->inflight > 0)
+		if (s->inflight > 0) {
+			if (s->rec_q[s->rec_qh] > s->rec_acked)
+				s->rec_acked = s->rec_q[s->rec_qh];
+			s->rec_qh = (s->rec_qh + 1) % CS_AGENT_INFLIGHT;
 			s->inflight--;
+		}
 		if (m.u.ack.db_version > pi->acked || !pi->acked_known)
 			pi->acked = m.u.ack.db_version;
 		pi->acked_known = 1;
@@ -2271,9 +2314,8 @@ roster_changed(struct agent *a, const struct roster_snap *sn, const char *how)
 	if (!epoch_moved && !recs_moved)
 		return;
 	roster_remap(a, sn);
-	/* a rare event (a few ms of fsync): done here rather than through the
-	 * worker, which would need a second copy of the keys */
-	if ((rc = cs_roster_save(&a->home)) != 0)
+	/* flock + fsync: on the worker, from a copy (agent/roster_io.h) */
+	if ((rc = cs_roster_io_post(&a->dbw, &a->home)) != 0)
 		cs_log(CS_LOG_ERR, "cannot write the roster in %s: %s", a->home.dir,
 		    cs_strerror(rc));
 	cs_log(CS_LOG_INFO, "roster %s: %zu devices, %zu records, cabinet key epoch %u", how,
@@ -3044,7 +3086,7 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	}
 	ctl_refresh(a);
 	mdns_start(a);
-	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st,
+	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st, &a->sh,
 	    relay_view, relay_imported, a); /* a wrong [relay] is logged, the LAN works */
 	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
 	    a->home.device_name, listen_addr, a->port, a->ndialers);

@@ -20,11 +20,13 @@
 
 #include "agent/audit_cmd.h"
 #include "agent/devstate.h"
+#include "agent/share_sync.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "sql/audit.h"
 #include "sql/engine.h"
 #include "wire/msg.h"
+#include "wire/records.h"
 
 #define BATCH_ROWS    128
 #define BUSY_RETRY_MS 5
@@ -352,21 +354,25 @@ cs_relay_payload_free(struct cs_relay_payload *p)
 		for (i = 0; i < p->n; i++)
 			cs_changeset_free(&p->cs[i]);
 	cs_free(p->cs);
+	cs_free(p->rec);
 	memset(p, 0, sizeof(*p));
 }
 
 int
 cs_relay_payload_decode(const uint8_t *buf, size_t len, struct cs_relay_payload *out)
 {
+	struct cs_records_item *items = NULL;
 	struct cs_msg m;
-	size_t off;
+	size_t off, nitems;
 	uint32_t i, n, mlen;
 	int rc = CS_RELAY_EPAYLOAD;
 
 	memset(out, 0, sizeof(*out));
 	if (buf == NULL || len < CS_RELAY_PAYLOAD_HDR ||
-	    memcmp(buf, CS_RELAY_PAYLOAD_MAGIC, 4) != 0 || buf[4] != 1)
+	    memcmp(buf, CS_RELAY_PAYLOAD_MAGIC, 4) != 0 || buf[4] < 1 ||
+	    buf[4] > CS_RELAY_PAYLOAD_VERSION)
 		return CS_RELAY_EPAYLOAD;
+	out->version = buf[4];
 	out->kind = buf[5];
 	if (out->kind != CS_RELAY_KIND_MAIN && out->kind != CS_RELAY_KIND_PATIENT)
 		return CS_RELAY_EPAYLOAD;
@@ -392,6 +398,23 @@ cs_relay_payload_decode(const uint8_t *buf, size_t len, struct cs_relay_payload 
 		off += 4;
 		if (mlen > len - off)
 			goto out;
+		if (out->version >= 2 && cs_records_is(buf + off, mlen)) {
+			/* share records: only before the first CHANGES message */
+			if (out->n > 0)
+				goto out;
+			if (out->rec == NULL &&
+			    ((out->rec = cs_calloc(n, sizeof(*out->rec))) == NULL ||
+			        (items = cs_calloc(CS_RECORDS_MAX, sizeof(*items))) == NULL)) {
+				rc = CS_ENOMEM;
+				goto out;
+			}
+			if (cs_records_decode(buf + off, mlen, items, CS_RECORDS_MAX, &nitems) != 0)
+				goto out;
+			out->rec[out->nrec].p = buf + off;
+			out->rec[out->nrec++].len = mlen;
+			off += mlen;
+			continue;
+		}
 		memset(&m, 0, sizeof(m));
 		rc = cs_msg_decode(buf + off, mlen, &m);
 		if (rc != 0)
@@ -404,13 +427,13 @@ cs_relay_payload_decode(const uint8_t *buf, size_t len, struct cs_relay_payload 
 			rc = CS_RELAY_EPAYLOAD;
 			goto out;
 		}
-		out->cs[i] = m.u.changes.cs; /* moved: the message no longer owns it */
-		out->n = i + 1;
+		out->cs[out->n++] = m.u.changes.cs; /* moved: the message no longer owns it */
 		off += mlen;
 		rc = CS_RELAY_EPAYLOAD; /* what a later refusal returns */
 	}
 	rc = off == len ? 0 : CS_RELAY_EPAYLOAD;
 out:
+	cs_free(items);
 	if (rc != 0)
 		cs_relay_payload_free(out);
 	return rc;
@@ -534,6 +557,8 @@ cs_relay_out_load(struct cs_relay_out *o, const char *home_dir)
 {
 	char line[256], dev[64], id[64];
 	unsigned long long a, b, c;
+	long long rs;
+	int k;
 	struct cs_relay_outb ob;
 	FILE *f;
 	int rc = 0;
@@ -546,9 +571,11 @@ cs_relay_out_load(struct cs_relay_out *o, const char *home_dir)
 		return errno == ENOENT ? 0 : CS_EIO;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		memset(&ob, 0, sizeof(ob));
-		if (line[0] == 'a' && sscanf(line, "a %63s %llu", dev, &a) == 2 &&
-		    cs_home_unhex(dev, ob.dev, CS_DEVID_LEN) == 0) {
-			if (cs_relay_out_set_acked(o, ob.dev, a, 1) != 0)
+		rs = 0;
+		if (line[0] == 'a' && (k = sscanf(line, "a %63s %llu %lld", dev, &a, &rs)) >= 2 &&
+		    rs >= 0 && cs_home_unhex(dev, ob.dev, CS_DEVID_LEN) == 0) {
+			if (cs_relay_out_set_acked(o, ob.dev, a, 1) != 0 ||
+			    (k == 3 && cs_relay_out_set_recs(o, ob.dev, rs) != 0))
 				rc = CS_ECORRUPT;
 		} else if (line[0] == 'b' &&
 		    sscanf(line, "b %63s %63s %llu %llu %llu", dev, id, &a, &b, &c) == 5 &&
@@ -581,8 +608,8 @@ cs_relay_out_save(const struct cs_relay_out *o)
 		return CS_ENOMEM;
 	for (i = 0; i < o->nacked; i++) {
 		cs_home_hex(o->acked[i].dev, CS_DEVID_LEN, dev);
-		len += (size_t)snprintf(txt + len, cap - len, "a %s %llu\n", dev,
-		    (unsigned long long)o->acked[i].acked);
+		len += (size_t)snprintf(txt + len, cap - len, "a %s %llu %lld\n", dev,
+		    (unsigned long long)o->acked[i].acked, (long long)o->acked[i].recs);
 	}
 	for (i = 0; i < o->nb; i++) {
 		cs_home_hex(o->b[i].dev, CS_DEVID_LEN, dev);
@@ -621,8 +648,39 @@ cs_relay_out_set_acked(struct cs_relay_out *o, const uint8_t *dev, uint64_t v, i
 	}
 	if (o->nacked >= CS_HOME_MAX_DEVICES)
 		return CS_ERANGE;
+	memset(&o->acked[o->nacked], 0, sizeof(o->acked[0]));
 	memcpy(o->acked[o->nacked].dev, dev, CS_DEVID_LEN);
 	o->acked[o->nacked++].acked = v;
+	return 0;
+}
+
+int64_t
+cs_relay_out_recs(const struct cs_relay_out *o, const uint8_t *dev)
+{
+	size_t i;
+
+	for (i = 0; i < o->nacked; i++)
+		if (memcmp(o->acked[i].dev, dev, CS_DEVID_LEN) == 0)
+			return o->acked[i].recs;
+	return 0;
+}
+
+int
+cs_relay_out_set_recs(struct cs_relay_out *o, const uint8_t *dev, int64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < o->nacked; i++) {
+		if (memcmp(o->acked[i].dev, dev, CS_DEVID_LEN) == 0) {
+			o->acked[i].recs = seq;
+			return 0;
+		}
+	}
+	if (o->nacked >= CS_HOME_MAX_DEVICES)
+		return CS_ERANGE;
+	memset(&o->acked[o->nacked], 0, sizeof(o->acked[0]));
+	memcpy(o->acked[o->nacked].dev, dev, CS_DEVID_LEN);
+	o->acked[o->nacked++].recs = seq;
 	return 0;
 }
 
@@ -664,6 +722,7 @@ cs_relay_sealed_free(struct cs_relay_sealed *s)
 	if (s == NULL)
 		return;
 	cs_free(s->buf);
+	cs_free(s->pats);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -720,6 +779,8 @@ struct pbuf {
 static int
 pbuf_add(struct pbuf *b, const uint8_t *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (n > SIZE_MAX - b->len || cs_grow(&b->p, &b->cap, b->len + n, 1) < 0)
 		return CS_ENOMEM;
 	memcpy(b->p + b->len, p, n);
@@ -727,89 +788,234 @@ pbuf_add(struct pbuf *b, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static int
+gid_order(const void *a, const void *b)
+{
+	return memcmp(a, b, CS_GID_LEN);
+}
+
+/* What a seal gathers before the payload is put together. */
+struct seal_acc {
+	struct cs_msg_buf mb;
+	struct pbuf chg, recs; /* u32be length || message, each */
+	uint32_t nmsg;
+	uint8_t (*pats)[CS_GID_LEN]; /* patients of the rows (for the records) */
+	size_t npats, pcap;
+	uint32_t rows;
+};
+
+/* Encode send as one CHANGES message of stream into a->chg. */
+static int
+seal_add(struct seal_acc *a, const struct cs_stream *stream, const struct cs_changeset *send,
+    struct cs_audit_acc *acc, char *msg, size_t cap)
+{
+	uint8_t len4[4];
+	uint32_t i;
+	int rc;
+
+	rc = cs_msg_encode_changes(&a->mb, stream, send);
+	if (rc != 0) {
+		say(msg, cap, "encoding changes failed: %s", cs_msg_strerror(rc));
+		return rc;
+	}
+	if (a->mb.len > UINT32_MAX || a->nmsg >= CS_RELAY_PAYLOAD_MAXN)
+		return CS_ERANGE;
+	put_u32(len4, (uint32_t)a->mb.len);
+	if ((rc = pbuf_add(&a->chg, len4, 4)) != 0 ||
+	    (rc = pbuf_add(&a->chg, a->mb.p, a->mb.len)) != 0)
+		return rc;
+	a->nmsg++;
+	a->rows += send->nrows;
+	for (i = 0; i < send->nrows; i++) {
+		const uint8_t *pat = send->rows[i].patient;
+
+		if (a->npats > 0 && memcmp(a->pats[a->npats - 1], pat, CS_GID_LEN) == 0)
+			continue;
+		if (cs_grow(&a->pats, &a->pcap, a->npats + 1, CS_GID_LEN) < 0)
+			return CS_ENOMEM;
+		memcpy(a->pats[a->npats++], pat, CS_GID_LEN);
+	}
+	if (acc != NULL)
+		(void)cs_audit_count(acc, send, CS_AUDIT_SYNC_OUT);
+	return 0;
+}
+
+static int
+seal_rec_cb(void *ctx, const uint8_t *m, size_t len)
+{
+	struct seal_acc *a = ctx;
+	uint8_t len4[4];
+	int rc;
+
+	if (len > UINT32_MAX || a->nmsg >= CS_RELAY_PAYLOAD_MAXN)
+		return CS_ERANGE;
+	put_u32(len4, (uint32_t)len);
+	if ((rc = pbuf_add(&a->recs, len4, 4)) != 0 || (rc = pbuf_add(&a->recs, m, len)) != 0)
+		return rc;
+	a->nmsg++;
+	return 0;
+}
+
+static int
+seal_full(const struct seal_acc *a, uint64_t max_len)
+{
+	return cs_bundle_sealed_len(a->chg.len, 0) > max_len / 2 ||
+	    a->nmsg >= CS_RELAY_PAYLOAD_MAXN - 64;
+}
+
+static void
+pbuf_wipe(struct pbuf *b)
+{
+	if (b->p != NULL)
+		sodium_memzero(b->p, b->cap); /* patient data in clear */
+	cs_free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
 int
 cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_relay_seal_req *r,
     struct cs_audit_acc *acc, struct cs_relay_sealed *out, char *msg, size_t cap)
 {
 	struct cs_changeset cs, filt;
-	struct cs_msg_buf mb;
-	struct cs_stream stream;
+	struct cs_stream stream, main_stream;
 	struct cs_bundle_seal_params sp;
+	struct cs_scope scope, *scp = NULL;
+	struct seal_acc a;
 	struct pbuf pb = {NULL, 0, 0};
-	uint8_t hdr[CS_RELAY_PAYLOAD_HDR], len4[4];
-	uint64_t after = r->patient != NULL ? 0 : r->after, max_len;
-	uint32_t nmsg = 0;
-	int more, rc;
+	uint8_t hdr[CS_RELAY_PAYLOAD_HDR];
+	uint64_t after = r->patient != NULL ? 0 : r->after, max_len, claim_pos = UINT64_MAX;
+	int more, rc, capped = 0, full = 0;
 
 	memset(out, 0, sizeof(*out));
+	memset(&a, 0, sizeof(a));
 	cs_changeset_init(&cs);
 	cs_changeset_init(&filt);
-	cs_msg_buf_init(&mb, 0);
+	cs_msg_buf_init(&a.mb, 0);
 	memset(&stream, 0, sizeof(stream));
+	memset(&main_stream, 0, sizeof(main_stream));
 	if (r->patient != NULL) {
 		stream.kind = CS_STREAM_PATIENT;
 		memcpy(stream.patient, r->patient, CS_GID_LEN);
 	}
 	max_len = r->max_len != 0 ? r->max_len : CS_RELAY_MAX_BUNDLE;
-	if ((rc = pbuf_add(&pb, hdr, sizeof(hdr))) != 0)
-		goto out;
-	for (;;) {
+	if (r->sh != NULL) {
+		/* as a live session: new patients claimed first, then only what the
+		 * recipient's practitioner may see (agent/share_sync.h) */
+		if ((rc = cs_shsync_claim(r->sh, eng, &claim_pos)) < 0) {
+			say(msg, cap, "claiming new patients failed: %s", cs_engine_errmsg(eng));
+			goto out;
+		}
+		scope.practitioner = r->to->practitioner;
+		scope.patient = r->patient;
+		scp = &scope;
+	}
+	/* a main stream from 0 holds every patient the recipient may see: a
+	 * pending backfill would only repeat it */
+	while (r->sh != NULL && r->patient == NULL && r->after == 0) {
+		uint8_t pat[CS_GID_LEN];
+		uint64_t pa;
+
+		rc = cs_share_todo_next(cs_engine_handle(eng), r->to->id, pat, &pa);
+		if (rc == 0)
+			break;
+		if (rc > 0)
+			rc = cs_share_todo_set(cs_engine_handle(eng), r->to->id, pat, pa, 0);
+		if (rc < 0) {
+			say(msg, cap, "reading the pending shares failed: %s",
+			    cs_share_strerror(rc));
+			goto out;
+		}
+	}
+	/* patients newly shared with the recipient's practitioner, from the start */
+	while (r->sh != NULL && r->patient == NULL && !full) {
+		cs_changeset_reset(&cs);
+		more =
+		    cs_shsync_backfill(r->sh, eng, r->to->id, r->to->practitioner, r->after, &cs);
+		if (more < 0) {
+			rc = more;
+			say(msg, cap, "extracting a newly shared patient failed: %s",
+			    cs_engine_errmsg(eng));
+			goto out;
+		}
+		if (more == 0)
+			break;
+		if ((rc = seal_add(&a, &main_stream, &cs, acc, msg, cap)) != 0)
+			goto out;
+		full = seal_full(&a, max_len);
+	}
+	while (!full) {
 		const struct cs_changeset *send = &cs;
 
 		cs_changeset_reset(&cs);
-		more = cs_engine_extract(eng, after, r->to->id, NULL, BATCH_ROWS, &cs);
+		more = cs_engine_extract(eng, after, r->to->id, scp, BATCH_ROWS, &cs);
 		if (more < 0) {
 			rc = more;
 			say(msg, cap, "extracting changes failed: %s", cs_engine_errmsg(eng));
 			goto out;
 		}
-		if (r->patient != NULL) {
+		/* not past the claimed rows: a patient created since waits for its claim */
+		if (r->patient == NULL && cs.db_version > claim_pos) {
+			cs.db_version = claim_pos > after ? claim_pos : after;
+			capped = 1;
+		}
+		if (r->patient != NULL && scp == NULL) {
 			cs_changeset_free(&filt);
 			cs_changeset_init(&filt);
 			if ((rc = filter_patient(&cs, r->patient, &filt)) != 0)
 				goto out;
 			send = &filt;
 		}
-		if (send->nrows > 0) {
-			rc = cs_msg_encode_changes(&mb, &stream, send);
-			if (rc != 0) {
-				say(msg, cap, "encoding changes failed: %s", cs_msg_strerror(rc));
-				goto out;
-			}
-			if (mb.len > UINT32_MAX || nmsg >= CS_RELAY_PAYLOAD_MAXN) {
-				rc = CS_ERANGE;
-				goto out;
-			}
-			put_u32(len4, (uint32_t)mb.len);
-			if ((rc = pbuf_add(&pb, len4, 4)) != 0 ||
-			    (rc = pbuf_add(&pb, mb.p, mb.len)) != 0)
-				goto out;
-			nmsg++;
-			out->rows += send->nrows;
-			if (acc != NULL)
-				(void)cs_audit_count(acc, send, CS_AUDIT_SYNC_OUT);
-		}
+		if (send->nrows > 0 && (rc = seal_add(&a, &stream, send, acc, msg, cap)) != 0)
+			goto out;
 		if (cs.db_version > after)
 			after = cs.db_version;
 		/* the rest goes into the next bundle */
-		if (!more || cs_bundle_sealed_len(pb.len, 0) > max_len / 2 ||
-		    nmsg >= CS_RELAY_PAYLOAD_MAXN)
+		if (!more || capped || seal_full(&a, max_len))
 			break;
 	}
-	out->upto = after;
-	if (out->rows == 0) {
+	out->upto = r->patient != NULL ? after : (after > r->after ? after : r->after);
+	out->rows = a.rows;
+	if (a.rows == 0 && (r->sh == NULL || r->patient != NULL)) {
 		rc = 0;
 		goto out;
 	}
-	memcpy(pb.p, CS_RELAY_PAYLOAD_MAGIC, 4);
-	pb.p[4] = 1;
-	pb.p[5] = r->patient != NULL ? CS_RELAY_KIND_PATIENT : CS_RELAY_KIND_MAIN;
-	memset(pb.p + 6, 0, CS_GID_LEN);
+	if (a.npats > 1) {
+		size_t i, j;
+
+		qsort(a.pats, a.npats, CS_GID_LEN, gid_order);
+		for (i = j = 1; i < a.npats; i++)
+			if (memcmp(a.pats[i], a.pats[j - 1], CS_GID_LEN) != 0)
+				memmove(a.pats[j++], a.pats[i], CS_GID_LEN);
+		a.npats = j;
+	}
+	if (r->sh != NULL) {
+		rc = cs_shsync_records_for(r->sh, eng, r->to->practitioner, a.pats, a.npats,
+		    seal_rec_cb, &a, &out->rec_last);
+		if (rc < 0) {
+			say(msg, cap, "reading the share records failed: %s",
+			    rc == CS_ERANGE ? "too many" : cs_engine_errmsg(eng));
+			goto out;
+		}
+		/* no row: a bundle only when a record is new for it (a revoke...) */
+		if (a.rows == 0 && out->rec_last <= r->rec_after) {
+			rc = 0;
+			goto out;
+		}
+	}
+	memcpy(hdr, CS_RELAY_PAYLOAD_MAGIC, 4);
+	hdr[4] = CS_RELAY_PAYLOAD_VERSION;
+	hdr[5] = r->patient != NULL ? CS_RELAY_KIND_PATIENT : CS_RELAY_KIND_MAIN;
+	memset(hdr + 6, 0, CS_GID_LEN);
 	if (r->patient != NULL)
-		memcpy(pb.p + 6, r->patient, CS_GID_LEN);
-	put_u64(pb.p + 6 + CS_GID_LEN, r->patient != NULL ? 0 : r->after);
-	put_u64(pb.p + 14 + CS_GID_LEN, out->upto);
-	put_u32(pb.p + 22 + CS_GID_LEN, nmsg);
+		memcpy(hdr + 6, r->patient, CS_GID_LEN);
+	put_u64(hdr + 6 + CS_GID_LEN, r->patient != NULL ? 0 : r->after);
+	put_u64(hdr + 14 + CS_GID_LEN, out->upto);
+	put_u32(hdr + 22 + CS_GID_LEN, a.nmsg);
+	/* records first: the recipient stores them before the rows they allow */
+	if ((rc = pbuf_add(&pb, hdr, sizeof(hdr))) != 0 ||
+	    (a.recs.len > 0 && (rc = pbuf_add(&pb, a.recs.p, a.recs.len)) != 0) ||
+	    (rc = pbuf_add(&pb, a.chg.p, a.chg.len)) != 0)
+		goto out;
 	memset(&sp, 0, sizeof(sp));
 	sp.cabinet_id = h->cabinet_id;
 	sp.cabinet_key = h->sec->cabinet_key;
@@ -827,13 +1033,17 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		goto out;
 	}
 	out->expires_ms = sp.expires_ms;
+	out->pats = a.pats; /* moved */
+	out->npats = a.npats;
+	a.pats = NULL;
 out:
-	if (pb.p != NULL)
-		sodium_memzero(pb.p, pb.cap); /* patient data in clear */
-	cs_free(pb.p);
-	if (mb.p != NULL)
-		sodium_memzero(mb.p, mb.cap);
-	cs_msg_buf_free(&mb);
+	pbuf_wipe(&pb);
+	pbuf_wipe(&a.chg);
+	pbuf_wipe(&a.recs);
+	cs_free(a.pats);
+	if (a.mb.p != NULL)
+		sodium_memzero(a.mb.p, a.mb.cap);
+	cs_msg_buf_free(&a.mb);
 	cs_changeset_free(&cs);
 	cs_changeset_free(&filt);
 	if (rc != 0)
@@ -925,9 +1135,9 @@ apply_retry(struct cs_engine *eng, const struct cs_changeset *cs, const uint8_t 
 
 int
 cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devstate *st,
-    struct cs_relay_seen *seen, const uint8_t *buf, size_t len, uint64_t now_ms,
-    uint64_t lifetime_ms, const char *source, struct cs_relay_import_res *res, char *msg,
-    size_t cap)
+    struct cs_shsync *sh, struct cs_relay_seen *seen, const uint8_t *buf, size_t len,
+    uint64_t now_ms, uint64_t lifetime_ms, const char *source, struct cs_relay_import_res *res,
+    char *msg, size_t cap)
 {
 	struct cs_bundle_open_params op;
 	struct open_ctx oc = {h, seen};
@@ -983,6 +1193,24 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 			rc = CS_RELAY_EPAYLOAD;
 		goto out;
 	}
+	/* the share records first, with the checks of a live session (refused
+	 * ones are audited there); the rows they allow apply after them */
+	for (i = 0; sh != NULL && i < pl.nrec; i++) {
+		int changed = 0;
+
+		rc = cs_shsync_records_in(sh, eng, pl.rec[i].p, pl.rec[i].len, res->info.sender_id,
+		    &changed);
+		if (rc != 0) {
+			say(msg, cap, "bundle %s from %s: storing its share records failed: %s",
+			    idhex, sender, cs_share_strerror(rc));
+			if (rc == CS_RECORDS_EMSG)
+				rc = CS_RELAY_EPAYLOAD;
+			else if (rc == CS_EBUSY || rc == CS_SHARE_ESQLITE)
+				rc = CS_SQL_EBUSY; /* not the bundle's fault: later */
+			goto out;
+		}
+		res->records++;
+	}
 	cs_audit_acc_init(&acc, res->info.sender_id, NULL);
 	for (i = 0; i < pl.n; i++) {
 		memset(&ar, 0, sizeof(ar));
@@ -997,8 +1225,14 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 		res->applied += ar.applied;
 		res->refused += ar.refused;
 		res->conflicts += ar.conflicts;
+		res->held += ar.held;
 		(void)cs_audit_count(&acc, &pl.cs[i], CS_AUDIT_SYNC_IN);
+		if (sh != NULL && ar.refused > 0)
+			cs_shsync_refused(sh, eng, &pl.cs[i], res->info.sender_id);
 	}
+	/* rows held earlier for want of a record may apply now */
+	if (sh != NULL && res->records > 0)
+		(void)cs_engine_release_held(eng, NULL);
 	if (seen != NULL &&
 	    (rc = cs_relay_seen_add(seen, res->info.bundle_id, res->info.expires_ms, now_ms)) !=
 	        0) {

@@ -33,6 +33,7 @@
 
 struct cs_engine;
 struct cs_devstate;
+struct cs_shsync;
 struct cs_audit_acc;
 
 /* Agent error codes -740..-759 (base/err.h agent range). */
@@ -90,29 +91,44 @@ int cs_relay_cfg_load(const char *home_dir, struct cs_relay_cfg *cfg, char *msg,
 
 /*
  * The plaintext inside a bundle (docs/RELAY.md "Payload"): "CSRP", version
- * 1, a kind (1 the sender's main stream, 2 one patient from the start), the
- * patient gid (kind 2, else zeros), u64be after, u64be upto (the cursor the
- * recipient stores once everything is applied, when its cursor was >= after),
- * u32be count, then count times u32be length || one CHANGES message
- * (wire/msg.h). Big-endian throughout.
+ * (1 or 2), a kind (1 the sender's main stream, 2 one patient from the
+ * start), the patient gid (kind 2, else zeros), u64be after, u64be upto (the
+ * cursor the recipient stores once everything is applied, when its cursor
+ * was >= after), u32be count, then count times u32be length || one message.
+ * Version 1: every message is a CHANGES message (wire/msg.h). Version 2 (what
+ * cs_relay_seal writes): first zero or more RECORDS messages (the share
+ * records the rows need, wire/records.h, docs/PROTOCOL.md §3.13), then the
+ * CHANGES messages; a RECORDS message after a CHANGES one is refused.
+ * Big-endian throughout.
  */
-#define CS_RELAY_PAYLOAD_MAGIC "CSRP"
-#define CS_RELAY_PAYLOAD_HDR   (4 + 1 + 1 + CS_GID_LEN + 8 + 8 + 4)
-#define CS_RELAY_PAYLOAD_MAXN  65536
-#define CS_RELAY_KIND_MAIN     1
-#define CS_RELAY_KIND_PATIENT  2
+#define CS_RELAY_PAYLOAD_VERSION 2
+#define CS_RELAY_PAYLOAD_MAGIC   "CSRP"
+#define CS_RELAY_PAYLOAD_HDR     (4 + 1 + 1 + CS_GID_LEN + 8 + 8 + 4)
+#define CS_RELAY_PAYLOAD_MAXN    65536
+#define CS_RELAY_KIND_MAIN       1
+#define CS_RELAY_KIND_PATIENT    2
+
+/* A RECORDS message inside a payload: points into the decoded buffer. */
+struct cs_relay_recmsg {
+	const uint8_t *p;
+	size_t len;
+};
 
 struct cs_relay_payload {
-	int kind;
+	int version, kind;
 	uint8_t patient[CS_GID_LEN];
 	uint64_t after, upto;
 	uint32_t n;
 	struct cs_changeset *cs; /* n decoded changesets, cs_malloc'd */
+	uint32_t nrec;
+	struct cs_relay_recmsg *rec; /* nrec RECORDS messages (cut out and checked
+	                              * with cs_records_decode), pointing into the
+	                              * buffer given to the decoder: valid while it is */
 };
 
 /*
  * Decode a whole payload (every message is decoded before anything may be
- * applied, so a bad one refuses the bundle whole). 0 and *out filled
+ * applied, so a bad one refuses the bundle whole). out->rec points into buf. 0 and *out filled
  * (release with cs_relay_payload_free), or CS_RELAY_EPAYLOAD, CS_ENOMEM,
  * or a wire/msg.h code; on error *out is zeroed.
  */
@@ -152,6 +168,15 @@ struct cs_relay_seal_req {
 	const struct cs_roster_dev *to;
 	uint64_t after;         /* changes after this db_version of ours */
 	const uint8_t *patient; /* NULL: the main stream; else this patient from 0 */
+	/* With sh, main stream: a bundle without rows is still sealed when a
+	 * share record for it is newer than this seq (a revoke, a grant). */
+	int64_t rec_after;
+	/* Shares (NULL: neither, the device's whole stream as before the shares):
+	 * the extraction is scoped to what to->practitioner may see, the main
+	 * stream first carries the patients newly shared with it from the start
+	 * (agent/share_sync.h backfill), and the payload the share records the
+	 * rows need (cs_shsync_records_for). */
+	struct cs_shsync *sh;
 	uint64_t now_ms, lifetime_ms;
 	uint64_t max_len; /* 0: CS_RELAY_MAX_BUNDLE */
 };
@@ -163,6 +188,9 @@ struct cs_relay_sealed {
 	uint64_t upto; /* our db_version it covers */
 	uint64_t expires_ms;
 	uint32_t rows;
+	uint8_t (*pats)[CS_GID_LEN]; /* the patients of its rows, sorted, distinct */
+	size_t npats;
+	int64_t rec_last; /* the last share record (seq, not a name) it carries, 0 none */
 };
 
 /*
@@ -179,15 +207,19 @@ void cs_relay_sealed_free(struct cs_relay_sealed *s);
 struct cs_relay_import_res {
 	struct cs_bundle_info info; /* authenticated header once opened */
 	int opened;                 /* info is authentic */
-	uint32_t rows, applied, refused, conflicts;
-	uint64_t cursor; /* the sender's cursor stored here after import (0: unchanged) */
+	uint32_t rows, applied, refused, conflicts, held;
+	uint32_t records; /* RECORDS messages checked and stored first */
+	uint64_t cursor;  /* the sender's cursor stored here after import (0: unchanged) */
 };
 
 /*
  * Worker: open buf (size, signature against the roster, revoked sender,
  * epoch, outer layer, cabinet, recipient = this device, lifetime, expiry,
- * replay against seen, sealed key), decode the whole payload, apply every
- * batch through the engine (its permission checks, as a live session), then
+ * replay against seen, sealed key), decode the whole payload, check and
+ * store its share records through sh (cs_shsync_records_in, as a live
+ * session: signatures, rights; a refused record is audited and skipped; sh
+ * NULL: records ignored), apply every batch through the engine (its
+ * permission checks, as a live session: eng's practitioner_of), then
  * record the id in seen, advance the sender's cursor in st (may be NULL: a
  * command without the daemon's state is fine, it is saved) and append the
  * audit rows (per-patient sync-in and one relay-import row with the
@@ -197,9 +229,9 @@ struct cs_relay_import_res {
  * Audits a refusal too (relay bundle quarantined) when audit_refusal.
  */
 int cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devstate *st,
-    struct cs_relay_seen *seen, const uint8_t *buf, size_t len, uint64_t now_ms,
-    uint64_t lifetime_ms, const char *source, struct cs_relay_import_res *res, char *msg,
-    size_t cap);
+    struct cs_shsync *sh, struct cs_relay_seen *seen, const uint8_t *buf, size_t len,
+    uint64_t now_ms, uint64_t lifetime_ms, const char *source, struct cs_relay_import_res *res,
+    char *msg, size_t cap);
 
 /* Worker: append one audit row about the relay (detail is short, no secret). */
 void cs_relay_audit(struct cs_engine *eng, const struct cs_home *h, enum cs_audit_action act,
@@ -211,7 +243,7 @@ void cs_relay_audit(struct cs_engine *eng, const struct cs_home *h, enum cs_audi
  * The sender's record, HOME/relay-out: per recipient device what it is
  * known to have (acked: from a live CURSOR/ACK, or a bundle of ours it
  * removed before expiry) and the bundles of ours waiting for it.
- *   "a DEVHEX ACKED"
+ *   "a DEVHEX ACKED [RECS]"  RECS: the last share record (seq) sealed for it
  *   "b DEVHEX BUNDLEHEX AFTER UPTO EXPIRES_MS"
  */
 #define CS_RELAY_OUT_MAX 256
@@ -225,6 +257,7 @@ struct cs_relay_out {
 	struct {
 		uint8_t dev[CS_DEVID_LEN];
 		uint64_t acked;
+		int64_t recs;
 	} acked[CS_HOME_MAX_DEVICES];
 	size_t nacked;
 	struct cs_relay_outb b[CS_RELAY_OUT_MAX];
@@ -236,6 +269,10 @@ int cs_relay_out_save(const struct cs_relay_out *o);
 uint64_t cs_relay_out_acked(const struct cs_relay_out *o, const uint8_t *dev);
 /* Raise dev's acked to v (never lowers unless force). 0 or CS_ERANGE. */
 int cs_relay_out_set_acked(struct cs_relay_out *o, const uint8_t *dev, uint64_t v, int force);
+/* The last share record (cs_share_rec seq) sealed for dev, 0 none. */
+int64_t cs_relay_out_recs(const struct cs_relay_out *o, const uint8_t *dev);
+/* Set it (lowered too: a bundle that expired unread). 0 or CS_ERANGE. */
+int cs_relay_out_set_recs(struct cs_relay_out *o, const uint8_t *dev, int64_t seq);
 /* Highest upto of dev's bundles still waiting, or its acked. */
 uint64_t cs_relay_out_covered(const struct cs_relay_out *o, const uint8_t *dev);
 int cs_relay_out_add(struct cs_relay_out *o, const struct cs_relay_outb *b);

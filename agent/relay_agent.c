@@ -19,6 +19,7 @@
 #include "base/mem.h"
 #include "sql/audit.h"
 #include "sql/engine.h"
+#include "sql/share.h"
 
 #define MAX_LOG   24
 #define MAX_IMP   64
@@ -36,6 +37,9 @@ struct sc_out {
 	struct cs_relay_outb ob;
 	uint32_t rows;
 	struct cs_audit_acc acc; /* sync-out counts, flushed once uploaded */
+	int64_t rec_last;        /* the last share record it carries */
+	char *shares;            /* JSON rows of cabinet_patient_sync to upsert, or NULL */
+	size_t shares_len;
 };
 
 struct relay_job {
@@ -121,16 +125,15 @@ cs_relay_recipients(const struct cs_home *h, uint8_t *out)
 	size_t i, n = 0;
 
 	/*
-	 * Only this practitioner's other devices: a bundle carries what
-	 * cs_engine_extract gives with no scope (every patient of this device),
-	 * and no share records yet, so a colleague's device must not get one
-	 * (docs/RELAY.md "Known gaps": per-patient recipients need the share
-	 * records in the bundle and the extraction scoped to the recipient).
+	 * Every other active device is a candidate: the seal is scoped to what
+	 * its practitioner may see (cs_relay_seal_req.sh), so a device whose
+	 * practitioner has no share on a changed patient gets no bundle. The
+	 * recipients of a change are thus per patient: the devices of its
+	 * owner and of the practitioners it is shared with.
 	 */
 	for (i = 0; i < h->nroster; i++) {
 		out[i] = !h->roster[i].revoked &&
-		    memcmp(h->roster[i].id, h->device_id, CS_DEVID_LEN) != 0 &&
-		    memcmp(h->roster[i].practitioner, h->practitioner, CS_GID_LEN) == 0;
+		    memcmp(h->roster[i].id, h->device_id, CS_DEVID_LEN) != 0;
 		n += out[i];
 	}
 	return n;
@@ -248,14 +251,15 @@ import_one(struct relay_job *x, const char *idhex, const uint8_t *buf, size_t le
 
 	snprintf(name, sizeof(name), "%s%s", idhex, CS_RELAY_FOLDER_SUFFIX);
 	why[0] = '\0';
-	rc = cs_relay_import(r->eng, &x->home, r->st, &r->seen, buf, len, x->now,
+	rc = cs_relay_import(r->eng, &x->home, r->st, r->sh, &r->seen, buf, len, x->now,
 	    r->cfg.lifetime_ms, source, &res, why, sizeof(why));
 	if (rc == 0) {
 		short_dev(res.info.sender_id, dev);
 		jlog(x, CS_LOG_INFO,
 		    "relay: imported bundle %s from device %s: %u rows (%u applied, %u refused, "
-		    "%u conflicts)",
-		    idhex, dev, res.rows, res.applied, res.refused, res.conflicts);
+		    "%u conflicts, %u held), %u share record message(s)",
+		    idhex, dev, res.rows, res.applied, res.refused, res.conflicts, res.held,
+		    res.records);
 		if (x->nimp < MAX_IMP) {
 			memcpy(x->imp[x->nimp].sender, res.info.sender_id, CS_DEVID_LEN);
 			x->imp[x->nimp].cursor = res.cursor;
@@ -377,6 +381,7 @@ settle_outbox(struct relay_job *x, const struct cs_roster_dev *d, const struct c
 			if (there)
 				bk_remove(x, d->id, b.id);
 			cs_relay_out_del(o, j);
+			(void)cs_relay_out_set_recs(o, d->id, 0); /* its records go again */
 			changed = 1;
 			snprintf(det, sizeof(det),
 			    "relay bundle %s for device %s expired unread; its changes are sealed "
@@ -401,6 +406,159 @@ settle_outbox(struct relay_job *x, const struct cs_roster_dev *d, const struct c
 	return changed;
 }
 
+/* ---------------------------------------------- cabinet_patient_sync rows */
+
+#define SHARE_ROWS_MAX 1000 /* share rows upserted with one bundle */
+
+static void iso_time(uint64_t ms, char out[32]);
+
+/* A keyed hash the server cannot link to a patient: 32 hex digits. */
+static void
+share_hash(const struct cs_home *h, const char *what, const uint8_t *in, size_t len, char out[33])
+{
+	uint8_t k[32], t[16];
+	crypto_generichash_state st;
+
+	crypto_generichash(k, sizeof(k), (const uint8_t *)"cabsync supabase share hash v1", 30,
+	    h->sec->cabinet_key, CS_KEY_LEN);
+	crypto_generichash_init(&st, k, sizeof(k), sizeof(t));
+	crypto_generichash_update(&st, (const uint8_t *)what, strlen(what) + 1);
+	crypto_generichash_update(&st, in, len);
+	crypto_generichash_final(&st, t, sizeof(t));
+	sodium_bin2hex(out, 33, t, sizeof(t));
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(&st, sizeof(st));
+}
+
+struct share_pick {
+	const struct cs_home *h;
+	const uint8_t *recip;
+	uint64_t now_hlc;
+	int owner_me, found, active;
+	uint64_t grant;
+	char perm[8], key_hash[33];
+};
+
+/* One cs_shares row of the patient: am I its owner? recip's latest share. */
+static int
+share_pick_cb(void *ctx, const struct cs_share_row *r)
+{
+	struct share_pick *p = ctx;
+	int live = !r->has_end || r->end_hlc > p->now_hlc;
+
+	if (strcmp(r->perm, "owner") == 0) {
+		if (live && memcmp(r->practitioner, p->h->practitioner, CS_GID_LEN) == 0 &&
+		    r->patient_local != NULL) {
+			p->owner_me = 1;
+			share_hash(p->h, "local", (const uint8_t *)r->patient_local,
+			    strlen(r->patient_local), p->key_hash);
+		}
+		return 0;
+	}
+	if (memcmp(r->practitioner, p->recip, CS_GID_LEN) != 0 ||
+	    strlen(r->perm) >= sizeof(p->perm))
+		return 0;
+	/* an active share wins over an ended one, then the latest grant */
+	if (p->found && (p->active > live || (p->active == live && p->grant > r->grant_hlc)))
+		return 0;
+	p->found = 1;
+	p->active = live;
+	p->grant = r->grant_hlc;
+	snprintf(p->perm, sizeof(p->perm), "%s", r->perm);
+	return 0;
+}
+
+/*
+ * Worker: the cabinet_patient_sync rows (docs/RELAY.md "Supabase backend")
+ * of the patients of bundle sb for device d: one per patient this
+ * practitioner owns and shares with d's practitioner (is_active false once
+ * revoked or expired). A JSON array (cs_malloc'd) or NULL when none.
+ */
+static char *
+share_rows(struct relay_job *x, const struct cs_roster_dev *d, const struct cs_relay_sealed *sb,
+    size_t *len)
+{
+	const struct cs_relay_cfg *c = &x->r->cfg;
+	sqlite3 *db = cs_engine_handle(x->r->eng);
+	struct share_pick p;
+	char *js = NULL, hour[32], ph[33];
+	size_t cap = 0, n = 0, i, rows = 0;
+	long recip_no = prac_no(c, &x->home, d->practitioner);
+	int w;
+
+	*len = 0;
+	if (x->r->sh == NULL || recip_no <= 0 ||
+	    memcmp(d->practitioner, x->home.practitioner, CS_GID_LEN) == 0)
+		return NULL;
+	iso_time(x->now / 3600000 * 3600000, hour); /* the server learns the hour only */
+	for (i = 0; i < sb->npats && rows < SHARE_ROWS_MAX; i++) {
+		memset(&p, 0, sizeof(p));
+		p.h = &x->home;
+		p.recip = d->practitioner;
+		p.now_hlc = CS_HLC_MAKE(x->now, 0xffffu);
+		if (cs_share_list(db, sb->pats[i], share_pick_cb, &p) != 0 || !p.owner_me ||
+		    !p.found)
+			continue;
+		share_hash(&x->home, "gid", sb->pats[i], CS_GID_LEN, ph);
+		if (cs_grow(&js, &cap, n + 400, 1) < 0) {
+			cs_free(js);
+			return NULL;
+		}
+		w = snprintf(js + n, cap - n,
+		    "%s{\"cabinet_id\":%ld,\"patient_key_hash\":\"%s\",\"owner_osteopath_id\":%ld,"
+		    "\"shared_with_osteopath_id\":%ld,\"sync_permission\":\"%s\","
+		    "\"patient_hash\":\"%s\",\"last_sync_timestamp\":\"%s\",\"is_active\":%s}",
+		    rows == 0 ? "[" : ",", c->cabinet_no, p.key_hash, c->practitioner_no, recip_no,
+		    p.perm, ph, hour, p.active ? "true" : "false");
+		if (w < 0 || (size_t)w >= cap - n) {
+			cs_free(js);
+			return NULL;
+		}
+		n += (size_t)w;
+		rows++;
+	}
+	if (rows == 0 || cs_grow(&js, &cap, n + 2, 1) < 0) {
+		cs_free(js);
+		return NULL;
+	}
+	js[n++] = ']';
+	js[n] = '\0';
+	*len = n;
+	return js;
+}
+
+static int
+rec_seq_cb(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
+{
+	(void)rec;
+	(void)len;
+	*(int64_t *)ctx = seq;
+	return 0;
+}
+
+/* The last share record stored here if newer than after (else 0). */
+static int64_t
+records_due(struct cs_relay_agent *r, int64_t after)
+{
+	int64_t last = 0;
+
+	if (r->sh == NULL ||
+	    cs_share_records_after(cs_engine_handle(r->eng), after, INT32_MAX, rec_seq_cb, &last) <
+	        0)
+		return 0;
+	return last;
+}
+
+/* A patient newly shared with dev's practitioner waits to go from the start. */
+static int
+backfill_due(struct cs_relay_agent *r, const uint8_t *dev)
+{
+	uint8_t pat[CS_GID_LEN];
+	uint64_t after;
+
+	return r->sh != NULL && cs_share_todo_next(cs_engine_handle(r->eng), dev, pat, &after) > 0;
+}
+
 static void
 send_bundles(struct relay_job *x)
 {
@@ -415,7 +573,7 @@ send_bundles(struct relay_job *x)
 	const struct cs_roster_dev *d;
 	const struct cs_relay_peerview *v;
 	uint64_t covered, dbv = cs_engine_db_version(r->eng);
-	int64_t since;
+	int64_t since, recs, rec_new;
 	char idhex[33], dev[17], det[200], msg[256];
 	size_t i;
 	int changed = 0, rc;
@@ -433,20 +591,17 @@ send_bundles(struct relay_job *x)
 		if ((int64_t)x->now - since < (int64_t)c->after_ms)
 			continue;
 		covered = cs_relay_out_covered(o, d->id);
-		if (dbv <= covered)
+		recs = cs_relay_out_recs(o, d->id);
+		rec_new = records_due(r, recs);
+		if (dbv <= covered && !backfill_due(r, d->id) && rec_new == 0)
 			continue;
-		if (c->backend == CS_RELAY_SUPABASE && prac_no(c, &x->home, d->practitioner) <= 0) {
-			jlog(x, CS_LOG_WARNING,
-			    "relay: device %s: its practitioner has no map.ID = N in [relay]; "
-			    "not relayed",
-			    dev);
-			continue;
-		}
 		memset(&req, 0, sizeof(req));
 		req.to = d;
 		req.after = covered;
 		req.now_ms = x->now;
 		req.lifetime_ms = c->lifetime_ms;
+		req.sh = r->sh; /* records, scope, newly shared patients */
+		req.rec_after = recs;
 		cs_audit_acc_init(&acc, d->id, d->practitioner);
 		msg[0] = '\0';
 		rc = cs_relay_seal(r->eng, &x->home, &req, &acc, &sb, msg, sizeof(msg));
@@ -457,7 +612,25 @@ send_bundles(struct relay_job *x)
 		}
 		if (sb.buf == NULL) {
 			cs_audit_acc_free(&acc);
-			continue; /* only its own changes: nothing to relay */
+			/* the new records were none of its business: not looked at again */
+			if (rec_new > recs && cs_relay_out_set_recs(o, d->id, rec_new) == 0)
+				changed = 1;
+			/* nothing it may see (or only its own changes) up to sb.upto: not
+			 * extracted again (a later share goes by the backfill). Only with
+			 * no bundle waiting: an expired one is sealed again from acked. */
+			if (sb.upto > covered && covered == cs_relay_out_acked(o, d->id) &&
+			    cs_relay_out_set_acked(o, d->id, sb.upto, 0) == 0)
+				changed = 1;
+			continue;
+		}
+		if (c->backend == CS_RELAY_SUPABASE && prac_no(c, &x->home, d->practitioner) <= 0) {
+			jlog(x, CS_LOG_WARNING,
+			    "relay: device %s: its practitioner has no map.ID = N in [relay]; "
+			    "not relayed",
+			    dev);
+			cs_relay_sealed_free(&sb);
+			cs_audit_acc_free(&acc);
+			continue;
 		}
 		cs_relay_idhex(sb.id, idhex);
 		if (c->backend == CS_RELAY_SUPABASE) {
@@ -478,6 +651,8 @@ send_bundles(struct relay_job *x)
 			memcpy(so->ob.dev, d->id, CS_DEVID_LEN);
 			memcpy(so->ob.id, sb.id, CS_BUNDLE_ID_LEN);
 			so->rows = sb.rows;
+			so->rec_last = sb.rec_last > recs ? sb.rec_last : recs;
+			so->shares = share_rows(x, d, &sb, &so->shares_len);
 			so->sb = sb; /* the upload takes it */
 			so->acc = acc;
 			continue;
@@ -500,6 +675,8 @@ send_bundles(struct relay_job *x)
 		ob.expires_ms = sb.expires_ms;
 		if (cs_relay_out_add(o, &ob) != 0)
 			jlog(x, CS_LOG_WARNING, "relay: too many bundles waiting; not tracked");
+		if (sb.rec_last > recs)
+			(void)cs_relay_out_set_recs(o, d->id, sb.rec_last);
 		changed = 1;
 		memset(&self, 0, sizeof(self));
 		memcpy(self.device, x->home.device_id, CS_DEVID_LEN);
@@ -530,6 +707,8 @@ record_upload(struct relay_job *x)
 
 	if (cs_relay_out_add(&r->out, &so->ob) != 0)
 		jlog(x, CS_LOG_WARNING, "relay: too many bundles waiting; not tracked");
+	if (so->rec_last > cs_relay_out_recs(&r->out, so->ob.dev))
+		(void)cs_relay_out_set_recs(&r->out, so->ob.dev, so->rec_last);
 	if ((rc = cs_relay_out_save(&r->out)) != 0)
 		jlog(x, CS_LOG_ERR, "relay: cannot write %s: %s", r->out.path, cs_strerror(rc));
 	memset(&self, 0, sizeof(self));
@@ -598,6 +777,7 @@ job_free(struct relay_job *x)
 		for (i = 0; i < x->nouts; i++) {
 			cs_relay_sealed_free(&x->outs[i].sb);
 			cs_audit_acc_free(&x->outs[i].acc);
+			cs_free(x->outs[i].shares);
 		}
 	}
 	cs_free(x->outs);
@@ -1015,11 +1195,27 @@ sc_record_done(struct cs_dbw_job *job)
 	sc_next_out(sc);
 }
 
+static void sc_record(struct relay_sc *sc);
+
+static void
+sc_share_cb(void *ctx, int status, const uint8_t *body, size_t len, int err)
+{
+	struct relay_sc *sc = ctx;
+
+	/* the share rows are the practice app's view; the bundle is sent anyway */
+	if (err != 0 || (status != 201 && status != 200))
+		sc_fail(sc, "upserting the share rows (cabinet_patient_sync)", status, body, len,
+		    err);
+	sc_record(sc);
+}
+
 static void
 sc_row_cb(void *ctx, int status, const uint8_t *body, size_t len, int err)
 {
 	struct relay_sc *sc = ctx;
-	struct relay_job *x;
+	struct sc_out *so = &sc->seal->outs[sc->iout];
+	static const char *const hdr[] = {"Prefer: resolution=merge-duplicates,return=minimal",
+	    NULL};
 
 	if (err != 0 || (status != 201 && status != 200 && status != 409)) {
 		/* the object stays without a row: the recipient's listing or the
@@ -1029,6 +1225,22 @@ sc_row_cb(void *ctx, int status, const uint8_t *body, size_t len, int err)
 		sc_next_out(sc);
 		return;
 	}
+	if (so->shares != NULL &&
+	    sc_call(sc, "POST",
+	        "/rest/v1/cabinet_patient_sync?on_conflict=cabinet_id,patient_hash,"
+	        "owner_osteopath_id,shared_with_osteopath_id",
+	        "application/json", (const uint8_t *)so->shares, so->shares_len, hdr,
+	        sc_share_cb) == 0)
+		return;
+	sc_record(sc);
+}
+
+/* The bundle is on the server with its row: record it on the worker. */
+static void
+sc_record(struct relay_sc *sc)
+{
+	struct relay_job *x;
+
 	x = job_new(sc->r, J_RECORD, sc_record_done);
 	if (x == NULL) {
 		sc->iout++;
@@ -1291,7 +1503,7 @@ on_kick_check(uv_timer_t *t)
 
 int
 cs_relay_agent_start(struct cs_relay_agent *r, uv_loop_t *loop, struct cs_dbw *dbw,
-    const struct cs_home *home, struct cs_engine *eng, struct cs_devstate *st,
+    const struct cs_home *home, struct cs_engine *eng, struct cs_devstate *st, struct cs_shsync *sh,
     cs_relay_view_fn view, cs_relay_imported_fn imported, void *ctx)
 {
 	char msg[256];
@@ -1303,6 +1515,7 @@ cs_relay_agent_start(struct cs_relay_agent *r, uv_loop_t *loop, struct cs_dbw *d
 	r->home = home;
 	r->eng = eng;
 	r->st = st;
+	r->sh = sh;
 	r->view = view;
 	r->imported = imported;
 	r->ctx = ctx;

@@ -21,9 +21,11 @@
  * job's done callback. One cycle at a time; a kick during a cycle runs
  * another right after it.
  *
- * Recipients: cs_relay_recipients() says which devices a cycle relays to;
- * today every other active roster device (device-to-device, as the live
- * session sends everything). The per-patient shares can feed it later.
+ * Recipients: cs_relay_recipients() says which devices a cycle may relay
+ * to (every other active roster device); what each gets is scoped to its
+ * practitioner's shares (cs_relay_seal with sh), so the recipients of a
+ * change are the devices of the patient's owner and of the practitioners it
+ * is shared with, and a bundle carries the share records its rows need.
  *
  * Threads: every function here on the loop thread. The worker job owns
  * copies of the home and the snapshot; the seen set and the outbox are
@@ -42,6 +44,7 @@
 
 struct cs_engine;
 struct cs_devstate;
+struct cs_shsync;
 struct relay_sc;
 
 /* What the loop knows of roster device idx. */
@@ -65,6 +68,7 @@ struct cs_relay_agent {
 	const struct cs_home *home;
 	struct cs_engine *eng;  /* used on the worker only */
 	struct cs_devstate *st; /* used on the worker only */
+	struct cs_shsync *sh;   /* shares (the daemon's), worker only; may be NULL */
 	struct cs_relay_cfg cfg;
 	struct cs_relay_seen seen; /* worker only */
 	struct cs_relay_out out;   /* worker only */
@@ -85,7 +89,7 @@ struct cs_relay_agent {
  * is then 0) or CS_RELAY_ECONFIG (logged).
  */
 int cs_relay_agent_start(struct cs_relay_agent *r, uv_loop_t *loop, struct cs_dbw *dbw,
-    const struct cs_home *home, struct cs_engine *eng, struct cs_devstate *st,
+    const struct cs_home *home, struct cs_engine *eng, struct cs_devstate *st, struct cs_shsync *sh,
     cs_relay_view_fn view, cs_relay_imported_fn imported, void *ctx);
 
 /* Run a cycle now (or right after the running one). */
@@ -101,8 +105,9 @@ void cs_relay_agent_free(struct cs_relay_agent *r);
 #define CS_RELAY_KICK_FILE "relay-kick"
 
 /*
- * Which roster devices a cycle relays to: out[i] = 1 for device i. Today
- * every active device of the roster but this one. Returns how many.
+ * Which roster devices a cycle may relay to: out[i] = 1 for device i: every
+ * active device of the roster but this one (the scoped seal leaves out a
+ * device that may see none of the changes). Returns how many.
  */
 size_t cs_relay_recipients(const struct cs_home *h, uint8_t *out);
 

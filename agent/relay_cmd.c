@@ -19,6 +19,7 @@
 #include "agent/relay_agent.h"
 #include "agent/relay_folder.h"
 #include "agent/relay_http.h"
+#include "agent/share_sync.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "sql/audit.h"
@@ -116,9 +117,14 @@ default_home(void)
 	return h != NULL ? h : NULL;
 }
 
-/* Load the home and open its database's engine (and the audit trail). */
+/*
+ * Load the home and open its database's engine (and the audit trail), with
+ * the shares of a live session (sh: the roster view the permission checks
+ * and the share records use; released with cs_shsync_free).
+ */
 static int
-open_home(const char *cmd, const char *dir, struct cs_home *h, struct cs_engine **eng)
+open_home(const char *cmd, const char *dir, struct cs_home *h, struct cs_engine **eng,
+    struct cs_shsync *sh)
 {
 	struct cs_engine_opts o;
 	char msg[512];
@@ -133,10 +139,16 @@ open_home(const char *cmd, const char *dir, struct cs_home *h, struct cs_engine 
 		fprintf(stderr, "cabsync %s: %s\n", cmd, msg);
 		return EXIT_FAIL;
 	}
+	if (cs_shsync_init(sh, h) != 0) {
+		fprintf(stderr, "cabsync %s: out of resources\n", cmd);
+		return EXIT_FAIL;
+	}
 	memset(&o, 0, sizeof(o));
 	o.db_path = h->db;
 	o.tables_ini = h->tables;
 	o.device_id = h->device_id;
+	o.practitioner_of = cs_shsync_practitioner_of; /* the checks of a live session */
+	o.practitioner_ctx = sh;
 	rc = cs_engine_open(eng, &o);
 	if (rc != 0) {
 		fprintf(stderr, "cabsync %s: %s: %s\n", cmd, h->db, cs_engine_open_errmsg());
@@ -150,6 +162,11 @@ open_home(const char *cmd, const char *dir, struct cs_home *h, struct cs_engine 
 	if ((rc = cs_audit_install(cs_engine_handle(*eng))) != 0) {
 		fprintf(stderr, "cabsync %s: %s: cannot install the audit trail: %s\n", cmd, h->db,
 		    cs_audit_strerror(rc));
+		return EXIT_FAIL;
+	}
+	if ((rc = cs_shsync_install(sh, *eng)) != 0) {
+		fprintf(stderr, "cabsync %s: %s: cannot install the share tables: %s\n", cmd, h->db,
+		    cs_share_strerror(rc));
 		return EXIT_FAIL;
 	}
 	return 0;
@@ -186,6 +203,7 @@ export_cmd(int argc, char **argv)
 	struct cs_engine *eng = NULL;
 	struct cs_relay_seal_req req;
 	struct cs_relay_sealed sb[CS_RELAY_EXPORT_MAXN];
+	struct cs_shsync sh;
 	uint8_t rcpt[CS_RELAY_EXPORT_MAXN][CS_DEVID_LEN];
 	const char *patient = NULL, *to = NULL, *file = NULL, *home = default_home();
 	uint8_t pgid[CS_GID_LEN], prac[CS_GID_LEN], *cont = NULL, len4[4];
@@ -195,6 +213,7 @@ export_cmd(int argc, char **argv)
 	int rc = EXIT_FAIL, found = 0, e, n;
 
 	memset(sb, 0, sizeof(sb));
+	memset(&sh, 0, sizeof(sh));
 	for (n = 1; n < argc; n++) {
 		if (strcmp(argv[n], "--to") == 0 && n + 1 < argc)
 			to = argv[++n];
@@ -223,7 +242,7 @@ export_cmd(int argc, char **argv)
 	h = cs_calloc(1, sizeof(*h));
 	if (h == NULL)
 		return EXIT_FAIL;
-	if ((rc = open_home("export", home, h, &eng)) != 0)
+	if ((rc = open_home("export", home, h, &eng, &sh)) != 0)
 		goto out;
 	rc = EXIT_FAIL;
 	/* the practitioner: an id of the roster, or the name of one of their devices */
@@ -258,6 +277,7 @@ export_cmd(int argc, char **argv)
 		memset(&req, 0, sizeof(req));
 		req.to = d;
 		req.patient = pgid;
+		req.sh = &sh; /* what that practitioner may see, with its records */
 		req.now_ms = now;
 		req.lifetime_ms = lifetime;
 		msg[0] = '\0';
@@ -268,7 +288,9 @@ export_cmd(int argc, char **argv)
 			goto out;
 		}
 		if (sb[nsb].buf == NULL) {
-			fprintf(stderr, "cabsync export: patient %s has no rows to export.\n",
+			fprintf(stderr,
+			    "cabsync export: patient %s has no rows that practitioner may see "
+			    "(share it first: cabsync share).\n",
 			    patient);
 			goto out;
 		}
@@ -322,6 +344,7 @@ out:
 		cs_relay_sealed_free(&sb[i]);
 	cs_free(cont);
 	cs_engine_close(eng);
+	cs_shsync_free(&sh);
 	if (h != NULL)
 		cs_home_free(h);
 	cs_free(h);
@@ -335,6 +358,7 @@ import_cmd(int argc, char **argv)
 	struct cs_engine *eng = NULL;
 	struct cs_relay_seen seen;
 	struct cs_relay_import_res res;
+	struct cs_shsync sh;
 	const char *file = NULL, *home = default_home(), *base;
 	const uint8_t *b;
 	uint8_t *buf = NULL;
@@ -343,6 +367,7 @@ import_cmd(int argc, char **argv)
 	int rc = EXIT_FAIL, e, n;
 
 	memset(&seen, 0, sizeof(seen));
+	memset(&sh, 0, sizeof(sh));
 	for (n = 1; n < argc; n++) {
 		if (strcmp(argv[n], "--home") == 0 && n + 1 < argc)
 			home = argv[++n];
@@ -361,7 +386,7 @@ import_cmd(int argc, char **argv)
 	h = cs_calloc(1, sizeof(*h));
 	if (h == NULL)
 		return EXIT_FAIL;
-	if ((rc = open_home("import", home, h, &eng)) != 0)
+	if ((rc = open_home("import", home, h, &eng, &sh)) != 0)
 		goto out;
 	rc = EXIT_FAIL;
 	e = cs_relay_read_file(file, (size_t)CS_RELAY_MAX_BUNDLE * 2, &buf, &len);
@@ -377,11 +402,11 @@ import_cmd(int argc, char **argv)
 	why[0] = '\0';
 	e = cs_relay_export_pick(buf, len, h->device_id, &b, &blen);
 	if (e == 0)
-		e = cs_relay_import(eng, h, NULL, &seen, b, blen, wall_ms(),
+		e = cs_relay_import(eng, h, NULL, &sh, &seen, b, blen, wall_ms(),
 		    CS_RELAY_EXPORT_MAX_LIFETIME_MS, "export file", &res, why, sizeof(why));
 	if (e == 0) {
-		printf("imported %s: %u rows (%u applied, %u refused, %u conflicts).\n", file,
-		    res.rows, res.applied, res.refused, res.conflicts);
+		printf("imported %s: %u rows (%u applied, %u refused, %u conflicts, %u held).\n",
+		    file, res.rows, res.applied, res.refused, res.conflicts, res.held);
 		rc = EXIT_OK;
 		goto out;
 	}
@@ -411,6 +436,7 @@ out:
 	cs_free(buf);
 	cs_relay_seen_free(&seen);
 	cs_engine_close(eng);
+	cs_shsync_free(&sh);
 	if (h != NULL)
 		cs_home_free(h);
 	cs_free(h);

@@ -4,9 +4,12 @@
 #include "agent/share_sync.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "agent/control.h"
+#include "agent/ctl_jobs.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "wire/records.h"
@@ -21,6 +24,9 @@ wall_ms(void)
 }
 
 #define BUSY_TRIES 2000 /* x 5 ms: 10 s of a busy database */
+/* the engine's default future bound (sql/engine.h): a record further ahead
+ * than that does not raise the local hlc floor */
+#define SEEN_HLC_BOUND_MS 300000
 
 static int
 is_busy(int rc)
@@ -209,17 +215,11 @@ rec_out_cb(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
 }
 
 int
-cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_after, uint8_t **msg,
-    size_t *len, int64_t *rec_last, uint64_t *claim_pos)
+cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_pos)
 {
 	struct cs_share_ctx c;
-	struct recs_out *o;
-	size_t cap;
-	int rc, got;
+	int rc;
 
-	*msg = NULL;
-	*len = 0;
-	*rec_last = rec_after;
 	*claim_pos = 0;
 	ctx_of(s, e, &c);
 	/* records travel before the changes they allow: claim first (the
@@ -242,6 +242,24 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 		nap();
 	}
 	if ((rc = cs_share_claim_pos(c.db, claim_pos)) < 0)
+		return rc;
+	return 0;
+}
+
+int
+cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_after, uint8_t **msg,
+    size_t *len, int64_t *rec_last, uint64_t *claim_pos)
+{
+	struct cs_share_ctx c;
+	struct recs_out *o;
+	size_t cap;
+	int rc, got;
+
+	*msg = NULL;
+	*len = 0;
+	*rec_last = rec_after;
+	ctx_of(s, e, &c);
+	if ((rc = cs_shsync_claim(s, e, claim_pos)) < 0)
 		return rc;
 	if ((o = cs_calloc(1, sizeof(*o))) == NULL)
 		return CS_ENOMEM;
@@ -280,6 +298,152 @@ out:
 	return rc;
 }
 
+static int
+gid_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CS_GID_LEN);
+}
+
+struct recs_for {
+	const uint8_t *prac;
+	const uint8_t (*pats)[CS_GID_LEN];
+	size_t npats;
+	uint8_t (*extra)[CS_GID_LEN]; /* patients granted/revoked/transferred to prac */
+	size_t nextra, cap;
+	struct recs_out *o;
+	uint8_t *msg;
+	cs_shsync_msg_cb cb;
+	void *ctx;
+	size_t nmsg;
+	int64_t last;
+};
+
+static int
+has_gid(const uint8_t (*v)[CS_GID_LEN], size_t n, const uint8_t *g)
+{
+	return n > 0 && bsearch(g, v, n, CS_GID_LEN, gid_cmp) != NULL;
+}
+
+/* Pass 1: the patients whose rights for prac a record changes. */
+static int
+for_pass1(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
+{
+	struct recs_for *f = ctx;
+	struct cs_sharerec r;
+
+	(void)seq;
+	if (cs_sharerec_decode(rec, len, &r) != 0)
+		return 0; /* stored records decode; a bad one is skipped, not sent */
+	if ((r.kind != CS_SHAREREC_GRANT && r.kind != CS_SHAREREC_REVOKE &&
+	        r.kind != CS_SHAREREC_TRANSFER) ||
+	    memcmp(r.practitioner, f->prac, CS_GID_LEN) != 0)
+		return 0;
+	if (cs_grow(&f->extra, &f->cap, f->nextra + 1, CS_GID_LEN) < 0)
+		return CS_ENOMEM;
+	memcpy(f->extra[f->nextra++], r.patient, CS_GID_LEN);
+	return 0;
+}
+
+static int
+for_flush(struct recs_for *f)
+{
+	size_t len;
+	int rc;
+
+	if (f->o->n == 0)
+		return 0;
+	rc = cs_records_encode(f->o->v, f->o->n, f->msg, cs_records_size(CS_SHSYNC_RECS_PER_MSG),
+	    &len);
+	if (rc == 0)
+		rc = f->cb(f->ctx, f->msg, len);
+	f->o->n = 0;
+	f->o->used = 0;
+	f->nmsg++;
+	return rc;
+}
+
+/* Pass 2: every NAME record and every record of a patient of the bundle. */
+static int
+for_pass2(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
+{
+	struct recs_for *f = ctx;
+	struct cs_sharerec r;
+	int rc;
+
+	if (cs_sharerec_decode(rec, len, &r) != 0)
+		return 0;
+	if (r.kind != CS_SHAREREC_NAME && !has_gid(f->pats, f->npats, r.patient) &&
+	    !has_gid((const uint8_t(*)[CS_GID_LEN])f->extra, f->nextra, r.patient))
+		return 0;
+	if (f->o->n == CS_SHSYNC_RECS_PER_MSG && (rc = for_flush(f)) != 0)
+		return rc;
+	if (r.kind != CS_SHAREREC_NAME)
+		f->last = seq;
+	return rec_out_cb(f->o, seq, rec, len);
+}
+
+int
+cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t prac[CS_GID_LEN],
+    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx, int64_t *last)
+{
+	sqlite3 *db = cs_engine_handle(e);
+	struct recs_for f;
+	int rc;
+
+	(void)s;
+	*last = 0;
+	memset(&f, 0, sizeof(f));
+	f.prac = prac;
+	f.cb = cb;
+	f.ctx = ctx;
+	if (npats > 1)
+		qsort(pats, npats, CS_GID_LEN, gid_cmp);
+	f.pats = (const uint8_t(*)[CS_GID_LEN])pats;
+	f.npats = npats;
+	if ((f.o = cs_calloc(1, sizeof(*f.o))) == NULL ||
+	    (f.o->buf = cs_malloc((size_t)CS_SHSYNC_RECS_PER_MSG * CS_RECORDS_ITEM_MAX)) == NULL ||
+	    (f.msg = cs_malloc(cs_records_size(CS_SHSYNC_RECS_PER_MSG))) == NULL) {
+		rc = CS_ENOMEM;
+		goto out;
+	}
+	if ((rc = cs_share_records_after(db, 0, INT32_MAX, for_pass1, &f)) < 0)
+		goto out;
+	if (f.nextra > 1)
+		qsort(f.extra, f.nextra, CS_GID_LEN, gid_cmp);
+	if ((rc = cs_share_records_after(db, 0, INT32_MAX, for_pass2, &f)) < 0)
+		goto out;
+	if ((rc = for_flush(&f)) < 0)
+		goto out;
+	rc = (int)f.nmsg;
+	*last = f.last;
+out:
+	if (f.o != NULL)
+		cs_free(f.o->buf);
+	cs_free(f.o);
+	cs_free(f.msg);
+	cs_free(f.extra);
+	return rc;
+}
+
+int
+cs_shsync_peer_cursor(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
+    int load, uint64_t main_after, int64_t ack, int64_t *rec_after)
+{
+	sqlite3 *db = cs_engine_handle(e);
+	int64_t seq = 0;
+	int saved = 0;
+
+	(void)s;
+	if (ack > 0 && cs_share_peer_ack(db, peer, ack) == 0)
+		saved = 1;
+	if (load) {
+		*rec_after = 0;
+		if (main_after > 0 && cs_share_peer_acked(db, peer, &seq) == 0)
+			*rec_after = seq;
+	}
+	return saved;
+}
+
 int
 cs_shsync_backfill(struct cs_shsync *s, struct cs_engine *e, const uint8_t peer[CS_DEVID_LEN],
     const uint8_t peer_prac[CS_GID_LEN], uint64_t main_after, struct cs_changeset *cs)
@@ -316,8 +480,69 @@ hex8(const uint8_t *b, char out[17])
 	cs_home_hex(b, 8, out);
 }
 
+struct notes {
+	struct cs_shsync_note v[CS_SHSYNC_NOTES_MAX];
+	size_t n;
+};
+
 static int records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
-    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp);
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
+    struct notes *nt);
+
+size_t
+cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nnotes < max ? s->nnotes : max;
+	memcpy(out, s->notes, n * sizeof(*out));
+	s->nnotes = 0;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int
+cs_shsync_note_json(const struct cs_shsync_note *no, char *out, size_t cap, size_t *len)
+{
+	char id[17], dev[2 * CS_DEVID_LEN + 1];
+	size_t n;
+	int k;
+
+	cs_home_hex(no->id, sizeof(no->id), id);
+	cs_home_hex(no->from, CS_DEVID_LEN, dev);
+	k = snprintf(out, cap,
+	    "{\"event\":\"%s\",\"share\":\"%s\",\"from\":\"%s\",\"from_name\":\"",
+	    no->kind == CS_SHAREREC_REVOKE ? CS_CTL_EV_SHARE_REVOKED : CS_CTL_EV_SHARE_RECV, id,
+	    dev);
+	if (k < 0 || (size_t)k >= cap)
+		return CS_ERANGE;
+	n = (size_t)k;
+	if (cs_ctl_json_str(out, cap, &n, (const uint8_t *)no->from_name, strlen(no->from_name)) !=
+	    0)
+		return CS_ERANGE;
+	if (no->kind == CS_SHAREREC_REVOKE)
+		k = snprintf(out + n, cap - n, "\"}");
+	else
+		k = snprintf(out + n, cap - n, "\",\"permission\":\"%s\"}",
+		    no->kind == CS_SHAREREC_TRANSFER ? "owner" : cs_perm_name(no->perm));
+	if (k < 0 || (size_t)k >= cap - n)
+		return CS_ERANGE;
+	*len = n + (size_t)k;
+	return 0;
+}
+
+/* After the commit: hand the notes to the loop (the oldest kept when full). */
+static void
+notes_push(struct cs_shsync *s, const struct notes *nt)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < nt->n && s->nnotes < CS_SHSYNC_NOTES_MAX; i++)
+		s->notes[s->nnotes++] = nt->v[i];
+	pthread_mutex_unlock(&s->mu);
+}
 
 int
 cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *msg, size_t len,
@@ -325,14 +550,18 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 {
 	struct cs_records_item *v;
 	struct cs_share_ctx c;
+	struct notes *nt = NULL;
 	size_t n;
 	int rc, any = 0;
 	char fh[17];
 
 	if (changed != NULL)
 		*changed = 0;
-	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL)
+	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL ||
+	    (nt = cs_calloc(1, sizeof(*nt))) == NULL) {
+		cs_free(v);
 		return CS_ENOMEM;
+	}
 	rc = cs_records_decode(msg, len, v, CS_RECORDS_MAX, &n);
 	if (rc != 0)
 		goto out;
@@ -341,8 +570,9 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 	/* one transaction for the message; a busy database: the whole again */
 	for (int tries = 0;; tries++) {
 		any = 0;
+		nt->n = 0;
 		if ((rc = cs_share_begin(c.db)) == 0) {
-			rc = records_in(s, e, &c, v, n, from, fh, &any);
+			rc = records_in(s, e, &c, v, n, from, fh, &any, nt);
 			if (rc == 0)
 				rc = cs_share_commit(c.db);
 		}
@@ -353,19 +583,22 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 			goto out;
 		nap();
 	}
+	notes_push(s, nt);
 	if (any) {
 		(void)cs_share_readonly(e, s->practitioner, cs_share_now_hlc(wall_ms()));
 		if (changed != NULL)
 			*changed = 1;
 	}
 out:
+	cs_free(nt);
 	cs_free(v);
 	return rc;
 }
 
 static int
 records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
-    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp)
+    const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
+    struct notes *nt)
 {
 	const struct cs_share_ctx c = *cc;
 	size_t i;
@@ -377,6 +610,11 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 
 		memset(&r, 0, sizeof(r));
 		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
+		/* writes made here after a grant must be later than it, even on a
+		 * late clock (a record too far ahead does not drag the clock) */
+		if (rc == 0 && CS_HLC_MS(r.hlc) <= (uint64_t)wall_ms() + SEEN_HLC_BOUND_MS &&
+		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
+			return rc;
 		if (rc == 0) {
 			any = 1;
 			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
@@ -389,6 +627,19 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 				if (lookup(s, r.signer, &d) == 1 &&
 				    cs_share_names_one(c.db, d.practitioner, nm, sizeof(nm)) == 0)
 					who = nm;
+				if (nt->n < CS_SHSYNC_NOTES_MAX) {
+					struct cs_shsync_note *no = &nt->v[nt->n++];
+					uint8_t hash[CS_SHAREREC_HASH_LEN];
+
+					memset(no, 0, sizeof(*no));
+					no->kind = r.kind;
+					no->perm = r.perm;
+					memcpy(no->from, r.signer, CS_DEVID_LEN);
+					cs_sharerec_hash(v[i].p, v[i].len, hash);
+					memcpy(no->id, hash, sizeof(no->id));
+					snprintf(no->from_name, sizeof(no->from_name), "%s",
+					    who == nm ? nm : "");
+				}
 				/* the notification line: no patient id or label in logs */
 				if (r.kind == CS_SHAREREC_GRANT)
 					cs_log(CS_LOG_NOTICE,
@@ -566,11 +817,14 @@ cs_shsync_maintain(struct cs_shsync *s, struct cs_engine *e, const struct cs_shs
 {
 	sqlite3 *db = cs_engine_handle(e);
 	struct ended_list l = {0};
-	uint64_t now_hlc = cs_share_now_hlc(now_ms);
+	uint64_t now_hlc;
 	size_t i;
 	int rc, purged = 0;
 	char detail[CS_AUDIT_DETAIL_MAX];
 
+	/* a late clock: a revoke received here is in force now (hlc floor) */
+	if ((rc = cs_share_now_floor(db, now_ms, &now_hlc)) < 0)
+		goto out;
 	for (int tries = 0;; tries++) {
 		rc = cs_share_readonly(e, s->practitioner, now_hlc);
 		if (!is_busy(rc) || tries >= BUSY_TRIES)

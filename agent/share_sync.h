@@ -29,6 +29,20 @@
 #define CS_SHSYNC_RECS_PER_MSG 256     /* records per RECORDS message */
 #define CS_SHSYNC_PURGE_GRACE  600000u /* ms after an end: purge even if unacked */
 
+#define CS_SHSYNC_NOTES_MAX 16 /* notifications waiting for the loop */
+
+/*
+ * A share record about this device's practitioner, stored by records_in:
+ * the loop turns it into a control event (share_received / share_revoked,
+ * docs/PROTOCOL.md §8.2). No patient id: the record's hash names the share.
+ */
+struct cs_shsync_note {
+	uint8_t kind, perm; /* CS_SHAREREC_GRANT, _REVOKE, _TRANSFER; perm of a grant */
+	uint8_t from[CS_DEVID_LEN];
+	uint8_t id[8]; /* first bytes of the record's hash */
+	char from_name[CS_SHAREREC_NOTE_MAX + 1];
+};
+
 struct cs_shsync_dev {
 	uint8_t id[CS_DEVID_LEN];
 	uint8_t practitioner[CS_GID_LEN];
@@ -42,7 +56,9 @@ struct cs_shsync {
 	size_t n;
 	uint8_t device[CS_DEVID_LEN], practitioner[CS_GID_LEN], sign_pk[32];
 	char name[CS_HOME_NAME_MAX];
-	const uint8_t *sign_sk; /* the home's; worker reads it */
+	const uint8_t *sign_sk;                           /* the home's; worker reads it */
+	struct cs_shsync_note notes[CS_SHSYNC_NOTES_MAX]; /* under mu */
+	size_t nnotes;
 };
 
 /* Loop thread. 0 or CS_EIO. */
@@ -70,6 +86,39 @@ int cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_
     uint8_t **msg, size_t *len, int64_t *rec_last, uint64_t *claim_pos);
 
 /*
+ * Worker: claim the new patients of this device (as cs_shsync_records_out
+ * does first); *claim_pos as there. 0 or a negative code.
+ */
+int cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_pos);
+
+/*
+ * Worker: the share records a relay bundle for a device of practitioner
+ * prac carries (docs/RELAY.md "Payload"): every NAME record, every record of
+ * a patient in pats (the patients of the bundle's rows), and every record of
+ * a patient granted, revoked or transferred to prac, in seq order (a record
+ * after the ones it depends on). cb gets them as RECORDS messages of at most
+ * CS_SHSYNC_RECS_PER_MSG records (its bytes live during the call). pats
+ * (npats gids, the caller's) is sorted in place. *last gets the seq of the
+ * last record given that is not a NAME record (0 none). Returns the number of messages, cb's
+ * non-zero value, or a negative code.
+ */
+typedef int (*cs_shsync_msg_cb)(void *ctx, const uint8_t *msg, size_t len);
+int cs_shsync_records_for(struct cs_shsync *s, struct cs_engine *e, const uint8_t prac[CS_GID_LEN],
+    uint8_t (*pats)[CS_GID_LEN], size_t npats, cs_shsync_msg_cb cb, void *ctx, int64_t *last);
+
+/*
+ * Worker, before cs_shsync_records_out: the per-peer record cursor. ack > 0
+ * (records the peer acknowledged: an ACK of a batch sent after them) is
+ * stored first. With load (a session's first extract), *rec_after gets the
+ * stored cursor, or 0 when the peer's data cursor main_after is 0 (a new or
+ * reset peer: every record again). Returns 1 if ack was stored, else 0 (a
+ * failure only costs records sent again).
+ */
+int cs_shsync_peer_cursor(struct cs_shsync *s, struct cs_engine *e,
+    const uint8_t peer[CS_DEVID_LEN], int load, uint64_t main_after, int64_t ack,
+    int64_t *rec_after);
+
+/*
  * Worker: a batch of a patient newly shared with the peer's practitioner,
  * from the start, if one is due (cs_share_todo). cs gets the rows; its
  * db_version is set to main_after (the main cursor does not move). Returns
@@ -87,6 +136,18 @@ int cs_shsync_backfill(struct cs_shsync *s, struct cs_engine *e, const uint8_t p
  */
 int cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *msg, size_t len,
     const uint8_t from[CS_DEVID_LEN], int *changed);
+
+/* Loop thread: move the waiting notifications into out (at most max);
+ * returns how many. Older ones beyond CS_SHSYNC_NOTES_MAX were dropped
+ * (the log and the audit trail have every one). */
+size_t cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max);
+/*
+ * The control event line of a note (no newline): share_received (a grant,
+ * permission read/write/full; a transfer, permission "owner") or
+ * share_revoked, with share (the record's id), from (device hex) and
+ * from_name. 0 or CS_ERANGE. Pure.
+ */
+int cs_shsync_note_json(const struct cs_shsync_note *no, char *out, size_t cap, size_t *len);
 
 /* Worker: after an apply that refused rows, audit them per patient and writer. */
 void cs_shsync_refused(struct cs_shsync *s, struct cs_engine *e, const struct cs_changeset *cs,

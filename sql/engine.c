@@ -3775,6 +3775,169 @@ out:
 }
 
 /*
+ * DESIGN.md "Scope and permissions", the one race: a device accepted a
+ * write before it learned of the revoke that makes it invalid. Here the
+ * row was refused; if this device's practitioner may write the patient
+ * now, it writes its own value again with a new dot that covers the
+ * refused ones (cs_vv), so every replica that took the invalid write
+ * converges on this value without a conflict. Cells: a new clock of this
+ * site on each refused column (the value is unchanged). Existence: a
+ * refused insert of a row unknown here becomes a tombstone, a refused
+ * delete or re-insert a new causal length with the local liveness. Inside
+ * the apply transaction. 1 if written, 0 if not this device's to repair.
+ */
+static int
+reassert_row(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
+{
+	const struct cs_changeset *cs = a->cs;
+	struct ttab *t = &e->tabs[a->m.tab[r->table]];
+	const uint8_t *self = site_dev(e, e->self_site);
+	uint8_t prac[CS_GID_LEN];
+	uint64_t h = e->local_h, m, cl;
+	struct lrec l = {0};
+	sqlite3_stmt *st;
+	uint32_t k;
+	int rc, ex_bad, any = 0;
+
+	if (self == NULL || e->practitioner_of(e->practitioner_ctx, self, prac) != 1)
+		return 0;
+	for (k = 0; k < r->ncells; k++)
+		if (cs->cells[r->cell_first + k].hlc >= h)
+			h = cs->cells[r->cell_first + k].hlc + 1;
+	if (r->ex_hlc >= h)
+		h = r->ex_hlc + 1;
+	/* a far-future write is not chased: it is held on the others (MR 7) */
+	if (CS_HLC_MS(h) > now_ms(e) + e->bound_ms)
+		return 0;
+	if ((rc = cs_engine_change_valid(e, r->patient, prac, h, 0)) != 1)
+		return rc < 0 && rc != CS_EAGAIN ? rc : 0;
+	if ((rc = lookup_gid(e, r->gid, &l)) < 0)
+		goto out;
+	ex_bad = 0;
+	{
+		uint8_t wp[CS_GID_LEN];
+
+		rc = e->practitioner_of(e->practitioner_ctx, cs->devs[r->ex_dot.dev], wp);
+		if (rc == 1)
+			rc = cs_engine_change_valid(e, r->patient, wp, r->ex_hlc, !(r->cl & 1));
+		ex_bad = rc == 0;
+	}
+	m = e->next_v++;
+	if (!l.found) {
+		/* a row this device never accepted: its valid state is "absent" */
+		if (!ex_bad || !(r->cl & 1)) {
+			rc = 0;
+			goto out;
+		}
+		if ((st = S(e, ST_IDS_INSERT)) == NULL) {
+			rc = CS_SQL_ESQLITE;
+			goto out;
+		}
+		sqlite3_bind_int(st, 1, t->tid);
+		sqlite3_bind_null(st, 2);
+		sqlite3_bind_blob(st, 3, r->gid, CS_GID_LEN, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, r->patient, CS_GID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (int64_t)(r->cl + 1));
+		sqlite3_bind_int64(st, 6, e->self_site);
+		sqlite3_bind_int64(st, 7, (int64_t)m);
+		sqlite3_bind_int64(st, 8, (int64_t)h);
+		sqlite3_bind_int64(st, 9, (int64_t)m);
+		sqlite3_bind_int64(st, 10, (int64_t)m);
+		sqlite3_bind_int64(st, 11, (int64_t)h);
+		if ((rc = done(e, st, "writing cs_ids failed")) < 0)
+			goto out;
+		if ((rc = lookup_gid(e, r->gid, &l)) < 0)
+			goto out;
+		if (!l.found) {
+			rc = fail(e, CS_ECORRUPT, "a row record just written is missing");
+			goto out;
+		}
+		any = 1;
+	} else if (ex_bad || r->cl != l.cl) {
+		/* a new causal length above both, with the local liveness: every
+		 * cell of the incoming incarnation is superseded (MR 2) */
+		cl = (r->cl > l.cl ? r->cl : l.cl) + 1;
+		if ((cl & 1) != (l.cl & 1))
+			cl++;
+		if (l.xs != e->self_site && (rc = put_vv(e, l.rid, l.xs, l.xn)) < 0)
+			goto out;
+		if ((st = S(e, ST_IDS_UPDATE)) == NULL) {
+			rc = CS_SQL_ESQLITE;
+			goto out;
+		}
+		sqlite3_bind_int64(st, 1, l.rid);
+		if ((rc = bind_sv(e, st, 2, l.pk)) < 0)
+			goto out;
+		sqlite3_bind_blob(st, 3, l.has_pat ? l.pat : r->patient, CS_GID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, (int64_t)cl);
+		sqlite3_bind_int64(st, 5, e->self_site);
+		sqlite3_bind_int64(st, 6, (int64_t)m);
+		sqlite3_bind_int64(st, 7, (int64_t)h);
+		sqlite3_bind_int64(st, 8, (int64_t)m);
+		sqlite3_bind_int64(st, 9, (int64_t)m);
+		sqlite3_bind_int64(st, 10, (int64_t)h);
+		if ((rc = done(e, st, "writing cs_ids failed")) < 0)
+			goto out;
+		any = 1;
+	} else if (l.cl & 1) {
+		/* same incarnation, alive: a new dot of this site on each refused cell */
+		for (k = 0; k < r->ncells; k++) {
+			const struct cs_cell *c = &cs->cells[r->cell_first + k];
+			int ci = a->m.col[r->table][c->col];
+			uint8_t wp[CS_GID_LEN];
+
+			if (ci < 0)
+				continue;
+			rc = e->practitioner_of(e->practitioner_ctx, cs->devs[c->dot.dev], wp);
+			if (rc == 1 && cs_engine_change_valid(e, r->patient, wp, c->hlc, 0) == 1)
+				continue;
+			if ((rc = put_clock(e, l.rid, t->cols[ci].cid, e->self_site, m, h, m)) < 0)
+				goto out;
+			any = 1;
+		}
+		if (any) {
+			if ((st = S(e, ST_IDS_UPDATE)) == NULL) {
+				rc = CS_SQL_ESQLITE;
+				goto out;
+			}
+			sqlite3_bind_int64(st, 1, l.rid);
+			if ((rc = bind_sv(e, st, 2, l.pk)) < 0)
+				goto out;
+			sqlite3_bind_blob(st, 3, l.has_pat ? l.pat : r->patient, CS_GID_LEN,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(st, 4, (int64_t)l.cl);
+			sqlite3_bind_int64(st, 5, l.xs);
+			sqlite3_bind_int64(st, 6, (int64_t)l.xn);
+			sqlite3_bind_int64(st, 7, (int64_t)l.xh);
+			sqlite3_bind_int64(st, 8, (int64_t)l.xv);
+			sqlite3_bind_int64(st, 9, (int64_t)m);
+			sqlite3_bind_int64(st, 10, (int64_t)h);
+			if ((rc = done(e, st, "writing cs_ids failed")) < 0)
+				goto out;
+		}
+	}
+	if (!any) {
+		rc = 0;
+		goto out;
+	}
+	/* the refused dots are covered: the new value dominates them */
+	for (k = 0; k <= r->ncells; k++) {
+		const struct cs_dot *d =
+		    k < r->ncells ? &cs->cells[r->cell_first + k].dot : &r->ex_dot;
+		int64_t s = a->m.site[d->dev];
+
+		if (s != e->self_site && (rc = put_vv(e, l.rid, s, d->n)) < 0)
+			goto out;
+	}
+	if (h > e->local_h)
+		e->local_h = h; /* later local writes of this transaction stay above */
+	rc = 1;
+out:
+	sqlite3_value_free(l.pk);
+	return rc;
+}
+
+/*
  * Apply row ri of the batch (DESIGN.md "Merge rules", MR 1-7) inside the
  * open transaction. A row that cannot be decided yet is held whole (MR 7),
  * one a local constraint refuses is quarantined; neither stops the batch.
@@ -3785,7 +3948,7 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	const struct cs_changeset *cs = a->cs;
 	const struct cs_row *r = &cs->rows[ri];
 	struct rowstate s;
-	struct vvec vb = {0};
+	struct vvec vb = {0}, vl = {0};
 	struct lrec l = {0};
 	uint64_t maxh = r->ex_hlc, nowms = now_ms(e);
 	sqlite3_stmt *st0;
@@ -3826,6 +3989,10 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		if (rc == 0) {
 			if (a->res != NULL)
 				a->res->refused++;
+			if ((rc = reassert_row(e, a, r)) < 0)
+				return rc;
+			if (rc == 1 && a->res != NULL)
+				a->res->reasserted++;
 			return 0;
 		}
 		if (rc < 0)
@@ -3866,15 +4033,26 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 		rc = fail(e, CS_ECORRUPT, "cs_ids holds a row with causal length 0");
 		goto out;
 	}
+	/* the local vector (own entry and existence dot included), when the
+	 * local row has b's causal length: a reference it has seen is ignored
+	 * by MR 5 and is not waited for */
+	if (l.found && l.cl == r->cl &&
+	    ((rc = load_vv(e, l.rid, &vl)) < 0 || (rc = vv_put(&vl, e->self_site, l.v)) < 0 ||
+	        (rc = vv_put(&vl, l.xs, l.xn)) < 0))
+		goto out;
 	/* references: the parent must be here and alive, else wait for it; not
 	 * when the local row has a higher CL (MR 3: no incoming cell is written,
-	 * e.g. a held child whose own tombstone arrived since) */
+	 * e.g. a held child whose own tombstone arrived since), nor for a
+	 * reference the local row has seen (a stale copy of a row moved to
+	 * another parent since: it would wait for ever, sim bug 7) */
 	for (k = 0; k < r->ncells; k++) {
 		const struct cs_cell *c = &cs->cells[r->cell_first + k];
 		sqlite3_stmt *st;
 		int found = 0, alive = 0;
 
 		if (c->v.type != CS_V_REF || s.cm[c->col] < 0 || (l.found && l.cl > r->cl))
+			continue;
+		if (l.found && l.cl == r->cl && vv_has(&vl, a->m.site[c->dot.dev], c->dot.n))
 			continue;
 		if ((st = S(e, ST_PK_OF_GID)) == NULL) {
 			rc = CS_SQL_ESQLITE;
@@ -3947,6 +4125,7 @@ out:
 	}
 	sqlite3_value_free(l.pk);
 	cs_free(vb.e);
+	cs_free(vl.e);
 	rowstate_free(&s, r->ncells);
 	return rc;
 }
@@ -4172,7 +4351,16 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 	    "((wait_gid IS NOT NULL AND EXISTS (SELECT 1 FROM cs_ids WHERE gid=wait_gid AND "
 	    "(cl&1)=1 AND pk IS NOT NULL)) OR (until_ms IS NOT NULL AND until_ms<=?1) OR "
 	    "(wait_gid IS NULL AND until_ms IS NULL) OR EXISTS (SELECT 1 FROM cs_ids AS i "
-	    "WHERE i.gid=cs_held.gid AND i.cl>cs_held.cl)) "
+	    "WHERE i.gid=cs_held.gid AND i.cl>cs_held.cl) OR "
+	    /* a stale copy: the local row (same CL) has seen every reference of
+	     * it to a parent that is not alive (apply_row ignores them) */
+	    "(wait_gid IS NOT NULL AND EXISTS (SELECT 1 FROM cs_ids AS i WHERE "
+	    "i.gid=cs_held.gid AND i.cl=cs_held.cl AND NOT EXISTS (SELECT 1 FROM cs_held_cell "
+	    "AS hc LEFT JOIN cs_sites AS hs ON hs.dev=hc.dev WHERE hc.hid=cs_held.hid "
+	    "AND hc.t=5 AND NOT EXISTS (SELECT 1 FROM cs_ids AS p WHERE p.gid=hc.val AND "
+	    "(p.cl&1)=1 AND p.pk IS NOT NULL) AND (hs.site IS NULL OR (NOT (hs.site=?2 AND "
+	    "hc.n<=i.v) AND NOT (hs.site=i.xs AND hc.n<=i.xn) AND NOT EXISTS (SELECT 1 FROM "
+	    "cs_vv AS w WHERE w.rid=i.rid AND w.s=hs.site AND w.n>=hc.n))))))) "
 	    "ORDER BY hid LIMIT 1000",
 	    -1, &st, NULL);
 	if (rc == SQLITE_OK)
@@ -4186,6 +4374,7 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, (int64_t)now_ms(e));
+	sqlite3_bind_int64(st, 2, e->self_site);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cs_row hdr;
 		int64_t hid = sqlite3_column_int64(st, 0);
@@ -4385,6 +4574,11 @@ apply_end(struct cs_engine *e, int rc)
 {
 	uint64_t h = e->max_recv > e->local_h ? e->max_recv : e->local_h;
 
+	/* SQLite rolls a transaction back by itself on some errors (NOMEM,
+	 * FULL): one ignored on the way must not let the writes below commit
+	 * on their own, outside the batch's transaction (bug 8) */
+	if (rc >= 0 && sqlite3_get_autocommit(e->db))
+		rc = fail(e, CS_SQL_ESQLITE, "the apply transaction was rolled back by SQLite");
 	if (rc >= 0 && (rc = meta_put_int(e, "hlc", (int64_t)h)) >= 0 &&
 	    (rc = exec(e, "DELETE FROM cs_apply")) >= 0 && (rc = cs_upgrade_applied(e)) >= 0) {
 		int rc2 = tx_commit(e);

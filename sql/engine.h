@@ -182,6 +182,7 @@ struct cs_apply_result {
 	uint32_t quarantined; /* rows that cannot apply locally (UNIQUE, NOT NULL...) */
 	uint32_t released;    /* earlier held rows applied during this call */
 	uint32_t refused;     /* rows refused: a write the writer had no right to make */
+	uint32_t reasserted;  /* refused rows this device wrote its valid value again for */
 };
 
 /*

@@ -21,7 +21,9 @@ static const char install_sql[] =
     "CREATE TABLE IF NOT EXISTS cs_share_purged(patient BLOB PRIMARY KEY, "
     " end_hlc INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS cs_readonly(patient BLOB PRIMARY KEY) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS cs_share_meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS cs_share_meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS cs_share_peer(peer BLOB PRIMARY KEY, "
+    " acked INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* A right in force at ?3 (an hlc): granted at or before, not ended yet. */
 #define IN_FORCE "grant_hlc <= ?3 AND (revoke_hlc IS NULL OR revoke_hlc > ?3)"
@@ -108,6 +110,55 @@ uint64_t
 cs_share_now_hlc(int64_t now_ms)
 {
 	return CS_HLC_MAKE((uint64_t)now_ms, 0);
+}
+
+int
+cs_share_seen_hlc(sqlite3 *db, uint64_t hlc)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (hlc > (uint64_t)INT64_MAX)
+		return CS_EINVAL;
+	if ((rc = prep(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cs_meta'",
+	         &st)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : sqerr(rc);
+	if ((rc = prep(db,
+	         "INSERT INTO cs_meta(k, v) VALUES('hlc', ?1) ON CONFLICT(k) DO UPDATE "
+	         "SET v = max(coalesce(v, 0), excluded.v)",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)hlc);
+	return run(st);
+}
+
+int
+cs_share_now_floor(sqlite3 *db, int64_t now_ms, uint64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*out = cs_share_now_hlc(now_ms);
+	if ((rc = prep(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cs_meta'",
+	         &st)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : sqerr(rc);
+	if ((rc = prep(db, "SELECT v FROM cs_meta WHERE k='hlc' AND typeof(v)='integer'", &st)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(st, 0) > *out)
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqerr(rc);
 }
 
 /* The owner of patient at hlc into out (may be NULL): 1 found, 0 none, < 0 error. */
@@ -1169,5 +1220,40 @@ cs_share_mark_purged(sqlite3 *db, const uint8_t patient[static CS_GID_LEN], uint
 		return rc;
 	sqlite3_bind_blob(st, 1, patient, CS_GID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (int64_t)end_hlc);
+	return run(st);
+}
+
+int
+cs_share_peer_acked(sqlite3 *db, const uint8_t peer[CS_DEVID_LEN], int64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*seq = 0;
+	if ((rc = prep(db, "SELECT acked FROM cs_share_peer WHERE peer=?1", &st)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, peer, CS_DEVID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		*seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
+int
+cs_share_peer_ack(sqlite3 *db, const uint8_t peer[CS_DEVID_LEN], int64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (seq <= 0)
+		return 0;
+	if ((rc = prep(db,
+	         "INSERT INTO cs_share_peer(peer, acked) VALUES(?1, ?2) ON CONFLICT(peer) "
+	         "DO UPDATE SET acked=max(acked, excluded.acked)",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, peer, CS_DEVID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
 	return run(st);
 }

@@ -101,6 +101,25 @@ int cs_share_add(const struct cs_share_ctx *c, const uint8_t *buf, size_t len,
     struct cs_sharerec *rec, char *why, size_t whycap);
 
 /*
+ * A record stored here was made at hlc: raise the floor the capture triggers
+ * take a local write's hlc from (cs_meta 'hlc', "highest received hlc",
+ * docs/MERGE.md "Capture") to it, so that a write made here after receiving
+ * a grant is later than the grant even when this PC's clock is late (else
+ * the owner refuses it: "no right at the change's time"). Never lowers it;
+ * a no-op without the engine's cs_meta table. 0 or a negative code.
+ */
+int cs_share_seen_hlc(sqlite3 *db, uint64_t hlc);
+
+/*
+ * "Now" as an hlc for the rights of this device's practitioner (read-only
+ * guards, shares ended): the later of now_ms and the hlc floor (cs_meta
+ * 'hlc'), so that a PC whose clock is late applies a revoke it received as
+ * soon as it has it, not when its own clock reaches the revoke's time.
+ * Without cs_meta, now_ms alone. 0 or a negative code.
+ */
+int cs_share_now_floor(sqlite3 *db, int64_t now_ms, uint64_t *out);
+
+/*
  * Make a record on this device: r's kind, perm, patient, practitioner,
  * until_ms and note are the caller's; hlc (CS_HLC of now_ms), signer and
  * sig are set here; then cs_share_add(). Same returns.
@@ -132,6 +151,16 @@ int cs_share_claim_pos(sqlite3 *db, uint64_t *pos);
  */
 typedef int (*cs_share_rec_cb)(void *ctx, int64_t seq, const uint8_t *rec, size_t len);
 int cs_share_records_after(sqlite3 *db, int64_t after, size_t max, cs_share_rec_cb cb, void *ctx);
+
+/*
+ * The seq up to which peer acknowledged this device's records (an ACK of a
+ * batch sent after them; agent/share_sync.h): a new session sends only the
+ * records after it. Sender-side and only ever too low (a restored backup
+ * sends more again), never too high. *seq 0 if none. 0 or an error.
+ */
+int cs_share_peer_acked(sqlite3 *db, const uint8_t peer[CS_DEVID_LEN], int64_t *seq);
+/* Raise peer's acknowledged seq to seq (never lowers it). 0 or an error. */
+int cs_share_peer_ack(sqlite3 *db, const uint8_t peer[CS_DEVID_LEN], int64_t seq);
 
 /* A share as listed by `cabsync shares`. */
 struct cs_share_row {

@@ -980,8 +980,12 @@ slice_newcol(struct cs_engine *e, const struct tinfo *ti, struct vstate *v,
 			sqlite3_bind_int64(ck, 1, rid);
 			sqlite3_bind_int(ck, 2, ti->cols[cols[k]].cid);
 			sqlite3_bind_int64(ck, 3, sqlite3_column_int64(st, 2));
-			if (sqlite3_step(ck) == SQLITE_ROW)
+			if ((rc = sqlite3_step(ck)) == SQLITE_ROW)
 				continue;
+			if (rc != SQLITE_DONE) {
+				rc = cs_eng_sqfail(e, rc, "reading cs_clock");
+				goto out;
+			}
 			diff[nd++] = cols[k];
 		}
 		if (nd > 0) {
@@ -1164,9 +1168,19 @@ refresh(struct cs_engine *e, struct cs_upgrade *u, uint64_t deadline)
 			if (tis[ti].t.internal)
 				continue;
 			sqlite3_reset(sel[ti]);
-			sqlite3_bind_value(sel[ti], 1, sqlite3_column_value(st, 2));
-			if (sqlite3_step(sel[ti]) != SQLITE_ROW)
+			if ((rc = sqlite3_bind_value(sel[ti], 1, sqlite3_column_value(st, 2))) !=
+			    SQLITE_OK) {
+				rc = cs_eng_sqfail(e, rc, "reading a row to hash");
+				goto out;
+			}
+			/* an error here (SQLITE_NOMEM) may have rolled the whole
+			 * transaction back: never taken for a missing row (bug 8) */
+			if ((rc = sqlite3_step(sel[ti])) == SQLITE_DONE)
 				continue; /* base row missing: a verification will see it */
+			if (rc != SQLITE_ROW) {
+				rc = cs_eng_sqfail(e, rc, "reading a row to hash");
+				goto out;
+			}
 			rc = row_blob(u, &tis[ti], sel[ti], 0, &blob, &blen);
 			if (rc == 0)
 				rc = put_hash(e, u, rid, blob, blen);
@@ -1179,6 +1193,12 @@ refresh(struct cs_engine *e, struct cs_upgrade *u, uint64_t deadline)
 			goto out;
 		}
 		more = n == 512;
+	}
+	/* every caller runs this inside its write transaction: if SQLite rolled
+	 * it back on an error, a write now would commit on its own */
+	if (sqlite3_get_autocommit(cs_engine_handle(e))) {
+		rc = cs_eng_fail(e, CS_SQL_ESQLITE, "the transaction was rolled back by SQLite");
+		goto out;
 	}
 	rc = last != hv ? meta_set(e, "hash_v", last) : 0;
 out:
@@ -1292,10 +1312,14 @@ reconcile(struct cs_engine *e, const int *btid, const int64_t *bntrig, int nb,
 			continue;
 		}
 		if ((rc = table_root(e, ti.t.name, &root, &ntrig)) < 0)
-			goto out;
+			goto out2;
 		sqlite3_reset(rd);
 		sqlite3_bind_int(rd, 1, ti.t.tid);
-		found = sqlite3_step(rd) == SQLITE_ROW;
+		if ((rc = sqlite3_step(rd)) != SQLITE_ROW && rc != SQLITE_DONE) {
+			rc = cs_eng_sqfail(e, rc, "reading cs_upg_tab");
+			goto out2;
+		}
+		found = rc == SQLITE_ROW;
 		sadd(&known, ",");
 		sadd(&added, ",");
 		for (c = 0; c < ti.t.ncols; c++) {

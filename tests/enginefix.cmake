@@ -8,3 +8,5 @@ set_tests_properties(unit_engine_oom_txn PROPERTIES TIMEOUT 900)
 cs_unit_test(engine_paged cs_sql cs_base)
 # bug 2: conflicts of the cascade during apply
 cs_unit_test(engine_cascade cs_sql cs_base)
+# bug 7 (stuck): a stale copy of a moved row waited for a deleted parent
+cs_unit_test(engine_stale_ref cs_sql cs_base)

@@ -26,8 +26,10 @@ set_tests_properties(relay_demo PROPERTIES TIMEOUT 120 LABELS "relay;demo"
 # failure), export container, JSON reader, [relay] config, seen set, outbox.
 cs_unit_test(relay cs_agent cs_base)
 
-# DISABLED since the shares landed (issue 6): a receiver decides a change's
-# validity from the share records (the owner's claim), which relay bundles do
-# not carry yet, so imported rows stay held (0 applied) and these end-to-end
-# tests time out. docs/RELAY.md "Known gaps"; first task of the next relay work.
-set_tests_properties(relay_folder relay_supabase relay_demo PROPERTIES DISABLED TRUE)
+# A colleague with a read share, never online with the owner: the shared
+# patient by relay only, nothing of an unshared one (canary), none for a
+# practitioner without a share, a later share sent from the start.
+add_test(NAME relay_colleague
+	COMMAND sh ${CMAKE_SOURCE_DIR}/tests/relay/colleague_test.sh ${CMAKE_BINARY_DIR}
+		${CMAKE_SOURCE_DIR})
+set_tests_properties(relay_colleague PROPERTIES TIMEOUT 300 LABELS "relay;agent")

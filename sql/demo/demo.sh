@@ -166,5 +166,4 @@ fi
 
 # The offline hand-off through the shared-folder relay, with real agents
 # (sql/demo/relay_demo.sh; docs/RELAY.md).
-# (left out until relay bundles carry the share records: docs/RELAY.md "Known gaps")
-# sh "$here/relay_demo.sh" "$build"
+sh "$here/relay_demo.sh" "$build"

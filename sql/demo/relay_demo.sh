@@ -63,7 +63,9 @@ for db in martin durand; do
 	sqlite3 "$dir/$db.db" "PRAGMA journal_mode=WAL" >/dev/null
 done
 q "$dir/martin.db" "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
-	VALUES('Lefebvre','Camille','1984-05-12','F','2026-11-27')"
+	VALUES('Lefebvre','Camille','1984-05-12','F','2026-11-27');
+	INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
+	VALUES('Moreau','Lucie','1971-02-03','F','2026-11-27')"
 "$cabsync" init --home "$dir/martin" --db "$dir/martin.db" --tables "$tables" \
 	--cabinet "Cabinet du Port" --practitioner "Claire Martin" --device-name bureau 2>/dev/null
 "$cabsync" init --home "$dir/durand" --db "$dir/durand.db" --tables "$tables" \
@@ -81,6 +83,9 @@ lifetime = 24h
 EOF
 done
 echo "  [relay] backend = folder, dir = $dir/nas, after = 2s (default 10m), lifetime = 24h"
+durand_id=$(sed -n '/^\[practitioner\]/,/^\[/s/^id = //p' "$dir/durand/cabsync.ini")
+"$cabsync" share 1 --with "$durand_id" --perm write --home "$dir/martin" >/dev/null
+echo "  Dr Martin shares Camille Lefebvre with Dr Durand (write); Lucie Moreau stays hers alone"
 
 title "Dr Durand's PC is off; Dr Martin works"
 agent martin
@@ -111,6 +116,11 @@ q "$dir/durand.db" "SELECT '  Dr Durand sees: ' || nom || ' ' || prenom || ', te
 	', ' || (SELECT count(*) FROM consultation) || ' consultation (' ||
 	(SELECT motif FROM consultation) || ')' FROM patient"
 wait_for 10 "[ \$(find '$dir/nas' -name '*.csb' | wc -l) = 0 ]"
+[ "$(q "$dir/durand.db" "SELECT count(*) FROM patient WHERE nom='Moreau'")" = 0 ] || {
+	echo "  THE UNSHARED PATIENT REACHED DR DURAND" >&2
+	exit 1
+}
+echo "  Lucie Moreau (not shared) is not on Dr Durand's PC: each bundle holds only what he may see"
 echo "  the bundles were deleted from the folder once imported"
 halt
 echo "  audit of Dr Durand's PC (cabsync audit):"

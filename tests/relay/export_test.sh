@@ -5,6 +5,9 @@
 # both sides. Replayed, tampered, truncated, expired and not-for-this-device
 # files are refused (exit 8), kept in quarantine with the reason, audited,
 # and nothing of them is applied. The file never holds the canary in clear.
+# Shares: patient 1 is shared with Durand and Petit; the file carries its
+# share records (the importer applies them first: its rows are not held);
+# patient 2, not shared, cannot be exported to them.
 . "$(dirname "$0")/../agent/lib.sh"
 
 canary=CanaryXylophoneQ
@@ -27,6 +30,13 @@ q a "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
 "$cabsync" init --home "$tmp/h_c" --db "$tmp/c.db" --tables "$tables" \
 	--practitioner Petit --device-name nuc --same-cabinet-as "$tmp/h_a" >/dev/null 2>&1 ||
 	fail "init c"
+pracid() { # the practitioner id of home NAME
+	sed -n '/^\[practitioner\]/,/^\[/s/^id = //p' "$tmp/h_$1/cabsync.ini"
+}
+for p in b c; do
+	"$cabsync" share 1 --with "$(pracid $p)" --perm read --home "$tmp/h_a" >/dev/null ||
+		fail "share 1 with $p"
+done
 ex() { # ex FILE ARGS...: export from A
 	f=$1
 	shift
@@ -59,6 +69,10 @@ set +e
 [ $? = 2 ] || fail "export to an unknown practitioner"
 "$cabsync" export 99 --to laptop -o "$tmp/x" --home "$tmp/h_a" 2>/dev/null
 [ $? = 1 ] || fail "export of an unknown patient"
+"$cabsync" export 2 --to laptop -o "$tmp/x" --home "$tmp/h_a" 2>"$tmp/err"
+[ $? = 1 ] || fail "export of a patient not shared with Durand"
+grep -q "share it first" "$tmp/err" || fail "no clear message: $(cat "$tmp/err")"
+[ ! -e "$tmp/x" ] || fail "a file written for an unshared patient"
 set -e
 
 ex "$tmp/p1.csbx" 1 --to laptop
@@ -69,6 +83,9 @@ cp "$tmp/p1.csbx" "$tmp/p1.copy"
 	fail "import: $(cat "$tmp/err")"
 [ "$(q b "SELECT nom FROM patient")" = "$canary" ] || fail "B: not the exported patient"
 [ "$(q b "SELECT motif FROM consultation")" = "lombalgie $canary" ] || fail "B: consultation"
+grep -q "(2 applied, 0 refused, 0 conflicts, 0 held)" "$tmp/out" || fail "B: $(cat "$tmp/out")"
+[ "$(q b "SELECT count(*) FROM cs_held")" = 0 ] || fail "B: rows held (no claim?)"
+"$cabsync" shares --home "$tmp/h_b" | grep -q "Durand  *read" || fail "B: the share record"
 [ "$(q b "SELECT count(*) FROM cs_audit WHERE action=10 AND detail LIKE
 	'relay import (export file) of bundle %: 2 rows'")" = 1 ] || fail "B: import not audited"
 [ "$(q a "SELECT count(*) FROM cs_audit WHERE action=2 AND detail LIKE 'export bundle %'")" = 1 ] ||

@@ -43,6 +43,8 @@ pgid() {
 }
 ga=$(pgid a)
 gb=$(pgid b)
+# Alice shares her patient with Bob: the bundles carry the share records
+"$cabsync" share 1 --with "$gb" --perm write --home "$tmp/h_a" >/dev/null || fail "share"
 # relay NAME EMAIL NO: the [relay] section of a home
 relay() {
 	cat >>"$tmp/h_$1/cabsync.ini" <<EOF
@@ -114,6 +116,17 @@ if psql "SELECT * FROM public.cabinet_sync_bundle" | grep -q "$canary"; then fai
 # the metadata: object names {cabinet}/{osteopath}/{tag}/{bundle}, no local id
 psql "SELECT object_name FROM public.cabinet_sync_bundle" | grep -qv '^5/2/[0-9a-f]\{32\}/[0-9a-f]\{32\}$' &&
 	fail "unexpected object names: $(psql "SELECT object_name FROM public.cabinet_sync_bundle")"
+# the share row (cabinet_patient_sync): one per share, keyed hashes, the hour only
+until_eq 20 'psql "SELECT count(*) FROM public.cabinet_patient_sync"' 1
+[ "$(psql "SELECT cabinet_id, owner_osteopath_id, shared_with_osteopath_id, sync_permission,
+	is_active, to_char(last_sync_timestamp AT TIME ZONE 'UTC', 'MI:SS.US')
+	FROM public.cabinet_patient_sync")" = "5|1|2|write|t|00:00.000000" ] ||
+	fail "share row: $(psql "SELECT * FROM public.cabinet_patient_sync")"
+psql "SELECT patient_key_hash || ' ' || patient_hash FROM public.cabinet_patient_sync" |
+	grep -q '^[0-9a-f]\{32\} [0-9a-f]\{32\}$' || fail "share row hashes"
+[ "$(psql "SELECT count(*) FROM public.cabinet_patient_sync WHERE patient_key_hash IN
+	('1', encode(sha256('1'), 'hex'))")" = 0 ] || fail "a local id in the share row"
+[ "$(logcount POST /rest/v1/cabinet_patient_sync 201)" -ge 1 ] || fail "no upsert"
 stop a
 
 # --- 2. B alone: the first download is dropped halfway, the first row poll gets 503
@@ -127,6 +140,7 @@ until_eq 10 objs 0
 	fail "B: import audits"
 [ "$(logcount GET /storage/v1/object/authenticated/cabinet-sync/ 200)" = "$nb" ] || fail "downloads"
 [ "$(ls "$tmp/h_b/relay-quarantine" 2>/dev/null | wc -l)" = 0 ] || fail "B quarantined a good bundle"
+[ "$(q b "SELECT count(*) FROM cs_held")" = 0 ] || fail "B holds rows (share records missing?)"
 stop b
 start a
 until_eq 20 "q a \"SELECT count(*) FROM cs_audit WHERE action=0 AND detail LIKE
@@ -195,6 +209,10 @@ ups=$(psql "SELECT count(*) FROM storage.objects") # 0: all deleted
 [ "$ups" = 0 ] || fail "objects left: $ups"
 [ "$(q b "SELECT count(*) FROM cs_audit WHERE action=5")" = 0 ] || fail "B refused something"
 [ "$(canon a)" = "$(canon b)" ] || fail "A and B differ"
+# every bundle upserted the same share row: still one, active
+r=$(psql "SELECT count(*) || ' ' || bool_and(is_active) FROM public.cabinet_patient_sync")
+[ "$r" = "1 true" ] ||
+	fail "share rows after the upserts: $r"
 tok=$(cat "$tmp/h_a/relay-token")
 if grep -qF "$tok" "$tmp/a.log" "$tmp/b.log"; then fail "a refresh token in the log"; fi
 if grep -q "pw-alice\|pw-bob" "$tmp/a.log" "$tmp/b.log"; then fail "a password in the log"; fi

@@ -713,6 +713,7 @@ record_local(struct sim *s, struct replica *r, uint64_t v0, struct snap *before)
 	uint64_t cur = v0;
 
 	cs_changeset_init(&cs);
+	oracle_next_txn(&s->o);
 	if (take_snap(s, r, &after) != 0)
 		goto out;
 	/* 1. every captured row/cell of this transaction is an event */
@@ -1230,6 +1231,7 @@ record_engine_writes(struct sim *s, struct replica *r, uint64_t v0, const struct
 	size_t nevs = 0, evcap = 0;
 
 	cs_changeset_init(&cs);
+	oracle_next_txn(&s->o);
 	do {
 		more = cs_engine_extract(r->e, cur, NULL, NULL, 1000, &cs);
 		if (more < 0) {
@@ -1271,7 +1273,13 @@ record_engine_writes(struct sim *s, struct replica *r, uint64_t v0, const struct
 							continue;
 						dev_ev = oracle_find(&s->o, b->row[j], OR_EXIST,
 						    b->cs.devs[d->ex_dot.dev], d->ex_hlc);
-						ds = dev_ev >= 0
+						/* and only a deleter that deleted this
+						 * row with its parent: one that had the
+						 * row under another parent (moved here
+						 * concurrently) did not delete it,
+						 * whatever it had seen of it */
+						ds = dev_ev >= 0 &&
+						        oracle_txn_deleted(&s->o, dev_ev, ri)
 						    ? oracle_rows_saw(&s->o, dev_ev, ri)
 						    : NULL;
 						if (ds != NULL)
@@ -1629,6 +1637,53 @@ equal_value_kept(struct sim *s, long a, const struct fincell *fin, size_t nfin,
 	return 0;
 }
 
+/* --verbose: each row held at replica r, and that row and the row it
+ * waits for on every replica (causal length, 0 = unknown there). */
+static void
+show_held(struct sim *s, int r)
+{
+	sqlite3_stmt *q = NULL, *c = NULL;
+	char g[33], w[33];
+	int k;
+
+	if (sqlite3_prepare_v2(s->rep[r].app,
+	        "SELECT tbl, gid, cl, reason, wait_gid FROM cs_held WHERE kind=0", -1, &q,
+	        NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const void *gid = sqlite3_column_blob(q, 1), *wg = sqlite3_column_blob(q, 4);
+
+		if (gid == NULL || sqlite3_column_bytes(q, 1) != 16)
+			continue;
+		hex16(g, gid);
+		w[0] = '\0';
+		if (wg != NULL && sqlite3_column_bytes(q, 4) == 16)
+			hex16(w, wg);
+		printf("   held at r%d: %s.%s CL %lld (%s) waits for %s\n", r,
+		    (const char *)sqlite3_column_text(q, 0), g, sqlite3_column_int64(q, 2),
+		    (const char *)sqlite3_column_text(q, 3), w[0] ? w : "-");
+		for (k = 0; k < s->nrep; k++) {
+			long long cl_row = 0, cl_wait = 0;
+
+			if (sqlite3_prepare_v2(s->rep[k].app, "SELECT cl FROM cs_ids WHERE gid=?1",
+			        -1, &c, NULL) != SQLITE_OK)
+				continue;
+			sqlite3_bind_blob(c, 1, gid, 16, SQLITE_TRANSIENT);
+			if (sqlite3_step(c) == SQLITE_ROW)
+				cl_row = sqlite3_column_int64(c, 0);
+			sqlite3_reset(c);
+			if (wg != NULL && sqlite3_column_bytes(q, 4) == 16) {
+				sqlite3_bind_blob(c, 1, wg, 16, SQLITE_TRANSIENT);
+				if (sqlite3_step(c) == SQLITE_ROW)
+					cl_wait = sqlite3_column_int64(c, 0);
+			}
+			sqlite3_finalize(c);
+			printf("     r%d: row CL %lld, awaited row CL %lld\n", k, cl_row, cl_wait);
+		}
+	}
+	sqlite3_finalize(q);
+}
+
 static void
 check(struct sim *s)
 {
@@ -1650,11 +1705,14 @@ check(struct sim *s)
 
 		if (!sim_db_integrity_ok(s->rep[r].app, msg, sizeof(msg)))
 			fail(s, &s->c.diverged, "replica %d: integrity_check: %s", r, msg);
-		if (cs_engine_pending(s->rep[r].e, &held, &quar) == 0 && (held || quar))
+		if (cs_engine_pending(s->rep[r].e, &held, &quar) == 0 && (held || quar)) {
 			fail(s, &s->c.stuck,
 			    "replica %d: %" PRIu64 " rows still held, %" PRIu64
 			    " quarantined after full exchange",
 			    r, held, quar);
+			if (s->verbose)
+				show_held(s, r);
+		}
 		if (sim_dump_canonical(s->rep[r].app, &s->schema, &dump[r]) != 0)
 			fail(s, &s->c.engine, "replica %d: dump failed", r);
 		rc = cs_engine_conflicts(s->rep[r].e, 0, conf_cb, &cl[r]);

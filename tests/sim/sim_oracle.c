@@ -145,10 +145,32 @@ oracle_write(struct sim_oracle *o, int rep, long row, int col, const uint8_t dev
 	e->hlc = hlc;
 	e->n = n;
 	e->cl = cl;
+	e->txn = o->txn;
 	if (bits_copy(&e->saw, &r->hist[rep]) != 0)
 		return -1;
 	r->ev[r->nev++] = o->nev;
 	return (long)o->nev++;
+}
+
+void
+oracle_next_txn(struct sim_oracle *o)
+{
+	o->txn++;
+}
+
+int
+oracle_txn_deleted(const struct sim_oracle *o, long ev, long row)
+{
+	const struct or_row *r = &o->rows[row];
+	size_t i;
+
+	for (i = 0; i < r->nev; i++) {
+		const struct or_event *x = &o->ev[r->ev[i]];
+
+		if (x->col == OR_EXIST && (x->cl & 1) == 0 && x->txn == o->ev[ev].txn)
+			return 1;
+	}
+	return 0;
 }
 
 int

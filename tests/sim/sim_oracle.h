@@ -41,6 +41,7 @@ struct or_event {
 	uint64_t hlc, n;
 	uint64_t cl;     /* existence: the causal length it set */
 	int cascade;     /* a child's tombstone the engine wrote during an apply */
+	long txn;        /* the transaction (app or apply) that wrote it */
 	char *val;       /* a cell: the value written (sim_main's text form), or NULL */
 	struct bits saw; /* the writer's history of the row before this write */
 	/* a delete: the writer's history of every row at that moment, so that
@@ -64,6 +65,7 @@ struct sim_oracle {
 	struct or_row *rows;
 	size_t nrows, rowcap;
 	int nrep;
+	long txn; /* the current transaction: oracle_next_txn() */
 };
 
 void oracle_init(struct sim_oracle *o, int nrep);
@@ -80,6 +82,14 @@ long oracle_find_row(const struct sim_oracle *o, const uint8_t gid[16]);
 long oracle_write(struct sim_oracle *o, int rep, long row, int col, const uint8_t dev[16],
     uint64_t hlc, uint64_t n, uint64_t cl);
 int oracle_seen(struct sim_oracle *o, int rep, long ev);
+/* The writes that follow belong to a new transaction. */
+void oracle_next_txn(struct sim_oracle *o);
+/*
+ * 1 if the transaction of event ev also deleted row (an existence event
+ * with an even causal length): a delete of a parent whose writer deleted
+ * the child with it (ON DELETE CASCADE), so the child was its descendant.
+ */
+int oracle_txn_deleted(const struct sim_oracle *o, long ev, long row);
 /* Keep rep's history of every row in delete event ev (see rows_saw). */
 int oracle_keep_rows_saw(struct sim_oracle *o, long ev, int rep);
 /* What delete event ev's writer had seen of row, or NULL. */

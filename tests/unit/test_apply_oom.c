@@ -329,8 +329,8 @@ fail_each_index(int repeat)
 		if (strcmp(now, F.before) != 0)
 			show_first_difference(F.before, now);
 		if (strcmp(now, F.before) != 0)
-			fail_msg("allocation %ld failed (apply -> %d): the database changed", i,
-			    rc);
+			fail_msg("allocation %ld failed (apply -> %d: %s): the database changed", i,
+			    rc, cs_engine_errmsg(te));
 		cs_free(now);
 		now = NULL;
 	}

@@ -23,6 +23,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "wire/msg.h"
+#include "wire/records.h"
 
 static const uint8_t dev_a[CS_DEVID_LEN] = {0xa1, 0xa2};
 
@@ -161,7 +162,10 @@ test_payload_refusals(void **state)
 	q[0] = 'X'; /* magic */
 	assert_int_equal(cs_relay_payload_decode(q, len, &pl), CS_RELAY_EPAYLOAD);
 	memcpy(q, p, len);
-	q[4] = 2; /* version */
+	q[4] = 3; /* version */
+	assert_int_equal(cs_relay_payload_decode(q, len, &pl), CS_RELAY_EPAYLOAD);
+	memcpy(q, p, len);
+	q[4] = 0; /* version */
 	assert_int_equal(cs_relay_payload_decode(q, len, &pl), CS_RELAY_EPAYLOAD);
 	memcpy(q, p, len);
 	q[5] = 3; /* kind */
@@ -208,6 +212,138 @@ test_payload_each_allocation_failure(void **state)
 		assert_int_equal(rc, CS_ENOMEM);
 		assert_null(pl.cs);
 		assert_int_equal(cs_mem_live(), live); /* nothing leaked */
+		assert_true(n < 10000);
+	}
+	assert_true(n > 0);
+	free(p);
+}
+
+/*
+ * A version 2 payload: the messages named by kinds, 'R' a RECORDS message of
+ * two records ("rec-one", "rec-two-22"), 'C' a CHANGES message; after 5,
+ * upto 100.
+ */
+static uint8_t *
+payload2(const char *kinds, size_t *len)
+{
+	static const struct cs_records_item items[2] = {{(const uint8_t *)"rec-one", 7},
+	    {(const uint8_t *)"rec-two-22", 10}};
+	struct cs_changeset cs;
+	struct cs_msg_buf mb;
+	struct cs_stream st;
+	uint8_t *p, rm[64];
+	size_t off, rlen, n = strlen(kinds), i;
+
+	p = malloc(CS_RELAY_PAYLOAD_HDR + n * 4096);
+	assert_non_null(p);
+	memcpy(p, CS_RELAY_PAYLOAD_MAGIC, 4);
+	p[4] = 2;
+	p[5] = CS_RELAY_KIND_MAIN;
+	memset(p + 6, 0, CS_GID_LEN);
+	put64(p + 6 + CS_GID_LEN, 5);
+	put64(p + 14 + CS_GID_LEN, 100);
+	put32(p + 22 + CS_GID_LEN, (uint32_t)n);
+	off = CS_RELAY_PAYLOAD_HDR;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(cs_records_encode(items, 2, rm, sizeof(rm), &rlen), 0);
+	for (i = 0; i < n; i++) {
+		if (kinds[i] == 'R') {
+			put32(p + off, (uint32_t)rlen);
+			memcpy(p + off + 4, rm, rlen);
+			off += 4 + rlen;
+			continue;
+		}
+		sample(&cs, 10ull * (i + 1));
+		cs_msg_buf_init(&mb, 0);
+		assert_int_equal(cs_msg_encode_changes(&mb, &st, &cs), 0);
+		put32(p + off, (uint32_t)mb.len);
+		memcpy(p + off + 4, mb.p, mb.len);
+		off += 4 + mb.len;
+		cs_msg_buf_free(&mb);
+		cs_changeset_free(&cs);
+	}
+	*len = off;
+	return p;
+}
+
+static void
+test_payload_v2_records_first(void **state)
+{
+	struct cs_records_item v[4];
+	struct cs_relay_payload pl;
+	uint8_t *p;
+	size_t len, cut, n;
+
+	(void)state;
+	p = payload2("RRCC", &len);
+	assert_int_equal(cs_relay_payload_decode(p, len, &pl), 0);
+	assert_int_equal(pl.version, 2);
+	assert_int_equal(pl.nrec, 2);
+	assert_int_equal(pl.n, 2);
+	assert_true(pl.rec[1].p > pl.rec[0].p && pl.rec[1].p + pl.rec[1].len <= p + len);
+	assert_int_equal(cs_records_decode(pl.rec[1].p, pl.rec[1].len, v, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(v[1].p, "rec-two-22", 10);
+	cs_relay_payload_free(&pl);
+	assert_null(pl.rec);
+	/* every truncation refused, nothing left allocated */
+	for (cut = 0; cut < len; cut++) {
+		long live = cs_mem_live();
+
+		assert_int_not_equal(cs_relay_payload_decode(p, cut, &pl), 0);
+		assert_null(pl.rec);
+		assert_null(pl.cs);
+		assert_int_equal(cs_mem_live(), live);
+	}
+	free(p);
+	/* records only (the rows came in an earlier bundle) are fine */
+	p = payload2("R", &len);
+	assert_int_equal(cs_relay_payload_decode(p, len, &pl), 0);
+	assert_int_equal(pl.nrec, 1);
+	assert_int_equal(pl.n, 0);
+	cs_relay_payload_free(&pl);
+	free(p);
+}
+
+static void
+test_payload_v2_refusals(void **state)
+{
+	struct cs_relay_payload pl;
+	uint8_t *p;
+	size_t len;
+	long n, live;
+	int rc;
+
+	(void)state;
+	/* a record after a change: the rows would apply before their records */
+	p = payload2("RCR", &len);
+	assert_int_equal(cs_relay_payload_decode(p, len, &pl), CS_RELAY_EPAYLOAD);
+	assert_null(pl.rec);
+	free(p);
+	/* a RECORDS message in a version 1 payload */
+	p = payload2("RC", &len);
+	p[4] = 1;
+	assert_int_not_equal(cs_relay_payload_decode(p, len, &pl), 0);
+	/* a malformed RECORDS message: its array says 3 records, holds 2 */
+	p[4] = 2;
+	assert_int_equal(p[CS_RELAY_PAYLOAD_HDR + 4 + 2] & 0xf0, 0x90);
+	p[CS_RELAY_PAYLOAD_HDR + 4 + 2] = 0x93;
+	assert_int_equal(cs_relay_payload_decode(p, len, &pl), CS_RELAY_EPAYLOAD);
+	free(p);
+	/* every allocation failure: CS_ENOMEM, nothing leaked */
+	p = payload2("RRC", &len);
+	for (n = 0;; n++) {
+		live = cs_mem_live();
+		cs_mem_fail_after(n, 0);
+		rc = cs_relay_payload_decode(p, len, &pl);
+		cs_mem_fail_after(-1, 0);
+		if (rc == 0) {
+			cs_relay_payload_free(&pl);
+			break;
+		}
+		assert_int_equal(rc, CS_ENOMEM);
+		assert_null(pl.rec);
+		assert_int_equal(cs_mem_live(), live);
 		assert_true(n < 10000);
 	}
 	assert_true(n > 0);
@@ -455,11 +591,20 @@ test_outbox(void **state)
 	assert_int_equal(cs_relay_out_add(o, &b), 0);
 	assert_int_equal(cs_relay_out_covered(o, d1), 25);
 	assert_int_equal(cs_relay_out_covered(o, d2), 0);
+	assert_int_equal(cs_relay_out_recs(o, d1), 0);
+	assert_int_equal(cs_relay_out_set_recs(o, d1, 7), 0);
+	assert_int_equal(cs_relay_out_set_recs(o, d2, 3), 0); /* a device with no ack yet */
+	assert_int_equal(cs_relay_out_acked(o, d2), 0);
+	assert_int_equal(cs_relay_out_set_acked(o, d1, 10, 1), 0); /* keeps recs */
 	assert_int_equal(cs_relay_out_save(o), 0);
 	assert_int_equal(cs_relay_out_load(p, home), 0);
 	assert_int_equal(p->nb, 1);
 	assert_memory_equal(&p->b[0], &b, sizeof(b));
 	assert_int_equal(cs_relay_out_acked(p, d1), 10);
+	assert_int_equal(cs_relay_out_recs(p, d1), 7);
+	assert_int_equal(cs_relay_out_recs(p, d2), 3);
+	assert_int_equal(cs_relay_out_set_recs(p, d2, 0), 0); /* lowered: sent again */
+	assert_int_equal(cs_relay_out_recs(p, d2), 0);
 	cs_relay_out_del(p, 0);
 	assert_int_equal(cs_relay_out_covered(p, d1), 10);
 	free(o);
@@ -474,6 +619,8 @@ main(void)
 	    cmocka_unit_test(test_payload_every_truncation_refused),
 	    cmocka_unit_test(test_payload_refusals),
 	    cmocka_unit_test(test_payload_each_allocation_failure),
+	    cmocka_unit_test(test_payload_v2_records_first),
+	    cmocka_unit_test(test_payload_v2_refusals),
 	    cmocka_unit_test(test_export_pick),
 	    cmocka_unit_test(test_json_answers),
 	    cmocka_unit_test_setup_teardown(test_cfg, mkhome, rmhome),

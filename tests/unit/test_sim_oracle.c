@@ -162,6 +162,41 @@ test_oracle_same_transaction_writes_share_history(void **state)
 	oracle_free(&o);
 }
 
+/*
+ * A parent's delete credits a receiver's cascade with what its writer had
+ * seen of a child only if its transaction deleted the child too (sim bug
+ * 7, cs_sim --seed 8394 paged): a deleter that had the child under
+ * another parent (moved here concurrently) did not delete it.
+ */
+static void
+test_oracle_txn_deleted_is_per_transaction(void **state)
+{
+	static const uint8_t PARENT[16] = {7}, CHILD[16] = {8}, OTHER[16] = {6};
+	struct sim_oracle o;
+	long parent, child, other, del, del2, ins;
+
+	(void)state;
+	oracle_init(&o, 2);
+	parent = oracle_row(&o, 0, PARENT);
+	child = oracle_row(&o, 1, CHILD);
+	other = oracle_row(&o, 0, OTHER);
+	oracle_next_txn(&o);
+	ins = oracle_write(&o, 0, child, OR_EXIST, DA, 5, 1, 1);
+	oracle_seen(&o, 0, ins);
+	/* one transaction: the parent and its child (ON DELETE CASCADE) */
+	oracle_next_txn(&o);
+	del = oracle_write(&o, 0, parent, OR_EXIST, DA, 10, 2, 2);
+	oracle_write(&o, 0, child, OR_EXIST, DA, 10, 3, 2);
+	/* another transaction deletes another parent only */
+	oracle_next_txn(&o);
+	del2 = oracle_write(&o, 0, other, OR_EXIST, DA, 20, 4, 2);
+	assert_true(oracle_txn_deleted(&o, del, child));
+	assert_false(oracle_txn_deleted(&o, del2, child));
+	/* the insert of the child is no delete of it */
+	assert_false(oracle_txn_deleted(&o, ins, child));
+	oracle_free(&o);
+}
+
 static int64_t
 query_int(sqlite3 *db, const char *sql)
 {
@@ -323,6 +358,7 @@ main(void)
 	    cmocka_unit_test(test_oracle_write_after_integrate_saw_it),
 	    cmocka_unit_test(test_oracle_delete_supersedes_only_what_it_saw),
 	    cmocka_unit_test(test_oracle_same_transaction_writes_share_history),
+	    cmocka_unit_test(test_oracle_txn_deleted_is_per_transaction),
 	    cmocka_unit_test(test_vfs_clock_is_what_sqlite_now_returns),
 	    cmocka_unit_test(test_vfs_crash_point_recovers_to_last_commit),
 	    cmocka_unit_test(test_full_dump_is_order_independent),
