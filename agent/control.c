@@ -27,7 +27,94 @@ static const struct {
     {"conflicts", CS_CTL_CONFLICTS},
     {"audit", CS_CTL_AUDIT},
     {"resolve", CS_CTL_RESOLVE},
+    {"patients", CS_CTL_PATIENTS},
+    {"practitioners", CS_CTL_PRACS},
+    {"shares", CS_CTL_SHARES},
+    {"share", CS_CTL_SHARE},
+    {"perm", CS_CTL_PERM},
+    {"revoke", CS_CTL_REVOKE},
 };
+
+/* A decimal number 1..max at a[*i..n), no leading zero; *i moves past it. */
+static int
+parse_num(const uint8_t *a, size_t n, size_t *i, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (*i >= n || a[*i] < '1' || a[*i] > '9')
+		return CS_CTL_EARG;
+	for (; *i < n && a[*i] >= '0' && a[*i] <= '9'; (*i)++) {
+		if (v > (max - (a[*i] - '0')) / 10)
+			return CS_CTL_EARG;
+		v = v * 10 + (a[*i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* The end of the field starting at a[i]: the next space or n. */
+static size_t
+field_end(const uint8_t *a, size_t n, size_t i)
+{
+	while (i < n && a[i] != ' ')
+		i++;
+	return i;
+}
+
+static int
+patient_byte(uint8_t b)
+{
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+	    b == '_' || b == '.' || b == ':' || b == '-';
+}
+
+/*
+ * "PATIENT PRAC" then, when with_perm, " read|write|full" and an optional
+ * " UNTIL", exactly, in a[0..n) (PROTOCOL.md §8.4).
+ */
+static int
+parse_share(const uint8_t *a, size_t n, int with_perm, struct cs_ctl_req *req)
+{
+	static const char *const perms[] = {"read", "write", "full"};
+	size_t i = 0, e, k;
+
+	e = field_end(a, n, 0);
+	if (e == 0 || e > CS_CTL_MAX_PATIENT)
+		return CS_CTL_EARG;
+	for (k = 0; k < e; k++)
+		if (!patient_byte(a[k]))
+			return CS_CTL_EARG;
+	memcpy(req->patient, a, e);
+	req->patient[e] = '\0';
+	i = e + 1;
+	if (e >= n)
+		return CS_CTL_EARG;
+	e = field_end(a, n, i);
+	if (e - i != CS_CTL_PRAC_HEX)
+		return CS_CTL_EARG;
+	for (k = i; k < e; k++)
+		if (!((a[k] >= '0' && a[k] <= '9') || (a[k] >= 'a' && a[k] <= 'f')))
+			return CS_CTL_EARG;
+	memcpy(req->prac, a + i, CS_CTL_PRAC_HEX);
+	req->prac[CS_CTL_PRAC_HEX] = '\0';
+	if (!with_perm)
+		return e == n ? 0 : CS_CTL_EARG;
+	if (e >= n)
+		return CS_CTL_EARG;
+	i = e + 1;
+	e = field_end(a, n, i);
+	for (k = 0; k < 3; k++)
+		if (e - i == strlen(perms[k]) && memcmp(a + i, perms[k], e - i) == 0)
+			req->perm = (int)k + CS_CTL_READ;
+	if (req->perm == 0)
+		return CS_CTL_EARG;
+	if (e == n)
+		return 0;
+	i = e + 1;
+	if (parse_num(a, n, &i, CS_CTL_MAX_UNTIL, &req->until) != 0 || i != n)
+		return CS_CTL_EARG;
+	return 0;
+}
 
 /* "ID mine|theirs" in a[0..n): exactly, or CS_CTL_EARG. */
 static int
@@ -36,13 +123,8 @@ parse_resolve(const uint8_t *a, size_t n, struct cs_ctl_req *req)
 	size_t i = 0;
 	int64_t id = 0;
 
-	if (n == 0 || a[0] < '1' || a[0] > '9')
+	if (parse_num(a, n, &i, CS_CTL_MAX_ID, &id) != 0)
 		return CS_CTL_EARG;
-	for (; i < n && a[i] >= '0' && a[i] <= '9'; i++) {
-		if (id > (CS_CTL_MAX_ID - (a[i] - '0')) / 10)
-			return CS_CTL_EARG;
-		id = id * 10 + (a[i] - '0');
-	}
 	if (i >= n || a[i] != ' ')
 		return CS_CTL_EARG;
 	i++;
@@ -54,6 +136,38 @@ parse_resolve(const uint8_t *a, size_t n, struct cs_ctl_req *req)
 		return CS_CTL_EARG;
 	req->id = id;
 	return 0;
+}
+
+/* The arguments of verb in a[0..n) (n == 0: none given). */
+static int
+parse_args(int verb, const uint8_t *a, size_t n, struct cs_ctl_req *req)
+{
+	size_t i = 0;
+
+	switch (verb) {
+	case CS_CTL_RESOLVE:
+		return parse_resolve(a, n, req);
+	case CS_CTL_PATIENTS:
+	case CS_CTL_SHARES:
+		if (n == 0)
+			return 0;
+		if (parse_num(a, n, &i, CS_CTL_MAX_ID, &req->id) != 0 || i != n)
+			return CS_CTL_EARG;
+		return 0;
+	case CS_CTL_SUBSCRIBE:
+		if (n == 0)
+			return 0;
+		if (n != 6 || memcmp(a, "labels", 6) != 0)
+			return CS_CTL_EARG;
+		req->labels = 1;
+		return 0;
+	case CS_CTL_SHARE:
+	case CS_CTL_PERM:
+	case CS_CTL_REVOKE:
+		return parse_share(a, n, verb != CS_CTL_REVOKE, req);
+	default:
+		return n == 0 ? 0 : CS_CTL_EARG;
+	}
 }
 
 int
@@ -88,13 +202,14 @@ cs_control_parse_req(const uint8_t *buf, size_t len, struct cs_ctl_req *req)
 		if (wl < vl || memcmp(w, verbs[i].name, vl) != 0 || (wl > vl && w[vl] != ' '))
 			continue;
 		memset(req, 0, sizeof(*req));
-		if (verbs[i].verb == CS_CTL_RESOLVE) {
-			if (wl == vl)
-				return CS_CTL_EARG;
-			if ((rc = parse_resolve(w + vl + 1, wl - vl - 1, req)) != 0)
-				return rc;
-		} else if (wl != vl) {
+		/* a verb and its space, then something: "status " has an empty argument */
+		if (wl == vl + 1)
 			return CS_CTL_EARG;
+		rc = wl == vl ? parse_args(verbs[i].verb, w, 0, req)
+		              : parse_args(verbs[i].verb, w + vl + 1, wl - vl - 1, req);
+		if (rc != 0) {
+			memset(req, 0, sizeof(*req));
+			return rc;
 		}
 		req->verb = verbs[i].verb;
 		return 0;
@@ -170,6 +285,7 @@ struct cs_ctl_client {
 	size_t len;
 	int mode; /* CL_... */
 	int closing;
+	int labels;     /* subscribed with "labels": share events may name the patient */
 	uint64_t token; /* of the async request it waits for */
 	size_t queued;  /* bytes handed to uv_write and not yet completed */
 	struct cs_ctl_client *next;
@@ -308,7 +424,7 @@ out:
 static void on_timer(uv_timer_t *t);
 
 static void
-subscribe(struct cs_ctl_client *cl)
+subscribe(struct cs_ctl_client *cl, int labels)
 {
 	struct cs_control *c = cl->c;
 	char *ev;
@@ -324,6 +440,7 @@ subscribe(struct cs_ctl_client *cl)
 		return;
 	}
 	cl->mode = CL_SUB;
+	cl->labels = labels;
 	cl->len = 0;
 	c->nsubs++;
 	if (send_line(cl, ev, len, 0) != 0)
@@ -342,11 +459,17 @@ dispatch(struct cs_ctl_client *cl, const struct cs_ctl_req *req)
 
 	switch (req->verb) {
 	case CS_CTL_SUBSCRIBE:
-		subscribe(cl);
+		subscribe(cl, req->labels);
 		return;
 	case CS_CTL_CONFLICTS:
 	case CS_CTL_AUDIT:
 	case CS_CTL_RESOLVE:
+	case CS_CTL_PATIENTS:
+	case CS_CTL_PRACS:
+	case CS_CTL_SHARES:
+	case CS_CTL_SHARE:
+	case CS_CTL_PERM:
+	case CS_CTL_REVOKE:
 		if (c->afn == NULL) {
 			client_error(cl, CS_CTL_EUNSUP);
 			return;
@@ -456,9 +579,11 @@ cs_control_answer(struct cs_control *c, uint64_t token, const char *json, size_t
 }
 
 void
-cs_control_publish(struct cs_control *c, const char *json, size_t len)
+cs_control_publish2(struct cs_control *c, const char *json, size_t len, const char *json_labels,
+    size_t len_labels)
 {
 	struct cs_ctl_client *cl, *next;
+	int rc;
 
 	if (!c->on)
 		return;
@@ -466,12 +591,22 @@ cs_control_publish(struct cs_control *c, const char *json, size_t len)
 		next = cl->next;
 		if (cl->mode != CL_SUB)
 			continue;
-		if (send_line(cl, json, len, 0) != 0) {
+		if (cl->labels && json_labels != NULL)
+			rc = send_line(cl, json_labels, len_labels, 0);
+		else
+			rc = send_line(cl, json, len, 0);
+		if (rc != 0) {
 			/* it does not read (or is gone): it must not hold the agent */
 			c->dropped++;
 			client_close(cl);
 		}
 	}
+}
+
+void
+cs_control_publish(struct cs_control *c, const char *json, size_t len)
+{
+	cs_control_publish2(c, json, len, NULL, 0);
 }
 
 static void

@@ -8,7 +8,10 @@
  * Protocol (one request per connection): the client sends one line
  *   "cabsync-control/1 VERB[ ARGS]\n"
  * of at most CS_CTL_MAX_REQ bytes, printable ASCII; VERB = status | peers |
- * pause | resume | subscribe | conflicts | audit | resolve ID mine|theirs.
+ * pause | resume | subscribe [labels] | conflicts | audit | resolve ID
+ * mine|theirs | patients [FROM] | practitioners | shares [FROM] | share
+ * PATIENT PRAC PERM [UNTIL] | perm PATIENT PRAC PERM [UNTIL] | revoke PATIENT
+ * PRAC (docs/PROTOCOL.md §8.4 for the share verbs).
  * The agent answers one line of JSON ending in "\n" and closes; after
  * `subscribe` it keeps the connection and pushes one JSON line per event
  * (docs/PROTOCOL.md §8.2). A malformed request gets {"error":"..."} and the
@@ -36,7 +39,7 @@
 #include <uv.h>
 
 #define CS_CTL_MAGIC    "cabsync-control/1 "
-#define CS_CTL_MAX_REQ  64
+#define CS_CTL_MAX_REQ  160 /* the longest: share with a 64-byte patient id */
 #define CS_CTL_MAX_RESP (64 * 1024)
 /* Output bytes queued to one subscriber before it is dropped (4 full statuses). */
 #define CS_CTL_MAX_QUEUE   (256 * 1024)
@@ -46,6 +49,12 @@
 #define CS_CTL_CHECK_MS    1000 /* status re-check period while someone subscribes */
 /* Conflict ids of `resolve`: 1 .. 2^53 - 1 (exact in a JSON double). */
 #define CS_CTL_MAX_ID 9007199254740991LL
+/* PATIENT of the share verbs: the app's id, 1..64 of [A-Za-z0-9_.:-]. */
+#define CS_CTL_MAX_PATIENT 64
+/* PRAC: a practitioner id, exactly 32 lower-case hex digits. */
+#define CS_CTL_PRAC_HEX 32
+/* UNTIL: unix seconds, 1..99999999999 (an hlc holds it in milliseconds). */
+#define CS_CTL_MAX_UNTIL 99999999999LL
 
 enum cs_ctl_verb {
 	CS_CTL_STATUS = 1,
@@ -56,17 +65,36 @@ enum cs_ctl_verb {
 	CS_CTL_CONFLICTS, /* the open conflicts (async) */
 	CS_CTL_AUDIT,     /* the latest audit rows (async) */
 	CS_CTL_RESOLVE,   /* "resolve ID mine|theirs" (async) */
+	CS_CTL_PATIENTS,  /* "patients [FROM]": patients and their labels (async) */
+	CS_CTL_PRACS,     /* "practitioners": the cabinet's practitioners (async) */
+	CS_CTL_SHARES,    /* "shares [FROM]": the shares known here (async) */
+	CS_CTL_SHARE,     /* "share PATIENT PRAC PERM [UNTIL]" (async) */
+	CS_CTL_PERM,      /* "perm PATIENT PRAC PERM [UNTIL]": change a share (async) */
+	CS_CTL_REVOKE,    /* "revoke PATIENT PRAC" (async) */
 	CS_CTL_NVERBS
 };
 
 /* How a `resolve` request chooses (same values as sql/engine.h cs_resolve). */
 enum cs_ctl_how { CS_CTL_MINE = 1, CS_CTL_THEIRS = 2 };
 
-/* A decoded request: verb, and for CS_CTL_RESOLVE its id and choice. */
+/* PERM of the share verbs (same values as sql/sharerec.h enum cs_perm). */
+enum cs_ctl_perm { CS_CTL_READ = 1, CS_CTL_WRITE = 2, CS_CTL_FULL = 3 };
+
+/*
+ * A decoded request: verb; for resolve its id and choice; for patients and
+ * shares the first row wanted (id, 0 when absent); for subscribe whether
+ * the share events carry the patient's label; for the share verbs the
+ * patient (NUL-terminated), practitioner, permission and end (0: none).
+ */
 struct cs_ctl_req {
 	int verb;
 	int64_t id;
 	int how;
+	int labels;
+	char patient[CS_CTL_MAX_PATIENT + 1];
+	char prac[CS_CTL_PRAC_HEX + 1];
+	int perm;
+	int64_t until;
 };
 
 /*
@@ -95,9 +123,12 @@ enum cs_ctl_err {
 /*
  * Parse buf[0..len): 0 and *req when it holds exactly one complete
  * request, CS_EAGAIN when the line is not complete yet (and could still
- * be valid), or a CS_CTL_E... code. Never reads past len. Arguments: only
- * `resolve` takes any, exactly "resolve ID mine|theirs" with ID decimal,
- * 1..CS_CTL_MAX_ID, no leading zero, one space between fields.
+ * be valid), or a CS_CTL_E... code. Never reads past len. Arguments, one
+ * space between fields, numbers decimal without a leading zero:
+ * "resolve ID mine|theirs" (ID 1..CS_CTL_MAX_ID), "patients [FROM]" and
+ * "shares [FROM]" (FROM 1..CS_CTL_MAX_ID), "subscribe [labels]", "share|perm
+ * PATIENT PRAC read|write|full [UNTIL]", "revoke PATIENT PRAC"; any other
+ * verb takes none.
  */
 int cs_control_parse_req(const uint8_t *buf, size_t len, struct cs_ctl_req *req);
 /* The same, giving the verb only. */
@@ -156,6 +187,12 @@ int cs_control_answer(struct cs_control *c, uint64_t token, const char *json, si
  * dropped (c->dropped counts them). Loop thread; never blocks.
  */
 void cs_control_publish(struct cs_control *c, const char *json, size_t len);
+/*
+ * The same, but the subscribers that asked for labels ("subscribe labels")
+ * get json_labels[0..len_labels) instead (json_labels NULL: json to all).
+ */
+void cs_control_publish2(struct cs_control *c, const char *json, size_t len,
+    const char *json_labels, size_t len_labels);
 /* The status may have changed: push it (if changed) within CS_CTL_POKE_MS. */
 void cs_control_poke(struct cs_control *c);
 /*

@@ -20,6 +20,7 @@
 #include "agent/audit_cmd.h"
 #include "agent/control.h"
 #include "agent/ctl_jobs.h"
+#include "agent/ctl_share.h"
 #include "agent/db_cmd.h"
 #include "agent/dbw.h"
 #include "agent/devstate.h"
@@ -899,6 +900,8 @@ local_changed(struct agent *a)
 	a->local_gen++;
 	pump_all(a);
 	ctl_refresh(a); /* db_version and conflicts for the status, even offline */
+	if (!a->stopping && a->dbw.started) /* share events waiting for their rows */
+		cs_ctl_share_events(&a->dbw, a->eng, &a->sh, &a->ctl);
 }
 
 /* ------------------------------------------------- local state, acked file */
@@ -1546,13 +1549,10 @@ records_done(struct cs_dbw_job *job)
 static void
 share_events(struct agent *a)
 {
-	struct cs_shsync_note nv[CS_SHSYNC_NOTES_MAX];
-	size_t i, n = cs_shsync_take_notes(&a->sh, nv, CS_SHSYNC_NOTES_MAX), len;
-	char ev[512];
-
-	for (i = 0; i < n && !a->stopping; i++)
-		if (cs_shsync_note_json(&nv[i], ev, sizeof(ev), &len) == 0)
-			cs_control_publish(&a->ctl, ev, len);
+	/* on the worker: a grant waits for its rows, so that a "subscribe
+	 * labels" client gets the patient's label (agent/ctl_share.h) */
+	if (!a->stopping && a->dbw.started)
+		cs_ctl_share_events(&a->dbw, a->eng, &a->sh, &a->ctl);
 }
 
 static void
@@ -2781,6 +2781,9 @@ ctl_async(void *ctx, const struct cs_ctl_req *req, uint64_t token)
 
 	if (a->stopping)
 		return CS_EIO;
+	if (cs_ctl_share_is(req->verb))
+		return cs_ctl_share_post(&a->dbw, a->eng, &a->sh, &a->ctl, req, token, ctl_figures,
+		    a);
 	return cs_ctl_jobs_post(&a->dbw, a->eng, &a->ctl, req, token, ctl_figures, a);
 }
 

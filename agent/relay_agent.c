@@ -335,6 +335,51 @@ import_folder(struct relay_job *x)
 	cs_free(ids);
 }
 
+struct requeue {
+	const uint8_t *prac;
+	uint64_t now_hlc;
+	uint8_t (*v)[CS_GID_LEN];
+	size_t n, cap;
+};
+
+static int
+requeue_cb(void *ctx, const struct cs_share_row *r)
+{
+	struct requeue *q = ctx;
+
+	if (strcmp(r->perm, "owner") == 0 || memcmp(r->practitioner, q->prac, CS_GID_LEN) != 0 ||
+	    (r->has_end && r->end_hlc <= q->now_hlc))
+		return 0;
+	if (cs_grow(&q->v, &q->cap, q->n + 1, CS_GID_LEN) < 0)
+		return CS_ENOMEM;
+	memcpy(q->v[q->n++], r->patient, CS_GID_LEN);
+	return 0;
+}
+
+/*
+ * A bundle for d expired unread: the patients shared with d's practitioner
+ * go from the start again (the expired bundle may have held the backfill of
+ * a new share, which the main stream sealed again would not repeat).
+ */
+static void
+requeue_shared(struct relay_job *x, const struct cs_roster_dev *d)
+{
+	sqlite3 *db = cs_engine_handle(x->r->eng);
+	struct requeue q;
+	size_t i;
+
+	if (x->r->sh == NULL)
+		return;
+	memset(&q, 0, sizeof(q));
+	q.prac = d->practitioner;
+	q.now_hlc = CS_HLC_MAKE(x->now, 0xffffu);
+	if (cs_share_list(db, NULL, requeue_cb, &q) == 0)
+		for (i = 0; i < q.n; i++)
+			if (cs_share_todo_add(db, d->id, q.v[i]) < 0)
+				break;
+	cs_free(q.v);
+}
+
 /* Settle dev's waiting bundles: delivered, acknowledged live, or expired. */
 static int
 settle_outbox(struct relay_job *x, const struct cs_roster_dev *d, const struct cs_relay_peerview *v)
@@ -382,6 +427,7 @@ settle_outbox(struct relay_job *x, const struct cs_roster_dev *d, const struct c
 				bk_remove(x, d->id, b.id);
 			cs_relay_out_del(o, j);
 			(void)cs_relay_out_set_recs(o, d->id, 0); /* its records go again */
+			requeue_shared(x, d);
 			changed = 1;
 			snprintf(det, sizeof(det),
 			    "relay bundle %s for device %s expired unread; its changes are sealed "

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agent/home.h"
+#include "agent/share_ops.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "sql/audit.h"
@@ -103,49 +104,6 @@ parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* YYYY-MM-DD (the end of that day) or YYYY-MM-DDTHH:MM[:SS][Z], UTC, to ms. */
-static int
-parse_date(const char *s, int64_t *ms)
-{
-	struct tm tm;
-	int y, mo, d, h = 0, mi = 0, se = 0, n = 0;
-	char z = 0;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3)
-		return CS_EINVAL;
-	if (s[n] == '\0') {
-		d++; /* the whole day counts */
-	} else if (s[n] == 'T' || s[n] == ' ') {
-		int m = 0, k = sscanf(s + n + 1, "%2d:%2d:%2d%n", &h, &mi, &se, &m);
-
-		if (k != 3) {
-			se = 0;
-			if (sscanf(s + n + 1, "%2d:%2d%n", &h, &mi, &m) != 2)
-				return CS_EINVAL;
-		}
-		z = s[n + 1 + m];
-		if (z != '\0' && !(z == 'Z' && s[n + 2 + m] == '\0'))
-			return CS_EINVAL;
-	} else {
-		return CS_EINVAL;
-	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 32 || h > 23 || mi > 59 || se > 60)
-		return CS_EINVAL;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return CS_EINVAL;
-	*ms = (int64_t)t * 1000;
-	return 0;
-}
-
 static void
 fmt_hlc(uint64_t hlc, char *out, size_t cap)
 {
@@ -194,51 +152,6 @@ devs_of(void *ctx, const uint8_t prac[CS_GID_LEN], uint8_t (*out)[CS_DEVID_LEN],
 	return n;
 }
 
-/* A practitioner's name, else the start of its id. */
-static void
-prac_label(sqlite3 *db, const struct cs_home *h, const uint8_t *prac, char *out, size_t cap)
-{
-	char hex[33];
-
-	if (memcmp(prac, h->practitioner, CS_GID_LEN) == 0) {
-		snprintf(out, cap, "%s", h->practitioner_name);
-		return;
-	}
-	if (cs_share_names_one(db, prac, out, cap) == 0)
-		return;
-	cs_home_hex(prac, CS_GID_LEN, hex);
-	snprintf(out, cap, "%.8s", hex);
-}
-
-/* Name (NAME records, or this home's), or 8..32 hex digits of a known id. */
-static int
-resolve_prac(sqlite3 *db, const struct cs_home *h, const char *s, uint8_t out[CS_GID_LEN])
-{
-	size_t i, n = strlen(s), found = 0;
-	char hex[33];
-	int rc;
-
-	if (strcmp(s, h->practitioner_name) == 0) {
-		memcpy(out, h->practitioner, CS_GID_LEN);
-		return 0;
-	}
-	rc = cs_share_prac_by_name(db, s, out);
-	if (rc != CS_ENOENT)
-		return rc;
-	if (n < 8 || n > 32)
-		return CS_ENOENT;
-	for (i = 0; i < h->nroster; i++) {
-		cs_home_hex(h->roster[i].practitioner, CS_GID_LEN, hex);
-		if (strncasecmp(hex, s, n) == 0) {
-			if (found && memcmp(out, h->roster[i].practitioner, CS_GID_LEN) != 0)
-				return CS_EEXIST;
-			memcpy(out, h->roster[i].practitioner, CS_GID_LEN);
-			found = 1;
-		}
-	}
-	return found ? 0 : CS_ENOENT;
-}
-
 static int
 table_ok(sqlite3 *db)
 {
@@ -257,26 +170,25 @@ table_ok(sqlite3 *db)
 /* ---- share / transfer / revoke ---- */
 
 static int
-make_cmd(struct cs_home *h, sqlite3 *db, const struct opts *o)
+make_cmd(const struct cs_share_self *s, sqlite3 *db, const struct opts *o)
 {
-	struct cs_share_ctx c;
-	struct cs_sharerec r;
-	struct cs_audit_self self;
-	struct cs_audit_event ev;
-	uint8_t patient[CS_GID_LEN];
-	int64_t until = 0, now = wall_ms();
-	char why[160], lbl[CS_HOME_NAME_MAX + 1], detail[CS_AUDIT_DETAIL_MAX], when[32];
+	struct cs_share_op op;
+	int64_t now = wall_ms();
+	char why[160], detail[CS_AUDIT_DETAIL_MAX];
+	uint8_t perm = 0;
 	int rc;
 
-	memset(&r, 0, sizeof(r));
+	memset(&op, 0, sizeof(op));
+	op.patient = o->patient;
 	if (strcmp(o->cmd, "share") == 0) {
-		r.kind = CS_SHAREREC_GRANT;
-		if (cs_perm_parse(o->perm, &r.perm) != 0)
+		op.kind = CS_SHARE_OP_GRANT;
+		if (cs_perm_parse(o->perm, &perm) != 0)
 			return usage_error(o->cmd, "--perm is read, write or full");
-		if (o->until != NULL && (parse_date(o->until, &until) != 0 || until <= now))
+		op.perm = perm;
+		if (o->until != NULL &&
+		    (cs_share_op_parse_date(o->until, &op.until_ms) != 0 || op.until_ms <= now))
 			return usage_error(o->cmd,
 			    "--until is a future UTC date YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]");
-		r.until_ms = (uint64_t)until;
 		if (o->note != NULL) {
 			size_t i, n = strlen(o->note);
 
@@ -286,98 +198,54 @@ make_cmd(struct cs_home *h, sqlite3 *db, const struct opts *o)
 				if ((unsigned char)o->note[i] < 0x20 || o->note[i] == 0x7f)
 					return usage_error(o->cmd,
 					    "--note has a control character");
-			r.note_len = (uint8_t)n;
-			memcpy(r.note, o->note, n);
+			op.note = o->note;
 		}
 	} else if (strcmp(o->cmd, "transfer") == 0) {
-		r.kind = CS_SHAREREC_TRANSFER;
+		op.kind = CS_SHARE_OP_TRANSFER;
 	} else {
-		r.kind = CS_SHAREREC_REVOKE;
+		op.kind = CS_SHARE_OP_REVOKE;
 	}
-	memset(&c, 0, sizeof(c));
-	c.db = db;
-	memcpy(c.device, h->device_id, CS_DEVID_LEN);
-	memcpy(c.practitioner, h->practitioner, CS_GID_LEN);
-	c.sign_sk = h->sec->sign_sk;
-	c.lookup = lookup;
-	c.devs = devs_of;
-	c.cb_ctx = h;
-	if (cs_share_begin(db) != 0) {
-		fprintf(stderr, "cabsync %s: the database is busy (%s); try again.\n", o->cmd,
-		    sqlite3_errmsg(db));
-		return EXIT_FAIL;
-	}
-	/* this device's new patients get their claim first (the agent would too) */
-	if ((rc = cs_share_claim_new(&c, h->practitioner_name, now)) < 0)
-		goto fail;
-	if (cs_audit_patient_gid(db, o->patient, patient) != 0) {
-		fprintf(stderr, "cabsync %s: no patient %s in this database.\n", o->cmd,
-		    o->patient);
-		rc = CS_SHARE_EXIT_REFUSED;
-		goto rollback;
-	}
-	rc = resolve_prac(db, h, o->prac, r.practitioner);
-	if (rc != 0) {
+	rc = cs_share_op_resolve(s, o->prac, op.practitioner);
+	if (rc == CS_ENOENT || rc == CS_EEXIST) {
 		fprintf(stderr,
 		    rc == CS_EEXIST
 		        ? "cabsync %s: '%s' names two practitioners; use the id (cabsync "
 		          "practitioners).\n"
 		        : "cabsync %s: no practitioner '%s' known here (cabsync practitioners).\n",
 		    o->cmd, o->prac);
-		rc = CS_SHARE_EXIT_REFUSED;
-		goto rollback;
+		return CS_SHARE_EXIT_REFUSED;
 	}
-	memcpy(r.patient, patient, CS_GID_LEN);
-	rc = cs_share_make(&c, &r, now, why, sizeof(why));
-	if (rc == 1)
-		rc = 0;
-	if (rc == CS_SHARE_ENORIGHT || rc == CS_EAGAIN) {
+	if (rc == 0)
+		rc = cs_share_op_run(s, &op, now, why, sizeof(why), detail, sizeof(detail));
+	switch (rc) {
+	case 0:
+		printf("patient %s: %s.\n", o->patient, detail);
+		return EXIT_OK;
+	case CS_SHARE_ENOPAT:
+		fprintf(stderr, "cabsync %s: no patient %s in this database.\n", o->cmd,
+		    o->patient);
+		return CS_SHARE_EXIT_REFUSED;
+	case CS_SHARE_ENORIGHT:
+	case CS_EAGAIN:
 		fprintf(stderr, "cabsync %s: refused: %s.\n", o->cmd,
 		    why[0] ? why : "this device may not do that");
-		rc = CS_SHARE_EXIT_REFUSED;
-		goto rollback;
+		return CS_SHARE_EXIT_REFUSED;
+	case CS_EBUSY:
+		fprintf(stderr, "cabsync %s: the database is busy (%s); try again.\n", o->cmd,
+		    sqlite3_errmsg(db));
+		return EXIT_FAIL;
+	default:
+		fprintf(stderr, "cabsync %s: %s (%s).\n", o->cmd, cs_share_strerror(rc),
+		    sqlite3_errmsg(db));
+		return EXIT_FAIL;
 	}
-	if (rc < 0)
-		goto fail;
-	prac_label(db, h, r.practitioner, lbl, sizeof(lbl));
-	if (r.kind == CS_SHAREREC_GRANT) {
-		fmt_hlc(CS_HLC_MAKE(r.until_ms, 0), when, sizeof(when));
-		snprintf(detail, sizeof(detail), "shared %s with %s%s%s", cs_perm_name(r.perm), lbl,
-		    r.until_ms ? " until " : "", r.until_ms ? when : "");
-	} else {
-		snprintf(detail, sizeof(detail), "%s %s",
-		    r.kind == CS_SHAREREC_TRANSFER ? "transferred to" : "revoked from", lbl);
-	}
-	memset(&ev, 0, sizeof(ev));
-	ev.action = r.kind == CS_SHAREREC_REVOKE ? CS_AUDIT_REVOKE : CS_AUDIT_SHARE;
-	ev.patient = patient;
-	ev.detail = detail;
-	memset(&self, 0, sizeof(self));
-	memcpy(self.device, h->device_id, CS_DEVID_LEN);
-	memcpy(self.practitioner, h->practitioner, CS_GID_LEN);
-	memcpy(self.sign_pk, h->sign_pk, CS_AUDIT_PK_LEN);
-	self.sign_sk = h->sec->sign_sk;
-	if ((rc = cs_audit_install(db)) != 0 ||
-	    (rc = cs_audit_append(db, &self, &ev, r.practitioner, NULL)) != 0)
-		goto fail;
-	if ((rc = cs_share_commit(db)) != 0)
-		goto fail;
-	printf("patient %s: %s.\n", o->patient, detail);
-	return EXIT_OK;
-fail:
-	fprintf(stderr, "cabsync %s: %s (%s).\n", o->cmd, cs_share_strerror(rc),
-	    sqlite3_errmsg(db));
-	rc = EXIT_FAIL;
-rollback:
-	cs_share_rollback(db);
-	return rc;
 }
 
 /* ---- shares ---- */
 
 struct list_ctx {
 	sqlite3 *db;
-	const struct cs_home *h;
+	const struct cs_share_self *s;
 	int json, n;
 };
 
@@ -406,7 +274,7 @@ list_cb(void *ctx, const struct cs_share_row *r)
 	 * what); a claim of a patient this database does not have is noise here */
 	if (r->patient_local == NULL && strcmp(r->perm, "owner") == 0)
 		return 0;
-	prac_label(l->db, l->h, r->practitioner, lbl, sizeof(lbl));
+	cs_share_op_label(l->s, r->practitioner, lbl, sizeof(lbl));
 	fmt_hlc(r->grant_hlc, since, sizeof(since));
 	fmt_hlc(r->end_hlc, end, sizeof(end));
 	cs_home_hex(r->patient, CS_GID_LEN, ph);
@@ -440,9 +308,9 @@ list_cb(void *ctx, const struct cs_share_row *r)
 }
 
 static int
-shares_cmd(struct cs_home *h, sqlite3 *db, const struct opts *o)
+shares_cmd(const struct cs_share_self *s, sqlite3 *db, const struct opts *o)
 {
-	struct list_ctx l = {db, h, o->json, 0};
+	struct list_ctx l = {db, s, o->json, 0};
 	uint8_t patient[CS_GID_LEN];
 	int rc;
 
@@ -541,8 +409,11 @@ int
 cs_share_cmd(int argc, char **argv)
 {
 	struct cs_home *h = NULL;
+	struct cs_share_self self;
+	uint8_t pracs[CS_HOME_MAX_DEVICES][CS_GID_LEN];
 	sqlite3 *db = NULL;
 	struct opts o;
+	size_t i;
 	char msg[512];
 	int rc;
 
@@ -570,12 +441,27 @@ cs_share_cmd(int argc, char **argv)
 		rc = EXIT_FAIL;
 		goto out;
 	}
+	/* the one view of this device the share operations take (agent/share_ops.h) */
+	memset(&self, 0, sizeof(self));
+	self.c.db = db;
+	memcpy(self.c.device, h->device_id, CS_DEVID_LEN);
+	memcpy(self.c.practitioner, h->practitioner, CS_GID_LEN);
+	self.c.sign_sk = h->sec->sign_sk;
+	self.c.lookup = lookup;
+	self.c.devs = devs_of;
+	self.c.cb_ctx = h;
+	self.sign_pk = h->sign_pk;
+	self.name = h->practitioner_name;
+	for (i = 0; i < h->nroster && i < CS_HOME_MAX_DEVICES; i++)
+		memcpy(pracs[i], h->roster[i].practitioner, CS_GID_LEN);
+	self.pracs = (const uint8_t(*)[CS_GID_LEN])pracs;
+	self.npracs = i;
 	if (strcmp(o.cmd, "shares") == 0)
-		rc = shares_cmd(h, db, &o);
+		rc = shares_cmd(&self, db, &o);
 	else if (strcmp(o.cmd, "practitioners") == 0)
 		rc = practitioners_cmd(h, db, &o);
 	else
-		rc = make_cmd(h, db, &o);
+		rc = make_cmd(&self, db, &o);
 out:
 	cs_audit_close(db);
 	cs_home_free(h);

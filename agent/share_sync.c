@@ -10,6 +10,7 @@
 
 #include "agent/control.h"
 #include "agent/ctl_jobs.h"
+#include "agent/share_ops.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "wire/records.h"
@@ -142,6 +143,43 @@ ctx_of(struct cs_shsync *s, struct cs_engine *e, struct cs_share_ctx *c)
 	c->lookup = lookup;
 	c->devs = devs_of;
 	c->cb_ctx = s;
+}
+
+size_t
+cs_shsync_pracs(struct cs_shsync *s, uint8_t (*out)[CS_GID_LEN], size_t *ndev, size_t max)
+{
+	size_t i, j, n = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < s->n; i++) {
+		for (j = 0; j < n; j++)
+			if (memcmp(out[j], s->dev[i].practitioner, CS_GID_LEN) == 0)
+				break;
+		if (j == n) {
+			if (n == max)
+				continue;
+			memcpy(out[n], s->dev[i].practitioner, CS_GID_LEN);
+			if (ndev != NULL)
+				ndev[n] = 0;
+			n++;
+		}
+		if (ndev != NULL)
+			ndev[j]++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+cs_shsync_self(struct cs_shsync *s, struct cs_engine *e, struct cs_share_self *self,
+    uint8_t (*pracs)[CS_GID_LEN])
+{
+	memset(self, 0, sizeof(*self));
+	ctx_of(s, e, &self->c);
+	self->sign_pk = s->sign_pk;
+	self->name = s->name;
+	self->npracs = cs_shsync_pracs(s, pracs, NULL, CS_HOME_MAX_DEVICES);
+	self->pracs = (const uint8_t(*)[CS_GID_LEN])pracs;
 }
 
 static void
@@ -502,6 +540,26 @@ cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max
 	return n;
 }
 
+size_t
+cs_shsync_notes_pending(struct cs_shsync *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nnotes;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+cs_shsync_notes_putback(struct cs_shsync *s, const struct cs_shsync_note *no)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->nnotes < CS_SHSYNC_NOTES_MAX)
+		s->notes[s->nnotes++] = *no;
+	pthread_mutex_unlock(&s->mu);
+}
+
 int
 cs_shsync_note_json(const struct cs_shsync_note *no, char *out, size_t cap, size_t *len)
 {
@@ -637,6 +695,8 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 					memcpy(no->from, r.signer, CS_DEVID_LEN);
 					cs_sharerec_hash(v[i].p, v[i].len, hash);
 					memcpy(no->id, hash, sizeof(no->id));
+					memcpy(no->patient, r.patient, CS_GID_LEN);
+					no->noted_ms = wall_ms();
 					snprintf(no->from_name, sizeof(no->from_name), "%s",
 					    who == nm ? nm : "");
 				}

@@ -41,6 +41,10 @@ struct cs_shsync_note {
 	uint8_t from[CS_DEVID_LEN];
 	uint8_t id[8]; /* first bytes of the record's hash */
 	char from_name[CS_SHAREREC_NOTE_MAX + 1];
+	/* kept in the agent, never in the event: the patient, whose local
+	 * label only a "subscribe labels" client gets (agent/ctl_share.h) */
+	uint8_t patient[CS_GID_LEN];
+	int64_t noted_ms; /* wall clock when stored */
 };
 
 struct cs_shsync_dev {
@@ -59,6 +63,7 @@ struct cs_shsync {
 	const uint8_t *sign_sk;                           /* the home's; worker reads it */
 	struct cs_shsync_note notes[CS_SHSYNC_NOTES_MAX]; /* under mu */
 	size_t nnotes;
+	int ev_posted; /* loop thread: agent/ctl_share.c's event job is queued */
 };
 
 /* Loop thread. 0 or CS_EIO. */
@@ -141,6 +146,25 @@ int cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t
  * returns how many. Older ones beyond CS_SHSYNC_NOTES_MAX were dropped
  * (the log and the audit trail have every one). */
 size_t cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max);
+/* Any thread: the notes waiting (0 none). */
+size_t cs_shsync_notes_pending(struct cs_shsync *s);
+/* Any thread: put a note taken back (it waits for its patient's rows); dropped when full. */
+void cs_shsync_notes_putback(struct cs_shsync *s, const struct cs_shsync_note *no);
+
+/*
+ * Worker: this device as a share operation needs it (agent/share_ops.h), on
+ * e's connection; pracs (CS_HOME_MAX_DEVICES entries, the caller's) gets a
+ * copy of the roster's practitioners.
+ */
+struct cs_share_self;
+void cs_shsync_self(struct cs_shsync *s, struct cs_engine *e, struct cs_share_self *self,
+    uint8_t (*pracs)[CS_GID_LEN]);
+
+/*
+ * The roster's practitioners (a copy, repeats removed) into out (max), and
+ * for each the number of its devices in ndev (may be NULL). Any thread.
+ */
+size_t cs_shsync_pracs(struct cs_shsync *s, uint8_t (*out)[CS_GID_LEN], size_t *ndev, size_t max);
 /*
  * The control event line of a note (no newline): share_received (a grant,
  * permission read/write/full; a transfer, permission "owner") or

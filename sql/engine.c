@@ -4970,6 +4970,7 @@ cs_engine_table_info(struct cs_engine *e, int i, struct cs_engine_table *out)
 	out->tid = t->tid;
 	out->internal = t->internal;
 	out->patient_table = t->scope == SCOPE_SELF;
+	out->label = t->label;
 	if (t->scope == SCOPE_FK && t->scope_col >= 0)
 		out->scope_col = t->cols[t->scope_col].name;
 	return 0;

@@ -303,6 +303,7 @@ struct cs_engine_table {
 	int patient_table;     /* 1: scope = self */
 	const char *scope_col; /* scope = a column holding the patient's pk, else NULL */
 	int internal;          /* an engine table (cs_conflicts): no app writes */
+	const char *label;     /* the [table] label expression (patient table), or NULL */
 };
 
 /* The i-th tracked table (0, 1, ...). 0, CS_ENOENT past the last, CS_EINVAL. */

@@ -1154,6 +1154,22 @@ cs_share_todo_next(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
 }
 
 int
+cs_share_todo_add(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
+    const uint8_t patient[static CS_GID_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prep(db,
+	         "INSERT OR REPLACE INTO cs_share_todo(peer, patient, after) VALUES(?1, ?2, 0)",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, peer, CS_DEVID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, patient, CS_GID_LEN, SQLITE_STATIC);
+	return run(st);
+}
+
+int
 cs_share_todo_set(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     const uint8_t patient[static CS_GID_LEN], uint64_t after, int more)
 {

@@ -209,6 +209,10 @@ int cs_share_readonly_drop(sqlite3 *db, const uint8_t patient[static CS_GID_LEN]
 /* Backfill of a new share: the next patient to send to peer from the start. */
 int cs_share_todo_next(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     uint8_t patient[static CS_GID_LEN], uint64_t *after);
+/* Queue patient for peer from the start again (a relay bundle that held its
+ * backfill expired unread). 0 or an error. */
+int cs_share_todo_add(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
+    const uint8_t patient[static CS_GID_LEN]);
 /* Progress (more != 0: keep it with the new cursor) or done (deleted). */
 int cs_share_todo_set(sqlite3 *db, const uint8_t peer[static CS_DEVID_LEN],
     const uint8_t patient[static CS_GID_LEN], uint64_t after, int more);

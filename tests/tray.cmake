@@ -37,3 +37,18 @@ if(TARGET cabsync-tray)
 			${CMAKE_SOURCE_DIR})
 	set_tests_properties(tray_windows PROPERTIES TIMEOUT 300 LABELS tray)
 endif()
+# The share verbs and share events of the control socket against real agents.
+add_test(NAME control_shares
+	COMMAND sh ${CMAKE_SOURCE_DIR}/tests/tray/share_ctl_test.sh ${CMAKE_BINARY_DIR}
+		${CMAKE_SOURCE_DIR})
+set_tests_properties(control_shares PROPERTIES TIMEOUT 240 LABELS tray)
+# The tray's share windows under Xvfb, clicked, against real agents.
+if(TARGET cabsync-tray)
+	add_test(NAME tray_share_windows
+		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/tray/share_window_test.sh ${CMAKE_BINARY_DIR}
+			${CMAKE_SOURCE_DIR})
+	set_tests_properties(tray_share_windows PROPERTIES TIMEOUT 300 LABELS tray)
+endif()
+# The patients' labels the share verbs list (sql/patlabel.h).
+cs_unit_test(patlabel cs_sql cs_base)
+set_tests_properties(unit_patlabel PROPERTIES LABELS "unit;tray")

@@ -17,8 +17,9 @@
  *
  * "Review conflicts…" lists the open conflicts (`conflicts`) with keep mine /
  * take theirs (`resolve ID mine|theirs`, written by the agent); "Show
- * audit…" lists the latest audit rows (`audit`), read-only. It holds no key
- * and opens no database.
+ * audit…" lists the latest audit rows (`audit`), read-only; "Share a
+ * patient…" and "Manage shares…" are in tray_share.c. It holds no key and
+ * opens no database.
  *
  * Single-threaded: everything runs in the GTK main loop; a request is
  * bounded by CTL_TIMEOUT_MS, the subscription is read without blocking.
@@ -42,6 +43,7 @@
 
 #include "agent/control.h"
 #include "agent/tray/tray_ctl.h"
+#include "agent/tray/tray_share.h"
 #include "agent/tray/tray_status.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -73,6 +75,8 @@ struct tray {
 	GtkWidget *pause_item;
 	GtkWidget *conflicts_item;
 	GtkWidget *audit_item;
+	GtkWidget *share_item, *manage_item;
+	struct cs_tray_share *share;
 	/* the subscription (PROTOCOL.md §8.2) */
 	int sub_fd;      /* -1 when not connected */
 	guint sub_watch; /* GLib source of sub_fd */
@@ -412,6 +416,8 @@ sub_lost(struct tray *t, const char *why)
 	set_error(t, why);
 	gtk_widget_set_sensitive(t->conflicts_item, FALSE);
 	gtk_widget_set_sensitive(t->audit_item, FALSE);
+	gtk_widget_set_sensitive(t->share_item, FALSE);
+	gtk_widget_set_sensitive(t->manage_item, FALSE);
 	schedule_retry(t);
 }
 
@@ -453,6 +459,8 @@ handle_line(struct tray *t, const char *line, size_t len)
 			fprintf(stderr, "cabsync-tray: subscribed to the agent's events\n");
 			gtk_widget_set_sensitive(t->conflicts_item, TRUE);
 			gtk_widget_set_sensitive(t->audit_item, TRUE);
+			gtk_widget_set_sensitive(t->share_item, t->share != NULL);
+			gtk_widget_set_sensitive(t->manage_item, t->share != NULL);
 			/* an open window: again, now with the devices' names */
 			if (t->conf_win != NULL && gtk_widget_get_visible(t->conf_win))
 				conf_refresh(t);
@@ -523,7 +531,10 @@ on_sub_io(gint fd, GIOCondition cond, gpointer data)
 static void
 sub_connect(struct tray *t)
 {
-	static const char req[] = CS_CTL_MAGIC "subscribe\n";
+	/* the patient's label in share events only when tray.ini allows it */
+	const char *req =
+	    t->names_in_notes ? CS_CTL_MAGIC "subscribe labels\n" : CS_CTL_MAGIC "subscribe\n";
+	size_t rlen = strlen(req);
 	struct sockaddr_un sa;
 	int fd;
 
@@ -542,7 +553,7 @@ sub_connect(struct tray *t)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t->sock);
 	/* a local socket connects or fails at once; the agent's backlog takes it */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1) ||
+	    send(fd, req, rlen, MSG_NOSIGNAL) != (ssize_t)rlen ||
 	    fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
 		close(fd);
 		sub_lost(t, "the cabsync agent is not running");
@@ -870,6 +881,26 @@ open_audit(GtkMenuItem *item, gpointer data)
 }
 
 static void
+open_share(GtkMenuItem *item, gpointer data)
+{
+	struct tray *t = data;
+
+	(void)item;
+	if (t->share != NULL)
+		cs_tray_share_open(t->share);
+}
+
+static void
+open_manage(GtkMenuItem *item, gpointer data)
+{
+	struct tray *t = data;
+
+	(void)item;
+	if (t->share != NULL)
+		cs_tray_manage_open(t->share);
+}
+
+static void
 on_quit(GtkMenuItem *item, gpointer data)
 {
 	(void)item;
@@ -935,6 +966,10 @@ build_menu(struct tray *t)
 	g_signal_connect(t->conflicts_item, "activate", G_CALLBACK(open_conflicts), t);
 	t->audit_item = add_item(t->menu, "Show audit\xe2\x80\xa6", 0);
 	g_signal_connect(t->audit_item, "activate", G_CALLBACK(open_audit), t);
+	t->share_item = add_item(t->menu, "Share a patient\xe2\x80\xa6", 0);
+	g_signal_connect(t->share_item, "activate", G_CALLBACK(open_share), t);
+	t->manage_item = add_item(t->menu, "Manage shares\xe2\x80\xa6", 0);
+	g_signal_connect(t->manage_item, "activate", G_CALLBACK(open_manage), t);
 	sep = gtk_separator_menu_item_new();
 	gtk_menu_shell_append(GTK_MENU_SHELL(t->menu), sep);
 	gtk_widget_show(sep);
@@ -1004,10 +1039,11 @@ usage(FILE *f)
 	    "  --config PATH     settings (default $XDG_CONFIG_HOME/cabsync/tray.ini):\n"
 	    "                    notify_patient_names = true lets patient labels into\n"
 	    "                    notifications (off by default)\n"
-	    "  --window conflicts|audit  open that window at start\n"
+	    "  --window conflicts|audit|share|manage  open that window at start\n"
 	    "  --state-file PATH write the state name there at each change, and the\n"
 	    "                    notifications and windows' content to PATH.notify,\n"
-	    "                    PATH.conflicts, PATH.audit (tests; also\n"
+	    "                    PATH.conflicts, PATH.audit, PATH.share, PATH.manage\n"
+	    "                    (tests; also\n"
 	    "                    CABSYNC_TRAY_STATE_FILE)\n");
 }
 
@@ -1044,8 +1080,11 @@ main(int argc, char **argv)
 			config = argv[++i];
 		} else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
 			window = argv[++i];
-			if (strcmp(window, "conflicts") != 0 && strcmp(window, "audit") != 0) {
-				fprintf(stderr, "cabsync-tray: --window: conflicts or audit\n");
+			if (strcmp(window, "conflicts") != 0 && strcmp(window, "audit") != 0 &&
+			    strcmp(window, "share") != 0 && strcmp(window, "manage") != 0) {
+				fprintf(stderr,
+				    "cabsync-tray: --window: conflicts, audit, share or "
+				    "manage\n");
 				return 2;
 			}
 		} else if (strcmp(argv[i], "--state-file") == 0 && i + 1 < argc) {
@@ -1108,6 +1147,7 @@ main(int argc, char **argv)
 	}
 	(void)have_sni_watcher;
 #endif
+	t.share = cs_tray_share_new(t.sock, t.state_file);
 	build_menu(&t);
 #ifdef CS_TRAY_AYATANA
 	if (t.use_indicator) {
@@ -1131,6 +1171,10 @@ main(int argc, char **argv)
 	g_timeout_add(LIVENESS_MS, on_liveness, &t);
 	if (window != NULL && strcmp(window, "conflicts") == 0)
 		open_conflicts(NULL, &t);
+	else if (window != NULL && strcmp(window, "share") == 0)
+		open_share(NULL, &t);
+	else if (window != NULL && strcmp(window, "manage") == 0)
+		open_manage(NULL, &t);
 	else if (window != NULL)
 		open_audit(NULL, &t);
 	g_unix_signal_add(SIGTERM, on_signal, NULL);
@@ -1150,6 +1194,7 @@ out:
 		gtk_widget_destroy(t.conf_win);
 	if (t.audit_win != NULL)
 		gtk_widget_destroy(t.audit_win);
+	cs_tray_share_free(t.share);
 	if (t.sub_fd >= 0)
 		close(t.sub_fd);
 	if (t.bus != NULL) {

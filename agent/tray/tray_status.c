@@ -732,8 +732,9 @@ error_answer(const char *js, size_t len, char *err, size_t errcap)
 	if (str(&j, tmp, sizeof(tmp)) != 0 || next_key(&j, &first, key, sizeof(key)) != 1 ||
 	    at_end(&j) != 0)
 		return 0;
+	/* an empty sentence is still a refusal: say so (fuzz_tray_status) */
 	if (err != NULL && errcap > 0)
-		snprintf(err, errcap, "%s", tmp);
+		snprintf(err, errcap, "%s", tmp[0] != '\0' ? tmp : "the agent refused it");
 	return CS_EINVAL;
 }
 
@@ -945,5 +946,161 @@ cs_tray_audit_parse(const char *js, size_t len, struct cs_tray_audit *out, char 
 	return 0;
 bad:
 	memset(out, 0, sizeof(*out));
+	return CS_EINVAL;
+}
+
+/* ------------------------------------------------------- share verbs */
+
+static int
+list_row(struct jp *j, struct cs_tray_row *r)
+{
+	char key[32];
+	int first = 1, rc, b;
+
+	memset(r, 0, sizeof(*r));
+	r->until = -1;
+	while ((rc = next_key(j, &first, key, sizeof(key))) == 0) {
+		char *s = NULL;
+		size_t cap = 0;
+
+		if (strcmp(key, "id") == 0) {
+			s = r->id;
+			cap = sizeof(r->id);
+		} else if (strcmp(key, "patient") == 0) {
+			s = r->patient;
+			cap = sizeof(r->patient);
+		} else if (strcmp(key, "label") == 0) {
+			s = r->label;
+			cap = sizeof(r->label);
+		} else if (strcmp(key, "name") == 0) {
+			s = r->name;
+			cap = sizeof(r->name);
+		} else if (strcmp(key, "practitioner") == 0) {
+			s = r->practitioner;
+			cap = sizeof(r->practitioner);
+		} else if (strcmp(key, "rights") == 0 || strcmp(key, "perm") == 0) {
+			s = r->rights;
+			cap = sizeof(r->rights);
+		}
+		if (s != NULL) {
+			/* null: absent */
+			if (peek(j) == 'n') {
+				if (word(j, "null") != 0)
+					return CS_EINVAL;
+			} else if (str(j, s, cap) != 0) {
+				return CS_EINVAL;
+			}
+		} else if (strcmp(key, "since") == 0) {
+			if (intval(j, &r->since, 0) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "until") == 0) {
+			if (intval(j, &r->until, 1) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "devices") == 0) {
+			if (intval(j, &r->devices, 0) != 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "active") == 0 || strcmp(key, "you") == 0) {
+			if ((b = boolean(j)) < 0)
+				return CS_EINVAL;
+			if (key[0] == 'a')
+				r->active = b;
+			else
+				r->you = b;
+		} else if (skip(j, 3) != 0) {
+			return CS_EINVAL;
+		}
+	}
+	return rc < 0 ? CS_EINVAL : 0;
+}
+
+int
+cs_tray_rows_parse(const char *js, size_t len, const char *lkey, struct cs_tray_rows *out,
+    char *err, size_t errcap)
+{
+	struct jp j = {js, js + len};
+	struct cs_tray_row tmp;
+	char key[32];
+	int first = 1, rc, seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (err != NULL && errcap > 0)
+		snprintf(err, errcap, "the agent's answer is unreadable");
+	if (js == NULL || lkey == NULL || error_answer(js, len, err, errcap) != 0)
+		return CS_EINVAL;
+	while ((rc = next_key(&j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, lkey) == 0) {
+			if (seen || eat(&j, '[') != 0)
+				goto bad;
+			seen = 1;
+			if (peek(&j) == ']') {
+				j.p++;
+				continue;
+			}
+			for (;;) {
+				if (list_row(&j, &tmp) != 0)
+					goto bad;
+				if (out->n < CS_TRAY_MAX_ROWS)
+					out->v[out->n++] = tmp;
+				else
+					out->nextra++;
+				if (peek(&j) == ',') {
+					j.p++;
+					continue;
+				}
+				if (eat(&j, ']') != 0)
+					goto bad;
+				break;
+			}
+		} else if (strcmp(key, "next") == 0) {
+			if (intval(&j, &out->next, 1) != 0 || out->next == 0 || out->next < -1)
+				goto bad;
+			if (out->next < 0)
+				out->next = 0;
+		} else if (skip(&j, 1) != 0) {
+			goto bad;
+		}
+	}
+	if (rc < 0 || at_end(&j) != 0 || !seen)
+		goto bad;
+	if (err != NULL && errcap > 0)
+		err[0] = '\0';
+	return 0;
+bad:
+	memset(out, 0, sizeof(*out));
+	return CS_EINVAL;
+}
+
+int
+cs_tray_ok_parse(const char *js, size_t len, char *detail, size_t dcap, char *err, size_t errcap)
+{
+	struct jp j = {js, js + len};
+	char key[32];
+	int first = 1, rc, ok = 0;
+
+	if (detail != NULL && dcap > 0)
+		detail[0] = '\0';
+	if (err != NULL && errcap > 0)
+		snprintf(err, errcap, "the agent's answer is unreadable");
+	if (js == NULL || error_answer(js, len, err, errcap) != 0)
+		return CS_EINVAL;
+	while ((rc = next_key(&j, &first, key, sizeof(key))) == 0) {
+		if (strcmp(key, "ok") == 0) {
+			if ((ok = boolean(&j)) < 0)
+				return CS_EINVAL;
+		} else if (strcmp(key, "detail") == 0 && detail != NULL) {
+			if (str(&j, detail, dcap) != 0)
+				goto bad;
+		} else if (skip(&j, 1) != 0) {
+			goto bad;
+		}
+	}
+	if (rc < 0 || at_end(&j) != 0 || ok != 1)
+		goto bad;
+	if (err != NULL && errcap > 0)
+		err[0] = '\0';
+	return 0;
+bad:
+	if (detail != NULL && dcap > 0)
+		detail[0] = '\0';
 	return CS_EINVAL;
 }

@@ -173,4 +173,45 @@ struct cs_tray_audit {
 int cs_tray_audit_parse(const char *js, size_t len, struct cs_tray_audit *out, char *err,
     size_t errcap);
 
+/* ---- answers of the share verbs (PROTOCOL.md §8.4) ---- */
+
+#define CS_TRAY_MAX_ROWS 1024
+
+/*
+ * One row of `patients` (id, label, rights), `practitioners` (id, name,
+ * devices, you) or `shares` (patient, label, practitioner, name, perm,
+ * since, until, active): the fields a list row may have; absent ones are
+ * "" / -1 / 0.
+ */
+struct cs_tray_row {
+	char id[CS_TRAY_NAME_LEN + 1]; /* patients, practitioners: "id" */
+	char patient[CS_TRAY_NAME_LEN + 1];
+	char label[CS_TRAY_VALUE_LEN];
+	char name[CS_TRAY_NAME_LEN];
+	char practitioner[33];
+	char rights[16];               /* patients: "rights"; shares: "perm" */
+	int64_t since, until, devices; /* until: -1 null */
+	int active, you;
+};
+
+struct cs_tray_rows {
+	size_t n, nextra;
+	int64_t next; /* FROM of the next page, 0: none */
+	struct cs_tray_row v[CS_TRAY_MAX_ROWS];
+};
+
+/*
+ * Decode a list answer {"KEY":[{...},...],"next":N|null} (KEY "patients",
+ * "practitioners" or "shares"); as cs_tray_conflicts_parse.
+ */
+int cs_tray_rows_parse(const char *js, size_t len, const char *key, struct cs_tray_rows *out,
+    char *err, size_t errcap);
+
+/*
+ * A share verb's answer: 0 and the "detail" sentence for {"ok":true,...};
+ * CS_EINVAL with the agent's sentence in err otherwise.
+ */
+int cs_tray_ok_parse(const char *js, size_t len, char *detail, size_t dcap, char *err,
+    size_t errcap);
+
 #endif

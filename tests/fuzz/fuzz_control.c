@@ -25,14 +25,46 @@ static const char *const names[CS_CTL_NVERBS] = {
     [CS_CTL_CONFLICTS] = "conflicts",
     [CS_CTL_AUDIT] = "audit",
     [CS_CTL_RESOLVE] = "resolve",
+    [CS_CTL_PATIENTS] = "patients",
+    [CS_CTL_PRACS] = "practitioners",
+    [CS_CTL_SHARES] = "shares",
+    [CS_CTL_SHARE] = "share",
+    [CS_CTL_PERM] = "perm",
+    [CS_CTL_REVOKE] = "revoke",
 };
+
+static const char *const perms[] = {"", "read", "write", "full"};
+
+/* The share verbs' fields: within their limits, only their bytes. */
+static void
+check_share(const struct cs_ctl_req *req)
+{
+	size_t i, n = strlen(req->patient);
+
+	if (n < 1 || n > CS_CTL_MAX_PATIENT || strlen(req->prac) != CS_CTL_PRAC_HEX)
+		abort();
+	for (i = 0; i < n; i++)
+		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-",
+		        req->patient[i]) == NULL)
+			abort();
+	for (i = 0; i < CS_CTL_PRAC_HEX; i++)
+		if (strchr("0123456789abcdef", req->prac[i]) == NULL)
+			abort();
+	if (req->verb == CS_CTL_REVOKE) {
+		if (req->perm != 0 || req->until != 0)
+			abort();
+	} else if (req->perm < CS_CTL_READ || req->perm > CS_CTL_FULL || req->until < 0 ||
+	    req->until > CS_CTL_MAX_UNTIL) {
+		abort();
+	}
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cs_ctl_req req;
 	uint8_t *copy;
-	char back[2 * CS_CTL_MAX_REQ];
+	char back[2 * CS_CTL_MAX_REQ], until[32];
 	int rc, verb = 0, n;
 
 	/* an exact-size copy so that ASan sees any read past the end */
@@ -50,7 +82,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "resolve %lld %s\n",
 			    (long long)req.id, req.how == CS_CTL_MINE ? "mine" : "theirs");
+		} else if (req.verb == CS_CTL_PATIENTS || req.verb == CS_CTL_SHARES) {
+			if (req.id < 0 || req.id > CS_CTL_MAX_ID)
+				abort();
+			if (req.id == 0)
+				n = snprintf(back, sizeof(back), CS_CTL_MAGIC "%s\n",
+				    names[req.verb]);
+			else
+				n = snprintf(back, sizeof(back), CS_CTL_MAGIC "%s %lld\n",
+				    names[req.verb], (long long)req.id);
+		} else if (req.verb == CS_CTL_SUBSCRIBE) {
+			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "subscribe%s\n",
+			    req.labels ? " labels" : "");
+		} else if (req.verb == CS_CTL_REVOKE) {
+			check_share(&req);
+			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "revoke %s %s\n", req.patient,
+			    req.prac);
+		} else if (req.verb == CS_CTL_SHARE || req.verb == CS_CTL_PERM) {
+			check_share(&req);
+			until[0] = '\0';
+			if (req.until != 0)
+				snprintf(until, sizeof(until), " %lld", (long long)req.until);
+			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "%s %s %s %s%s\n",
+			    names[req.verb], req.patient, req.prac, perms[req.perm], until);
 		} else {
+			if (req.labels || req.id != 0 || req.patient[0] != '\0' || req.perm != 0)
+				abort();
 			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "%s\n", names[req.verb]);
 		}
 		if (n < 0 || (size_t)n != size || memcmp(back, copy, size) != 0)

@@ -26,6 +26,7 @@ check(int ok)
 
 static struct cs_tray_conflicts conf;
 static struct cs_tray_audit aud;
+static struct cs_tray_rows rows;
 
 static int
 nul(const char *s, size_t cap)
@@ -85,6 +86,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(nul(aud.v[i].action, sizeof(aud.v[i].action)) &&
 		    nul(aud.v[i].detail, sizeof(aud.v[i].detail)) &&
 		    nul(aud.v[i].patient, sizeof(aud.v[i].patient)));
+
+	/* the share verbs' answers (PROTOCOL.md §8.4) */
+	rc = cs_tray_rows_parse(copy, size, (size & 1) ? "patients" : "shares", &rows, err,
+	    sizeof(err));
+	check(rc == 0 || rc == CS_EINVAL);
+	check(rows.n <= CS_TRAY_MAX_ROWS && rows.next >= 0);
+	check(rc == 0 || (rows.n == 0 && rows.next == 0));
+	for (i = 0; i < rows.n; i++)
+		check(nul(rows.v[i].id, sizeof(rows.v[i].id)) &&
+		    nul(rows.v[i].label, sizeof(rows.v[i].label)) &&
+		    nul(rows.v[i].name, sizeof(rows.v[i].name)) &&
+		    nul(rows.v[i].patient, sizeof(rows.v[i].patient)) &&
+		    nul(rows.v[i].practitioner, sizeof(rows.v[i].practitioner)) &&
+		    nul(rows.v[i].rights, sizeof(rows.v[i].rights)) &&
+		    (rows.v[i].active == 0 || rows.v[i].active == 1));
+	rc = cs_tray_ok_parse(copy, size, tip, 200, err, sizeof(err));
+	check(rc == 0 || rc == CS_EINVAL);
+	check(nul(tip, 200) && nul(err, sizeof(err)));
+	check(rc != 0 || err[0] == '\0');
 	free(copy);
 	return 0;
 }

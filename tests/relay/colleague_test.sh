@@ -9,7 +9,8 @@
 #   any byte of the folder; B's app cannot write P1 (read share);
 # - a device of a practitioner with no share (C, Petit) gets no bundle;
 # - A shares P2 later, with no new edit: A seals P2 from the start for B
-#   (the backfill of a newly shared patient), B gets it alone;
+#   (the backfill of a newly shared patient); that bundle expires unread and
+#   A seals P2 from the start again; B gets it alone;
 # - A revokes P1, with no edit: a bundle of share records only reaches B,
 #   which stores the revocation (audited) and may no longer see P1.
 . "$(dirname "$0")/../agent/lib.sh"
@@ -87,13 +88,18 @@ fi
 grep -q "patient shared read-only" "$tmp/err" || fail "no read-only refusal: $(cat "$tmp/err")"
 no_canary "after the import"
 
-# --- 3. A shares P2 later, no edit: P2 goes from the start to B
+# --- 3. A shares P2 later, no edit: P2 goes from the start to B. With a 2 s
+# lifetime the bundle holding it expires unread: A seals P2 again from the start
+sed -i 's/^lifetime = 1h$/lifetime = 2s/' "$tmp/h_a/cabsync.ini"
 "$cabsync" share 2 --with "$(pracid b)" --perm read --home "$tmp/h_a" >/dev/null || fail "share P2"
 start a
 until_eq 10 "q a \"SELECT count(*) > 0 FROM cs_audit WHERE action=0 AND detail LIKE
 	'relay bundle % delivered to device ${idb%????????????????}%'\"" 1
+until_eq 15 "q a \"SELECT count(*) > 0 FROM cs_audit WHERE action=0 AND detail LIKE
+	'relay bundle % for device ${idb%????????????????} expired unread%'\"" 1
 until_eq 10 "nfiles $idb" 1
 stop a
+sed -i 's/^lifetime = 2s$/lifetime = 1h/' "$tmp/h_a/cabsync.ini"
 [ "$(nfiles "$idc")" = 0 ] || fail "C got a bundle"
 start b
 until_eq 20 'q b "SELECT ville FROM patient WHERE prenom=\"P2\""' "$canary"
@@ -103,7 +109,10 @@ stop b
 [ "$(q b "SELECT count(*) FROM cs_held")" = 0 ] || fail "B holds rows"
 [ "$(q c "SELECT count(*) FROM patient")" = 0 ] || fail "C has rows"
 
-# --- 4. A revokes P1 (no edit): the record alone goes to B by the relay
+# --- 4. A revokes P1 (no edit): the record alone goes to B by the relay.
+# (A's last 2 s bundle is past its expiry: A cannot tell that B imported it
+# and would seal P2 again; B has it, so it is dropped from A's outbox.)
+sed -i '/^b /d' "$tmp/h_a/relay-out"
 "$cabsync" revoke 1 --from "$(pracid b)" --home "$tmp/h_a" >/dev/null || fail "revoke P1"
 start a
 until_eq 10 "nfiles $idb" 1

@@ -47,6 +47,8 @@ start b --peer "127.0.0.1:$tp"
 python3 "$src/tests/tray/ctl_client.py" "$tmp/x_b/cabsync/control.sock" subscribe "$tmp/ev" &
 pids="$pids $!"
 until_eq 10 'grep -c "\"event\":\"status\"" "$tmp/ev" | grep -q "^[1-9]" && echo y' y
+# Bob's name (his NAME record) must have reached a before a shares with "Bob"
+until_eq 20 '"$cabsync" practitioners --home "$tmp/h_a" | grep -c " Bob "' 1
 "$cabsync" share 1 --with Bob --perm read --home "$tmp/h_a" >>"$tmp/cli.log" 2>&1 || fail "share"
 until_eq 30 'q b "SELECT antecedents FROM patient"' "$shared"
 until_eq 30 'q b "SELECT count(*) FROM consultation"' 1

@@ -3,8 +3,10 @@
 (docs/PROTOCOL.md §8).
 
   ctl_client.py SOCK request VERB...     one request, prints the answer line
-  ctl_client.py SOCK subscribe OUTFILE    subscribes, appends each event line
-                                          to OUTFILE (flushed), exits at EOF
+  ctl_client.py SOCK subscribe OUTFILE [labels]  subscribes ("subscribe
+                                          labels" with labels), appends each
+                                          event line to OUTFILE (flushed),
+                                          exits at EOF
   ctl_client.py SOCK sleeper              subscribes and never reads
   ctl_client.py SOCK mute                 connects, sends half a request, waits
   ctl_client.py SOCK fake-agent EVENTS    serves SOCK as a fake agent: `status`
@@ -39,7 +41,10 @@ def main():
         return 0
     if mode == "subscribe":
         s = connect(path)
-        s.sendall(b"cabsync-control/1 subscribe\n")
+        if len(sys.argv) > 4 and sys.argv[4] == "labels":
+            s.sendall(b"cabsync-control/1 subscribe labels\n")
+        else:
+            s.sendall(b"cabsync-control/1 subscribe\n")
         with open(sys.argv[3], "a") as out:
             buf = b""
             while True:
@@ -77,7 +82,8 @@ def main():
                 if not b:
                     break
                 req += b
-            if req == b"cabsync-control/1 subscribe\n":
+            if req in (b"cabsync-control/1 subscribe\n",
+                       b"cabsync-control/1 subscribe labels\n"):
                 c.sendall(('{"event":"status",' + status[1:] + "\n").encode())
                 for e in events:
                     time.sleep(0.3)

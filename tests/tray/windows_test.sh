@@ -49,7 +49,7 @@ sleep 1
 tray_start() {
 	n=$1
 	shift
-	rm -f "$tmp/state" "$tmp/state.conflicts" "$tmp/state.audit"
+	rm -f "$tmp/state" "$tmp/state.conflicts" "$tmp/state.audit" "$tmp/state.notify"
 	XDG_RUNTIME_DIR=$tmp/x_$n XDG_CONFIG_HOME=$tmp/cfg ASAN_OPTIONS=detect_leaks=0 "$tray" \
 		--backend xembed --icon-dir "$icons" --poll-ms 300 --state-file "$tmp/state" "$@" \
 		>>"$tmp/tray.log" 2>&1 &

@@ -72,6 +72,97 @@ test_refused(void **state)
 	assert_string_equal(cs_control_strerror(CS_CTL_EVERB), "unknown verb");
 }
 
+static int
+req(const char *s, struct cs_ctl_req *r)
+{
+	return cs_control_parse_req((const uint8_t *)s, strlen(s), r);
+}
+
+#define PRAC "0123456789abcdef0123456789abcdef"
+
+static void
+test_share_verbs(void **state)
+{
+	struct cs_ctl_req r;
+
+	(void)state;
+	assert_int_equal(req(CS_CTL_MAGIC "patients\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_PATIENTS);
+	assert_int_equal(r.id, 0);
+	assert_int_equal(req(CS_CTL_MAGIC "patients 250\n", &r), 0);
+	assert_int_equal(r.id, 250);
+	assert_int_equal(req(CS_CTL_MAGIC "shares 3\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_SHARES);
+	assert_int_equal(r.id, 3);
+	assert_int_equal(req(CS_CTL_MAGIC "practitioners\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_PRACS);
+	assert_int_equal(req(CS_CTL_MAGIC "subscribe labels\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_SUBSCRIBE);
+	assert_int_equal(r.labels, 1);
+	assert_int_equal(req(CS_CTL_MAGIC "subscribe\n", &r), 0);
+	assert_int_equal(r.labels, 0);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 " PRAC " write\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_SHARE);
+	assert_string_equal(r.patient, "12");
+	assert_string_equal(r.prac, PRAC);
+	assert_int_equal(r.perm, CS_CTL_WRITE);
+	assert_int_equal(r.until, 0);
+	assert_int_equal(req(CS_CTL_MAGIC "perm P-1.a:b_c " PRAC " full 1798761600\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_PERM);
+	assert_string_equal(r.patient, "P-1.a:b_c");
+	assert_int_equal(r.perm, CS_CTL_FULL);
+	assert_int_equal(r.until, 1798761600LL);
+	assert_int_equal(req(CS_CTL_MAGIC "revoke 7 " PRAC "\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_REVOKE);
+	assert_string_equal(r.patient, "7");
+	assert_int_equal(r.perm, 0);
+	/* the longest: a 64-byte patient id and an 11-digit end */
+	assert_int_equal(
+	    req(CS_CTL_MAGIC
+	        "share "
+	        "0123456789012345678901234567890123456789012345678901234567890123 " PRAC
+	        " read 99999999999\n",
+	        &r),
+	    0);
+}
+
+static void
+test_share_verbs_refused(void **state)
+{
+	struct cs_ctl_req r;
+
+	(void)state;
+	assert_int_equal(req(CS_CTL_MAGIC "patients 0\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "patients 012\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "patients \n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "patients 1 2\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "practitioners 1\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "subscribe label\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 " PRAC "\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 " PRAC " admin\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 " PRAC " read \n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 " PRAC " read 0\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 " PRAC " read 100000000000\n", &r),
+	    CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12  " PRAC " read\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 1/2 " PRAC " read\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 0123456789ABCDEF0123456789abcdef read\n", &r),
+	    CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "share 12 0123456789abcdef read\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "revoke 12 " PRAC " read\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "revoke 12\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "revoke\n", &r), CS_CTL_EARG);
+	assert_int_equal(
+	    req(CS_CTL_MAGIC
+	        "share "
+	        "01234567890123456789012345678901234567890123456789012345678901234 " PRAC " read\n",
+	        &r),
+	    CS_CTL_EARG);
+	/* refused: nothing of it kept */
+	assert_int_equal(r.verb, 0);
+	assert_int_equal(r.patient[0], '\0');
+}
+
 static void
 test_path(void **state)
 {
@@ -94,6 +185,8 @@ main(void)
 	    cmocka_unit_test(test_verbs),
 	    cmocka_unit_test(test_incomplete),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_share_verbs),
+	    cmocka_unit_test(test_share_verbs_refused),
 	    cmocka_unit_test(test_path),
 	};
 

@@ -448,7 +448,7 @@ test_tray_ctl_stuck_agent_times_out(void **state)
 static void
 test_tray_ctl_bad_answers(void **state)
 {
-	char out[16];
+	char out[16], longverb[200];
 	pid_t pid;
 
 	(void)state;
@@ -463,10 +463,9 @@ test_tray_ctl_bad_answers(void **state)
 	    CS_ERANGE);
 	assert_string_equal(out, "");
 	reap(pid);
-	assert_int_equal(cs_tray_ctl_request(sockpath,
-	                     "a verb that is far too long to fit "
-	                     "in one request line, really",
-	                     out, sizeof(out), 2000),
+	memset(longverb, 'v', sizeof(longverb) - 1);
+	longverb[sizeof(longverb) - 1] = '\0';
+	assert_int_equal(cs_tray_ctl_request(sockpath, longverb, out, sizeof(out), 2000),
 	    CS_EINVAL);
 }
 
@@ -675,6 +674,61 @@ test_tray_audit_answer(void **state)
 	assert_int_equal(cs_tray_audit_parse(s, strlen(s), &a, NULL, 0), CS_EINVAL);
 }
 
+static struct cs_tray_rows rows;
+
+static void
+test_tray_share_answers(void **state)
+{
+	static const char pat[] =
+	    "{\"patients\":[{\"id\":\"1\",\"label\":\"Dupont Jean\",\"rights\":\"owner\"},"
+	    "{\"id\":\"2\",\"label\":\"M\u00e9o\",\"rights\":\"read\",\"x\":[1]}],"
+	    "\"next\":2}";
+	static const char sh[] =
+	    "{\"shares\":[{\"patient\":\"1\",\"label\":null,\"practitioner\":"
+	    "\"0123456789abcdef0123456789abcdef\",\"name\":\"Leroy\",\"perm\":\"write\","
+	    "\"since\":1700000000000,\"until\":null,\"active\":true,\"note\":null}],"
+	    "\"next\":null}";
+	char err[128], detail[128];
+
+	(void)state;
+	assert_int_equal(cs_tray_rows_parse(pat, strlen(pat), "patients", &rows, err, sizeof(err)),
+	    0);
+	assert_int_equal(rows.n, 2);
+	assert_int_equal(rows.next, 2);
+	assert_string_equal(rows.v[0].label, "Dupont Jean");
+	assert_string_equal(rows.v[1].rights, "read");
+	assert_int_equal(cs_tray_rows_parse(sh, strlen(sh), "shares", &rows, err, sizeof(err)), 0);
+	assert_int_equal(rows.n, 1);
+	assert_int_equal(rows.next, 0);
+	assert_string_equal(rows.v[0].rights, "write");
+	assert_string_equal(rows.v[0].label, "");
+	assert_int_equal(rows.v[0].until, -1);
+	assert_int_equal(rows.v[0].active, 1);
+	assert_int_equal(rows.v[0].since, 1700000000000LL);
+	/* the wrong list, a broken one, an error answer */
+	assert_int_equal(cs_tray_rows_parse(sh, strlen(sh), "patients", &rows, err, sizeof(err)),
+	    CS_EINVAL);
+	assert_int_equal(
+	    cs_tray_rows_parse(pat, strlen(pat) - 1, "patients", &rows, err, sizeof(err)),
+	    CS_EINVAL);
+	assert_int_equal(rows.n, 0);
+	assert_int_equal(cs_tray_rows_parse("{\"error\":\"no such patient here\"}", 32, "shares",
+	                     &rows, err, sizeof(err)),
+	    CS_EINVAL);
+	assert_string_equal(err, "no such patient here");
+	assert_int_equal(cs_tray_ok_parse("{\"ok\":true,\"detail\":\"shared read with Leroy\"}", 45,
+	                     detail, sizeof(detail), err, sizeof(err)),
+	    0);
+	assert_string_equal(detail, "shared read with Leroy");
+	assert_int_equal(
+	    cs_tray_ok_parse("{\"ok\":false}", 12, detail, sizeof(detail), err, sizeof(err)),
+	    CS_EINVAL);
+	assert_int_equal(cs_tray_ok_parse("{\"error\":\"refused: x\"}", 22, detail, sizeof(detail),
+	                     err, sizeof(err)),
+	    CS_EINVAL);
+	assert_string_equal(err, "refused: x");
+}
+
 int
 main(void)
 {
@@ -697,6 +751,7 @@ main(void)
 	    cmocka_unit_test(test_tray_events),
 	    cmocka_unit_test(test_tray_conflicts_answer),
 	    cmocka_unit_test(test_tray_audit_answer),
+	    cmocka_unit_test(test_tray_share_answers),
 	    cmocka_unit_test_setup_teardown(test_tray_ctl_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tray_ctl_no_agent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tray_ctl_stuck_agent_times_out, setup, teardown),
