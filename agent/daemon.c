@@ -1104,7 +1104,10 @@ apply_part(struct agent *a, struct apply_job *x, const struct cs_changeset *cs, 
 	if (a->apply_dur_ms > 100)
 		a->apply_dur_ms = 100;
 	(void)cs_engine_data_version(a->eng, &a->last_dv); /* ours do not move it */
-	if (a->apply_dur_ms > APPLY_HOLD_MS && a->apply_rows > 16)
+	/* halved only while the app writes: else nobody waits for the lock,
+	 * and small parts cost the initial sync (a load spike made them 16) */
+	if (a->apply_dur_ms > APPLY_HOLD_MS && a->apply_rows > 16 &&
+	    a->apply_end_ms < a->app_active_until)
 		a->apply_rows /= 2;
 	else if (a->apply_dur_ms < APPLY_HOLD_MS / 4 && a->apply_rows < CS_AGENT_APPLY_ROWS)
 		a->apply_rows *= 2;
@@ -1258,8 +1261,23 @@ apply_done(struct cs_dbw_job *job)
 		cs_log(CS_LOG_NOTICE,
 		    "%u refused row(s) from %s: the valid value is written again (late revoke)",
 		    x->res.reasserted, peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
-	if (x->res.applied > 0 || x->res.released > 0 || x->res.reasserted > 0)
-		local_changed(a); /* forward to the other peers at once */
+	if (x->res.applied > 0 || x->res.released > 0 || x->res.reasserted > 0) {
+		/* rows only of the batch's origin (nothing released, rewritten or
+		 * in conflict) while more of its batches wait: nothing new for s,
+		 * which was up to date; its last batch extracts for it as before
+		 * (its ACK of our cursor keeps `pending` right). Without this,
+		 * each batch of an initial sync made an extraction back to the
+		 * sender that found nothing but its own rows. */
+		int back = s->applying > 0 && !s->more && !s->extracting &&
+		    s->sent_gen == a->local_gen && x->res.released == 0 && x->res.reasserted == 0 &&
+		    x->res.conflicts == 0;
+
+		a->local_gen++;
+		if (back)
+			s->sent_gen = a->local_gen;
+		pump_all(a); /* forward to the other peers at once */
+		ctl_refresh(a);
+	}
 out:
 	cs_msg_free(&x->m);
 	cs_free(x);

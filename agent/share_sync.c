@@ -291,7 +291,7 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 	struct cs_share_ctx c;
 	struct recs_out *o;
 	size_t cap;
-	int rc;
+	int rc, got;
 
 	*msg = NULL;
 	*len = 0;
@@ -308,9 +308,11 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 	}
 	o->last = rec_after;
 	/* one more than a message holds: tells whether more remain */
-	rc = cs_share_records_after(c.db, rec_after, CS_SHSYNC_RECS_PER_MSG + 1, rec_out_cb, o);
-	if (rc < 0)
+	got = cs_share_records_after(c.db, rec_after, CS_SHSYNC_RECS_PER_MSG + 1, rec_out_cb, o);
+	if (got < 0) {
+		rc = got;
 		goto out;
+	}
 	if (o->n > 0) {
 		cap = cs_records_size(o->n);
 		if ((*msg = cs_malloc(cap)) == NULL) {
@@ -325,7 +327,8 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 		}
 	}
 	*rec_last = o->last;
-	rc = rc > CS_SHSYNC_RECS_PER_MSG ? 1 : 0;
+	/* the count, not the encoder's 0: more records first, no rows yet */
+	rc = got > CS_SHSYNC_RECS_PER_MSG ? 1 : 0;
 out:
 	if (o != NULL)
 		cs_free(o->buf);

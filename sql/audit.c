@@ -517,28 +517,34 @@ cs_audit_acc_flush(struct cs_audit_acc *acc, sqlite3 *db, const struct cs_audit_
 {
 	struct cs_audit_event ev = {0};
 	const uint8_t *pr;
-	size_t i;
-	int rc, d;
+	size_t i, end;
+	int rc = 0, d, own;
 
 	if (acc == NULL || db == NULL || self == NULL || self->sign_sk == NULL)
 		return CS_EINVAL;
-	if (acc->n == 0)
-		return 0;
-	if ((rc = sp_begin(db)) < 0)
-		return rc;
 	ev.at_ms = at_ms != 0 ? at_ms : wall_ms();
 	ev.device = acc->peer;
 	pr = acc->has_practitioner ? acc->peer_practitioner : NULL;
-	for (i = 0; i < acc->n && rc == 0; i++)
-		for (d = 0; d < 2 && rc == 0; d++) {
-			ev.action = d == 0 ? CS_AUDIT_SYNC_IN : CS_AUDIT_SYNC_OUT;
-			ev.count = d == 0 ? acc->ent[i].in : acc->ent[i].out;
-			ev.patient = acc->ent[i].patient;
-			if (ev.count > 0)
-				rc = append_one(db, self, &ev, pr, NULL);
-		}
-	if ((rc = sp_end(db, rc)) == 0)
-		acc->n = 0;
+	/* our own transactions: short ones (a 1 000-patient session held the
+	 * write lock for seconds in one); inside the caller's, one savepoint */
+	own = sqlite3_get_autocommit(db);
+	while (acc->n > 0) {
+		end = own && acc->n > CS_AUDIT_FLUSH_TX ? CS_AUDIT_FLUSH_TX : acc->n;
+		if ((rc = sp_begin(db)) < 0)
+			return rc;
+		for (i = 0; i < end && rc == 0; i++)
+			for (d = 0; d < 2 && rc == 0; d++) {
+				ev.action = d == 0 ? CS_AUDIT_SYNC_IN : CS_AUDIT_SYNC_OUT;
+				ev.count = d == 0 ? acc->ent[i].in : acc->ent[i].out;
+				ev.patient = acc->ent[i].patient;
+				if (ev.count > 0)
+					rc = append_one(db, self, &ev, pr, NULL);
+			}
+		if ((rc = sp_end(db, rc)) != 0)
+			return rc; /* what is left stays for a retry */
+		memmove(acc->ent, acc->ent + end, (acc->n - end) * sizeof(*acc->ent));
+		acc->n -= end;
+	}
 	return rc;
 }
 

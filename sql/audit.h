@@ -121,10 +121,17 @@ void cs_audit_acc_init(struct cs_audit_acc *acc, const uint8_t *peer,
  * CS_ENOMEM. */
 int cs_audit_acc_add(struct cs_audit_acc *acc, const uint8_t patient[static CS_GID_LEN],
     enum cs_audit_action dir, int64_t n);
+#define CS_AUDIT_FLUSH_TX 16 /* patients per transaction of cs_audit_acc_flush */
+
 /*
  * Append the accumulated rows (sync-in then sync-out per patient, in order of
- * first sight, who = the peer) in one transaction, then empty acc. On error
- * nothing is appended and acc is kept. Returns 0 or an error of cs_audit_append.
+ * first sight, who = the peer), then empty acc. Outside a transaction, in
+ * transactions of CS_AUDIT_FLUSH_TX patients each (the write lock is never
+ * held long: the app writes meanwhile); inside the caller's, in one
+ * savepoint. On error the patients of the failed transaction and after are
+ * not appended and stay in acc (a retry appends them, never twice); the
+ * ones before are appended and gone from acc. Returns 0 or an error of
+ * cs_audit_append.
  */
 int cs_audit_acc_flush(struct cs_audit_acc *acc, sqlite3 *db, const struct cs_audit_self *self,
     int64_t at_ms);
