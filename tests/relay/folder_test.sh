@@ -161,15 +161,20 @@ q a "UPDATE patient SET ville='Revoked' WHERE nom='$canary'"
 start a
 until_eq 10 "nfiles $(inbox "$idb")" 1
 stop a
-cp "$tmp/h_b/roster.ini" "$tmp/roster.b"
-awk -v id="$ida" '/^\[/{s=($0 ~ id)} {if(s && /^state/){print "state = revoked"}else{print}}' \
-	"$tmp/roster.b" >"$tmp/h_b/roster.ini"
-grep -q "state = revoked" "$tmp/h_b/roster.ini" || fail "cannot revoke A in B's roster"
+# a real revocation: Martin (admin) names Durand admin, Durand's laptop
+# revokes A (signed record, key rotated on B); B's home is restored after
+cp -a "$tmp/h_b" "$tmp/h_b.saved"
+"$cabsync" device admin laptop --home "$tmp/h_a" >/dev/null || fail "device admin"
+cp "$tmp/h_a/roster.ini" "$tmp/h_b/roster.ini"
+"$cabsync" device revoke desk --home "$tmp/h_b" >/dev/null || fail "revoke A on B"
+"$cabsync" device list --home "$tmp/h_b" --json | grep -q '"name":"desk"[^}]*"revoked":true' ||
+	fail "A not revoked in B's roster"
 n=$(basename "$(ls "$(inbox "$idb")"/*.csb)")
-# the roster is signed: the edited record is dropped, so A is unknown to B
-# (a real revoke, by an admin, rotates the key too: refused as revoked)
-expect "$n" "revoked\|sender device unknown"
-cp "$tmp/roster.b" "$tmp/h_b/roster.ini"
+expect "$n" "revoked"
+mkdir -p "$tmp/h_b.saved/relay-quarantine"
+cp -a "$tmp/h_b/relay-quarantine/." "$tmp/h_b.saved/relay-quarantine/"
+rm -rf "$tmp/h_b"
+mv "$tmp/h_b.saved" "$tmp/h_b"
 [ "$(q b "SELECT ifnull(ville,'-') FROM patient")" = "-" ] || fail "revoked bundle applied"
 
 # --- 4. expired unread -> sealed again; B back later gets everything
