@@ -4,6 +4,7 @@
  * so that a crash leaves the old file or the new one, never half of one.
  */
 #include "agent/devstate.h"
+#include "agent/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,22 +60,6 @@ unhex(const char *s, uint8_t *out, size_t n)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
-	return 0;
-}
-
-static int
-parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
 	return 0;
 }
 
@@ -180,7 +165,7 @@ on_entry(void *user, const char *section, const char *key, const char *value)
 			return unhex(value, st->incarnation, CS_GID_LEN) == 0;
 		}
 		if (strcmp(key, "db_version") == 0)
-			return parse_u64(value, &st->db_version) == 0;
+			return cs_parse_u64(value, &st->db_version) == 0;
 		return 1;
 	}
 	if (strncmp(section, PEER_PREFIX, strlen(PEER_PREFIX)) == 0) {
@@ -196,7 +181,7 @@ on_entry(void *user, const char *section, const char *key, const char *value)
 			return unhex(value, p->incarnation, CS_GID_LEN) == 0;
 		}
 		if (strcmp(key, "cursor") == 0)
-			return parse_u64(value, &p->cursor) == 0;
+			return cs_parse_u64(value, &p->cursor) == 0;
 		return 1;
 	}
 	return 1;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent/keyring.h"
+#include "agent/text.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -73,20 +74,6 @@ cs_home_path(const struct cs_home *h, const char *name, char *out, size_t cap)
 	if (n < 0 || (size_t)n >= cap)
 		return CS_ERANGE;
 	return 0;
-}
-
-static void say(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *msg, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg == NULL || cap == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, cap, fmt, ap);
-	va_end(ap);
 }
 
 static int
@@ -181,16 +168,16 @@ read_key_file(const char *path, uint8_t *out, size_t n, char *msg, size_t msg_ca
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		say(msg, msg_cap, "%s: cannot open the key file: %s.", path, strerror(errno));
+		cs_say(msg, msg_cap, "%s: cannot open the key file: %s.", path, strerror(errno));
 		return rc;
 	}
 	if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
-		say(msg, msg_cap, "%s: the key file must be mode 0600 (chmod 600 it).", path);
+		cs_say(msg, msg_cap, "%s: the key file must be mode 0600 (chmod 600 it).", path);
 		goto out;
 	}
 	r = read(fd, out, n);
 	if (r != (ssize_t)n || read(fd, &extra, 1) != 0) {
-		say(msg, msg_cap, "%s: the key file has the wrong size.", path);
+		cs_say(msg, msg_cap, "%s: the key file has the wrong size.", path);
 		goto out;
 	}
 	rc = 0;
@@ -219,25 +206,25 @@ cs_home_load(struct cs_home *h, const char *dir, char *msg, size_t msg_cap)
 
 	memset(h, 0, sizeof(*h));
 	if (copy_str(h->dir, sizeof(h->dir), dir) != 0) {
-		say(msg, msg_cap, "%s: home path too long.", dir);
+		cs_say(msg, msg_cap, "%s: home path too long.", dir);
 		return CS_ERANGE;
 	}
 	if (cs_home_path(h, "cabsync.ini", path, sizeof(path)) != 0)
 		return CS_ERANGE;
 	if (stat(path, &sb) != 0) {
-		say(msg, msg_cap, "%s: not a cabsync home (no cabsync.ini; run cabsync init).",
+		cs_say(msg, msg_cap, "%s: not a cabsync home (no cabsync.ini; run cabsync init).",
 		    dir);
 		return CS_HOME_ENOHOME;
 	}
 	line = ini_parse(path, config_cb, h);
 	if (line != 0) {
-		say(msg, msg_cap, "%s: malformed configuration (line %d).", path, line);
+		cs_say(msg, msg_cap, "%s: malformed configuration (line %d).", path, line);
 		return CS_HOME_ECONFIG;
 	}
 	if (h->epoch == 0 || h->db[0] == '\0' || h->tables[0] == '\0' ||
 	    sodium_is_zero(h->device_id, CS_DEVID_LEN)) {
-		say(msg, msg_cap, "%s: incomplete configuration (cabinet, device or db missing).",
-		    path);
+		cs_say(msg, msg_cap,
+		    "%s: incomplete configuration (cabinet, device or db missing).", path);
 		return CS_HOME_ECONFIG;
 	}
 	if ((rc = cs_home_secrets_alloc(h)) != 0)
@@ -248,8 +235,8 @@ cs_home_load(struct cs_home *h, const char *dir, char *msg, size_t msg_cap)
 
 		rc = cs_keyring_lookup(h->device_id, buf, why, sizeof(why));
 		if (rc != 0) {
-			say(msg, msg_cap, "cannot read the device keys from the login keyring: %s.",
-			    why);
+			cs_say(msg, msg_cap,
+			    "cannot read the device keys from the login keyring: %s.", why);
 			rc = CS_HOME_EKEYFILE;
 			goto out;
 		}
@@ -269,7 +256,7 @@ cs_home_load(struct cs_home *h, const char *dir, char *msg, size_t msg_cap)
 		goto out;
 	if (((uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3]) !=
 	    h->epoch) {
-		say(msg, msg_cap, "%s: the cabinet key epoch differs from the configuration.",
+		cs_say(msg, msg_cap, "%s: the cabinet key epoch differs from the configuration.",
 		    path);
 		rc = CS_HOME_EKEYFILE;
 		goto out;
@@ -315,18 +302,18 @@ write_file(const char *path, const void *data, size_t len, int excl, char *msg, 
 	}
 	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		say(msg, msg_cap, "%s: cannot create: %s.", target, strerror(errno));
+		cs_say(msg, msg_cap, "%s: cannot create: %s.", target, strerror(errno));
 		return errno == EEXIST ? CS_EEXIST : CS_EIO;
 	}
 	if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
-		say(msg, msg_cap, "%s: cannot write: %s.", target, strerror(errno));
+		cs_say(msg, msg_cap, "%s: cannot write: %s.", target, strerror(errno));
 		close(fd);
 		unlink(target);
 		return rc;
 	}
 	close(fd);
 	if (!excl && rename(tmp, path) != 0) {
-		say(msg, msg_cap, "%s: cannot replace: %s.", path, strerror(errno));
+		cs_say(msg, msg_cap, "%s: cannot replace: %s.", path, strerror(errno));
 		unlink(tmp);
 		return rc;
 	}
@@ -430,7 +417,7 @@ cs_home_save(struct cs_home *h, char *msg, size_t msg_cap)
 		goto out;
 	rc = cs_roster_save(h);
 	if (rc != 0) {
-		say(msg, msg_cap, "%s: cannot write roster.ini.", h->dir);
+		cs_say(msg, msg_cap, "%s: cannot write roster.ini.", h->dir);
 		goto out;
 	}
 	/* the config last: its presence marks a complete home */

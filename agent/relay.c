@@ -21,6 +21,7 @@
 #include "agent/audit_cmd.h"
 #include "agent/devstate.h"
 #include "agent/share_sync.h"
+#include "agent/text.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "sql/audit.h"
@@ -58,20 +59,6 @@ cs_relay_strerror(int err)
 	if (err <= CS_ERR_SQL_FIRST && err > CS_ERR_AGENT_FIRST)
 		return cs_sql_strerror(err);
 	return cs_strerror(err);
-}
-
-static void say(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *msg, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg == NULL || cap == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, cap, fmt, ap);
-	va_end(ap);
 }
 
 void
@@ -305,7 +292,7 @@ cfg_cb(void *user, const char *sec, const char *key, const char *val)
 	}
 	if (!ok && !c->bad) {
 		c->bad = 1;
-		say(c->msg, c->cap, "[relay] %s: bad value", key);
+		cs_say(c->msg, c->cap, "[relay] %s: bad value", key);
 	}
 	return ok;
 }
@@ -326,16 +313,16 @@ cs_relay_cfg_load(const char *home_dir, struct cs_relay_cfg *cfg, char *msg, siz
 	line = ini_parse(path, cfg_cb, &c);
 	if (line != 0) {
 		if (!c.bad)
-			say(msg, cap, "%s: cannot read the configuration (line %d)", path, line);
+			cs_say(msg, cap, "%s: cannot read the configuration (line %d)", path, line);
 		return CS_RELAY_ECONFIG;
 	}
 	if (cfg->backend == CS_RELAY_FOLDER && cfg->dir[0] != '/') {
-		say(msg, cap, "[relay] backend = folder needs dir = an absolute path");
+		cs_say(msg, cap, "[relay] backend = folder needs dir = an absolute path");
 		return CS_RELAY_ECONFIG;
 	}
 	if (cfg->backend == CS_RELAY_SUPABASE &&
 	    (cfg->url[0] == '\0' || cfg->key[0] == '\0' || cfg->cabinet_no <= 0)) {
-		say(msg, cap, "[relay] backend = supabase needs url, key and cabinet");
+		cs_say(msg, cap, "[relay] backend = supabase needs url, key and cabinet");
 		return CS_RELAY_ECONFIG;
 	}
 	return 0;
@@ -815,7 +802,7 @@ seal_add(struct seal_acc *a, const struct cs_stream *stream, const struct cs_cha
 
 	rc = cs_msg_encode_changes(&a->mb, stream, send);
 	if (rc != 0) {
-		say(msg, cap, "encoding changes failed: %s", cs_msg_strerror(rc));
+		cs_say(msg, cap, "encoding changes failed: %s", cs_msg_strerror(rc));
 		return rc;
 	}
 	if (a->mb.len > UINT32_MAX || a->nmsg >= CS_RELAY_PAYLOAD_MAXN)
@@ -902,7 +889,7 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		/* as a live session: new patients claimed first, then only what the
 		 * recipient's practitioner may see (agent/share_sync.h) */
 		if ((rc = cs_shsync_claim(r->sh, eng, &claim_pos)) < 0) {
-			say(msg, cap, "claiming new patients failed: %s", cs_engine_errmsg(eng));
+			cs_say(msg, cap, "claiming new patients failed: %s", cs_engine_errmsg(eng));
 			goto out;
 		}
 		scope.practitioner = r->to->practitioner;
@@ -921,7 +908,7 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		if (rc > 0)
 			rc = cs_share_todo_set(cs_engine_handle(eng), r->to->id, pat, pa, 0);
 		if (rc < 0) {
-			say(msg, cap, "reading the pending shares failed: %s",
+			cs_say(msg, cap, "reading the pending shares failed: %s",
 			    cs_share_strerror(rc));
 			goto out;
 		}
@@ -933,7 +920,7 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		    cs_shsync_backfill(r->sh, eng, r->to->id, r->to->practitioner, r->after, &cs);
 		if (more < 0) {
 			rc = more;
-			say(msg, cap, "extracting a newly shared patient failed: %s",
+			cs_say(msg, cap, "extracting a newly shared patient failed: %s",
 			    cs_engine_errmsg(eng));
 			goto out;
 		}
@@ -950,7 +937,7 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		more = cs_engine_extract(eng, after, r->to->id, scp, BATCH_ROWS, &cs);
 		if (more < 0) {
 			rc = more;
-			say(msg, cap, "extracting changes failed: %s", cs_engine_errmsg(eng));
+			cs_say(msg, cap, "extracting changes failed: %s", cs_engine_errmsg(eng));
 			goto out;
 		}
 		/* not past the claimed rows: a patient created since waits for its claim */
@@ -992,7 +979,7 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 		rc = cs_shsync_records_for(r->sh, eng, r->to->practitioner, a.pats, a.npats,
 		    seal_rec_cb, &a, &out->rec_last);
 		if (rc < 0) {
-			say(msg, cap, "reading the share records failed: %s",
+			cs_say(msg, cap, "reading the share records failed: %s",
 			    rc == CS_ERANGE ? "too many" : cs_engine_errmsg(eng));
 			goto out;
 		}
@@ -1029,7 +1016,7 @@ cs_relay_seal(struct cs_engine *eng, const struct cs_home *h, const struct cs_re
 	sp.bundle_id = out->id;
 	rc = cs_bundle_seal(&sp, h->sec->sign_sk, pb.p, pb.len, &out->buf, &out->len);
 	if (rc != 0) {
-		say(msg, cap, "sealing the bundle failed: %s", cs_bundle_strerror(rc));
+		cs_say(msg, cap, "sealing the bundle failed: %s", cs_bundle_strerror(rc));
 		goto out;
 	}
 	out->expires_ms = sp.expires_ms;
@@ -1158,7 +1145,7 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 	if (seen != NULL) {
 		lockfd = seen_lock(seen);
 		if ((rc = seen_read(seen)) != 0) {
-			say(msg, cap, "cannot read %s: %s", seen->path, cs_strerror(rc));
+			cs_say(msg, cap, "cannot read %s: %s", seen->path, cs_strerror(rc));
 			rc = rc == CS_ECORRUPT ? CS_EIO : rc;
 			goto out;
 		}
@@ -1179,7 +1166,7 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 	op.ctx = &oc;
 	rc = cs_bundle_open(buf, len, &op, &res->info, &plain, &plain_len);
 	if (rc != 0) {
-		say(msg, cap, "%s", cs_bundle_strerror(rc));
+		cs_say(msg, cap, "%s", cs_bundle_strerror(rc));
 		goto out;
 	}
 	res->opened = 1;
@@ -1187,7 +1174,7 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 	cs_relay_idhex(res->info.bundle_id, idhex);
 	rc = cs_relay_payload_decode(plain, plain_len, &pl);
 	if (rc != 0) {
-		say(msg, cap, "bundle %s from %s: %s", idhex, sender,
+		cs_say(msg, cap, "bundle %s from %s: %s", idhex, sender,
 		    rc == CS_RELAY_EPAYLOAD ? cs_relay_strerror(rc) : cs_msg_strerror(rc));
 		if (rc != CS_ENOMEM)
 			rc = CS_RELAY_EPAYLOAD;
@@ -1201,7 +1188,7 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 		rc = cs_shsync_records_in(sh, eng, pl.rec[i].p, pl.rec[i].len, res->info.sender_id,
 		    &changed);
 		if (rc != 0) {
-			say(msg, cap, "bundle %s from %s: storing its share records failed: %s",
+			cs_say(msg, cap, "bundle %s from %s: storing its share records failed: %s",
 			    idhex, sender, cs_share_strerror(rc));
 			if (rc == CS_RECORDS_EMSG)
 				rc = CS_RELAY_EPAYLOAD;
@@ -1216,8 +1203,8 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 		memset(&ar, 0, sizeof(ar));
 		rc = apply_retry(eng, &pl.cs[i], res->info.sender_id, &ar);
 		if (rc != 0) {
-			say(msg, cap, "bundle %s from %s: batch %u refused: %s", idhex, sender, i,
-			    cs_engine_errmsg(eng));
+			cs_say(msg, cap, "bundle %s from %s: batch %u refused: %s", idhex, sender,
+			    i, cs_engine_errmsg(eng));
 			rc = rc == CS_SQL_EBATCH ? CS_RELAY_EAPPLY : rc;
 			goto out;
 		}
@@ -1236,7 +1223,7 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 	if (seen != NULL &&
 	    (rc = cs_relay_seen_add(seen, res->info.bundle_id, res->info.expires_ms, now_ms)) !=
 	        0) {
-		say(msg, cap, "cannot record bundle %s as imported: %s", idhex, cs_strerror(rc));
+		cs_say(msg, cap, "cannot record bundle %s as imported: %s", idhex, cs_strerror(rc));
 		goto out;
 	}
 	if (st != NULL && pl.kind == CS_RELAY_KIND_MAIN) {

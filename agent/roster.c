@@ -3,6 +3,7 @@
  * files that hold them (see roster.h).
  */
 #include "agent/roster.h"
+#include "agent/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -561,20 +562,6 @@ cs_roster_is_admin(const struct cs_home *h, const uint8_t p[static CS_GID_LEN])
 
 /* ------------------------------------------------------------ roster.ini */
 
-static void say(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *msg, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg == NULL || cap == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, cap, fmt, ap);
-	va_end(ap);
-}
-
 /* One section of roster.ini being parsed. */
 struct pent {
 	char sec[96];
@@ -590,22 +577,6 @@ struct parse {
 	uint8_t founder[32];
 	int has_founder;
 };
-
-static int
-parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static int
 parse_cb(void *user, const char *sec, const char *key, const char *val)
@@ -689,13 +660,13 @@ parse_cb(void *user, const char *sec, const char *key, const char *val)
 		return 1;
 	}
 	if (strcmp(key, "epoch") == 0) {
-		if (parse_u64(val, &u) != 0 || u > 0xffffffffULL)
+		if (cs_parse_u64(val, &u) != 0 || u > 0xffffffffULL)
 			return 0;
 		r->epoch = (uint32_t)u;
 		return 1;
 	}
 	if (strcmp(key, "time") == 0)
-		return parse_u64(val, &r->time_ms) == 0;
+		return cs_parse_u64(val, &r->time_ms) == 0;
 	return 1; /* a newer version's field */
 }
 
@@ -767,7 +738,7 @@ keys_file_read(struct cs_home *h, char *msg, size_t msg_cap)
 	if (fd < 0)
 		return errno == ENOENT ? 0 : CS_HOME_EKEYFILE;
 	if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
-		say(msg, msg_cap, "%s: the key file must be mode 0600 (chmod 600 it).", path);
+		cs_say(msg, msg_cap, "%s: the key file must be mode 0600 (chmod 600 it).", path);
 		rc = CS_HOME_EKEYFILE;
 		goto out;
 	}
@@ -776,7 +747,7 @@ keys_file_read(struct cs_home *h, char *msg, size_t msg_cap)
 		if (r == 0)
 			break;
 		if (r != (ssize_t)sizeof(buf)) {
-			say(msg, msg_cap, "%s: the key file has the wrong size.", path);
+			cs_say(msg, msg_cap, "%s: the key file has the wrong size.", path);
 			rc = CS_HOME_EKEYFILE;
 			goto out;
 		}
@@ -820,9 +791,10 @@ load_files(struct cs_home *h, int *legacy, char *msg, size_t msg_cap)
 	line = ini_parse(path, parse_cb, p);
 	if (line != 0) {
 		if (line < 0)
-			say(msg, msg_cap, "%s: cannot read the roster: %s.", path, strerror(errno));
+			cs_say(msg, msg_cap, "%s: cannot read the roster: %s.", path,
+			    strerror(errno));
 		else
-			say(msg, msg_cap, "%s: malformed roster (line %d).", path, line);
+			cs_say(msg, msg_cap, "%s: malformed roster (line %d).", path, line);
 		rc = CS_HOME_ECONFIG;
 		goto out;
 	}
@@ -846,7 +818,7 @@ load_files(struct cs_home *h, int *legacy, char *msg, size_t msg_cap)
 	if (h->rs.n == 0)
 		memcpy(h->rs.founder, p->founder, 32);
 	else if (sodium_memcmp(h->rs.founder, p->founder, 32) != 0) {
-		say(msg, msg_cap, "%s: the roster's founder changed.", path);
+		cs_say(msg, msg_cap, "%s: the roster's founder changed.", path);
 		rc = CS_HOME_ECONFIG;
 		goto out;
 	}
