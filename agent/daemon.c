@@ -26,6 +26,7 @@
 #include "agent/devstate.h"
 #include "agent/home.h"
 #include "agent/jsonw.h"
+#include "agent/mono.h"
 #include "agent/relay_agent.h"
 #include "agent/roster.h"
 #include "agent/roster_io.h"
@@ -96,7 +97,7 @@ struct peerinfo {
 	unsigned out_pct_logged;
 	int64_t last_in_ms;
 	uint64_t rows_in, rows_out;
-	int64_t lost_ms; /* mono_ms() when its last session closed, 0 never */
+	int64_t lost_ms; /* cs_mono_ms() when its last session closed, 0 never */
 	char addr[64];
 };
 
@@ -186,7 +187,7 @@ struct agent {
 	uint8_t dev_tags[CS_HOME_MAX_DEVICES][2][CS_TAG_LEN]; /* today, yesterday */
 	uv_timer_t rotate;
 	int mdns_said_nodaemon;
-	int64_t republished_ms; /* mono_ms() of the last "network is back" re-publish */
+	int64_t republished_ms; /* cs_mono_ms() of the last "network is back" re-publish */
 	struct dialer mdial[CS_HOME_MAX_DEVICES]; /* dials to where mDNS saw a device */
 	struct cs_addrcache cache;
 	int cache_dirty;
@@ -235,15 +236,6 @@ now_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -500,7 +492,7 @@ session_close(struct session *s, uint32_t bye, const char *why)
 		return;
 	if (s->peer_idx >= 0 && a->peers[s->peer_idx].s == s) {
 		a->peers[s->peer_idx].s = NULL;
-		a->peers[s->peer_idx].lost_ms = mono_ms();
+		a->peers[s->peer_idx].lost_ms = cs_mono_ms();
 		lost = s->peer_idx;
 		cs_log(CS_LOG_INFO, "session with %s closed: %s",
 		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), why);
@@ -1081,7 +1073,7 @@ save_state(struct agent *a)
 static void
 apply_pause(struct agent *a)
 {
-	int64_t gap, want, now = mono_ms();
+	int64_t gap, want, now = cs_mono_ms();
 	uint64_t dv = 0;
 
 	if (cs_engine_data_version(a->eng, &dv) == 0 && dv != a->last_dv) {
@@ -1123,16 +1115,16 @@ apply_part(struct agent *a, struct apply_job *x, const struct cs_changeset *cs, 
 		use = &part;
 	}
 	apply_pause(a);
-	a->apply_start_ms = mono_ms();
+	a->apply_start_ms = cs_mono_ms();
 	giveup = a->apply_start_ms + BUSY_GIVEUP_MS;
 	for (;;) {
 		memset(&r, 0, sizeof(r));
 		rc = cs_engine_apply(a->eng, use, x->peer, &r);
-		if (rc != CS_SQL_EBUSY || mono_ms() >= giveup)
+		if (rc != CS_SQL_EBUSY || cs_mono_ms() >= giveup)
 			break;
 		nanosleep(&ts, NULL);
 	}
-	a->apply_end_ms = mono_ms();
+	a->apply_end_ms = cs_mono_ms();
 	a->apply_dur_ms = a->apply_end_ms - a->apply_start_ms;
 	if (a->apply_dur_ms > 100)
 		a->apply_dur_ms = 100;
@@ -1279,7 +1271,7 @@ apply_done(struct cs_dbw_job *job)
 		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
 		    (unsigned long long)(pi->in_rows + x->m.u.changes.cs.nrows));
 	pi->in_rows += x->m.u.changes.cs.nrows;
-	pi->last_in_ms = mono_ms();
+	pi->last_in_ms = cs_mono_ms();
 	if (x->res.conflicts > 0) {
 		cs_log(CS_LOG_NOTICE, "%u concurrent edit(s) from %s recorded in cs_conflicts",
 		    x->res.conflicts, peer_label(a, s->peer_idx, lbl, sizeof(lbl)));
@@ -1401,13 +1393,13 @@ on_hello(struct session *s, const struct cs_hello *h)
 	/* back after an outage (partition, cut): a device that published
 	 * meanwhile may not see us for up to an hour, as avahi's querier backs
 	 * off; a new instance is announced at once (docs/DISCOVERY.md §4) */
-	if (pi->lost_ms != 0 && mono_ms() - pi->lost_ms >= STALL_MS && a->mdns != NULL &&
-	    (a->republished_ms == 0 || mono_ms() - a->republished_ms >= REPUBLISH_MS)) {
-		a->republished_ms = mono_ms();
+	if (pi->lost_ms != 0 && cs_mono_ms() - pi->lost_ms >= STALL_MS && a->mdns != NULL &&
+	    (a->republished_ms == 0 || cs_mono_ms() - a->republished_ms >= REPUBLISH_MS)) {
+		a->republished_ms = cs_mono_ms();
 		if (cs_mdns_republish(a->mdns) == 0)
 			cs_log(CS_LOG_INFO, "mDNS: %s is back after %lld s: published again",
 			    peer_label(a, s->peer_idx, lbl, sizeof(lbl)),
-			    (long long)((mono_ms() - pi->lost_ms) / 1000));
+			    (long long)((cs_mono_ms() - pi->lost_ms) / 1000));
 	}
 	pi->version_said = 0;
 	pi->out_total = pi->out_done = pi->in_rows = 0;
@@ -2070,7 +2062,7 @@ dialer_schedule(struct dialer *d)
 	 * comes back soon (partition, cable, reboot): keep trying often */
 	if (d->peer_idx >= 0 && d->peer_idx < CS_HOME_MAX_DEVICES &&
 	    a->peers[d->peer_idx].lost_ms != 0 &&
-	    mono_ms() - a->peers[d->peer_idx].lost_ms < FAST_FOR_MS)
+	    cs_mono_ms() - a->peers[d->peer_idx].lost_ms < FAST_FOR_MS)
 		cap = FAST_MAX_MS;
 	if (d->backoff_ms > cap)
 		d->backoff_ms = cap;
@@ -2745,7 +2737,7 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 		struct peerinfo *p = &a->peers[i];
 		const struct cs_roster_dev *d = &a->home.roster[i];
 		int receiving =
-		    p->s != NULL && p->last_in_ms > 0 && mono_ms() - p->last_in_ms < 2000;
+		    p->s != NULL && p->last_in_ms > 0 && cs_mono_ms() - p->last_in_ms < 2000;
 
 		if (memcmp(d->id, a->home.device_id, CS_DEVID_LEN) == 0)
 			continue;
@@ -2828,12 +2820,12 @@ relay_login(void *ctx, int needed, const char *why)
 		cs_control_poke(&a->ctl);
 		return;
 	}
-	snprintf(a->relay_error, sizeof(a->relay_error), "relay: %s",
-	    why != NULL && why[0] != '\0' ? why : "login needed: run cabsync relay login");
+	if (why == NULL || why[0] == '\0')
+		why = "login needed: run cabsync relay login";
+	snprintf(a->relay_error, sizeof(a->relay_error), "relay: %s", why);
 	n = (size_t)snprintf(ev, sizeof(ev),
 	    "{\"event\":\"" CS_CTL_EV_RELAY_LOGIN "\",\"reason\":");
-	if (cs_jsonw_str(ev, sizeof(ev), &n, a->relay_error + sizeof("relay: ") - 1) == 0 &&
-	    n + 1 < sizeof(ev)) {
+	if (cs_jsonw_str(ev, sizeof(ev), &n, why) == 0 && n + 1 < sizeof(ev)) {
 		ev[n++] = '}';
 		cs_control_sticky(&a->ctl, ev, n); /* a tray started later notifies it too */
 	}

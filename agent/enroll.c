@@ -23,6 +23,7 @@
 #include "agent/devstate.h"
 #include "agent/home.h"
 #include "agent/init_cmd.h"
+#include "agent/mono.h"
 #include "agent/rendezvous.h"
 #include "agent/roster.h"
 #include "base/err.h"
@@ -106,15 +107,6 @@ cs_invite_code_parse(const char *code, uint8_t secret[CS_INVITE_SECRET_LEN])
 	return 0;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Read exactly n bytes within the deadline. 0 or -1. */
 static int
 read_full(int fd, uint8_t *buf, size_t n, int64_t deadline)
@@ -124,7 +116,7 @@ read_full(int fd, uint8_t *buf, size_t n, int64_t deadline)
 	size_t got = 0;
 
 	while (got < n) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - cs_mono_ms();
 
 		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
 			return -1;
@@ -140,7 +132,7 @@ static int
 recv_frame(int fd, uint8_t *buf, size_t cap, size_t *len)
 {
 	uint8_t hdr[2];
-	int64_t deadline = mono_ms() + IO_TIMEOUT_MS;
+	int64_t deadline = cs_mono_ms() + IO_TIMEOUT_MS;
 
 	if (read_full(fd, hdr, 2, deadline) != 0)
 		return -1;
@@ -522,12 +514,12 @@ cs_invite_cmd(int argc, char **argv)
 	if (getenv("CS_NO_MDNS") == NULL &&
 	    cs_rendezvous_publish(&rv, secret, ntohs(sa.sin_port)) != 0)
 		cs_log(CS_LOG_WARNING, "invite: mDNS could not start; the new PC needs --peer");
-	start = mono_ms();
+	start = cs_mono_ms();
 	for (;;) {
 		struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {cs_rendezvous_fd(&rv), POLLIN, 0}};
 		int wait_ms = cs_rendezvous_timeout(&rv), np;
 
-		now = mono_ms();
+		now = cs_mono_ms();
 		if (now - start > ttl + GRACE_MS) {
 			fprintf(stderr, "cabsync invite: the code expired; nobody joined.\n");
 			rc = CS_DB_EXIT_FAIL;
@@ -543,7 +535,7 @@ cs_invite_cmd(int argc, char **argv)
 		if (fd < 0)
 			continue;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (mono_ms() - start > ttl) {
+		if (cs_mono_ms() - start > ttl) {
 			/* expired: refuse at message 1, as for a wrong code */
 			uint8_t *m1 = cs_malloc(CS_FRAME_MAX_BODY);
 			size_t m1len;

@@ -20,6 +20,7 @@
 
 #include "agent/audit_cmd.h"
 #include "agent/devstate.h"
+#include "agent/mono.h"
 #include "agent/share_sync.h"
 #include "agent/text.h"
 #include "base/err.h"
@@ -33,7 +34,7 @@
 #define BUSY_RETRY_MS 5
 /* 10 s of SQLITE_BUSY; a time, not a count: each try already waits the
  * engine's busy timeout for the lock */
-#define BUSY_GIVEUP_S 10
+#define BUSY_GIVEUP_MS 10000
 
 const char *
 cs_relay_strerror(int err)
@@ -1112,12 +1113,12 @@ apply_retry(struct cs_engine *eng, const struct cs_changeset *cs, const uint8_t 
     struct cs_apply_result *res)
 {
 	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
-	time_t giveup = time(NULL) + BUSY_GIVEUP_S;
+	int64_t giveup = cs_mono_ms() + BUSY_GIVEUP_MS;
 	int rc;
 
 	for (;;) {
 		rc = cs_engine_apply(eng, cs, from, res);
-		if (rc != CS_SQL_EBUSY || time(NULL) >= giveup)
+		if (rc != CS_SQL_EBUSY || cs_mono_ms() >= giveup)
 			return rc;
 		nanosleep(&ts, NULL);
 	}

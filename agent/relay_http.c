@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/mono.h"
 #include "agent/relay_json.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -45,15 +46,6 @@ struct cs_supa_call {
 	void *ctx;
 	struct cs_supa_call *next;
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t
 wall_ms(void)
@@ -386,7 +378,7 @@ static void
 arm_retry(struct cs_supa *s)
 {
 	struct cs_supa_call *c;
-	int64_t first = 0, now = mono_ms();
+	int64_t first = 0, now = cs_mono_ms();
 
 	for (c = s->calls; c != NULL; c = c->next)
 		if (c->due_ms != 0 && (first == 0 || c->due_ms < first))
@@ -431,7 +423,7 @@ on_retry_timer(uv_timer_t *t)
 {
 	struct cs_supa *s = t->data;
 	struct cs_supa_call *c, *next;
-	int64_t now = mono_ms();
+	int64_t now = cs_mono_ms();
 
 	for (c = s->calls; c != NULL; c = next) {
 		next = c->next;
@@ -454,7 +446,7 @@ retry_later(struct cs_supa_call *c)
 	if (d > CS_SUPA_BACKOFF_MAX)
 		d = CS_SUPA_BACKOFF_MAX;
 	d += randombytes_uniform((uint32_t)d / 4 + 1); /* jitter */
-	c->due_ms = mono_ms() + d;
+	c->due_ms = cs_mono_ms() + d;
 	arm_retry(c->s);
 }
 
@@ -738,7 +730,7 @@ cs_supa_call(struct cs_supa *s, const char *method, const char *path, const char
 	if (c == NULL)
 		return CS_ENOMEM;
 	/* never call back from inside: start on the next loop turn */
-	c->due_ms = mono_ms();
+	c->due_ms = cs_mono_ms();
 	arm_retry(s);
 	return 0;
 }
