@@ -2552,11 +2552,25 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	sqlite3_bind_int64(st, 1, (int64_t)after_db_version);
 	sqlite3_bind_int64(st, 2, (int64_t)max_rows + 1);
 	if (scope != NULL) {
+		int64_t floor = 0;
+		uint64_t now = CS_HLC_MAKE(now_ms(e), 0xffffu);
+
 		sqlite3_bind_blob(st, 3, scope->practitioner, CS_GID_LEN, SQLITE_STATIC);
 		if (scope->patient != NULL)
 			sqlite3_bind_blob(st, 4, scope->patient, CS_GID_LEN, SQLITE_STATIC);
-		/* shares in force now: an expired --until or a transfer ends them */
-		sqlite3_bind_int64(st, 5, (int64_t)CS_HLC_MAKE(now_ms(e), 0xffffu));
+		/*
+		 * shares in force now: an expired --until or a transfer ends
+		 * them. "Now" is the later of the wall clock and the highest hlc
+		 * received (share records raise it too, sql/share.h): on a late
+		 * PC a record made on time is in force as soon as it is here,
+		 * else the rows it covers would be skipped while the cursor
+		 * passes them (soak bug 4).
+		 */
+		if ((rc = meta_get_int(e, "hlc", &floor)) < 0)
+			goto out;
+		if (floor > 0 && (uint64_t)floor > now)
+			now = (uint64_t)floor;
+		sqlite3_bind_int64(st, 5, (int64_t)now);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == max_rows) {
