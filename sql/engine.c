@@ -132,7 +132,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                   "ON CONFLICT(rid, s) DO UPDATE SET n=max(n, excluded.n)",
     [ST_SITE_GET] = "SELECT site FROM cs_sites WHERE dev=?1",
     [ST_SITE_ADD] = "INSERT INTO cs_sites(dev) VALUES(?1)",
-    [ST_MAXV] = "SELECT coalesce(max(v), 0) FROM cs_ids",
+    [ST_MAXV] = "SELECT " CS_ENG_SQL_DBV,
     [ST_LAST_H] = "SELECT h FROM cs_ids ORDER BY v DESC LIMIT 1",
     [ST_META_GET] = "SELECT v FROM cs_meta WHERE k=?1",
     [ST_META_PUT] = "INSERT OR REPLACE INTO cs_meta(k, v) VALUES(?1, ?2)",
@@ -495,6 +495,17 @@ max_v(struct cs_engine *e, uint64_t *v)
 		*v = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : sqfail(e, rc, "reading the db_version failed");
+}
+
+/*
+ * Before row records are dropped (purge, removal): keep the db_version as a
+ * floor in cs_meta, so that it never goes back (CS_ENG_SQL_DBV). In the
+ * caller's write transaction.
+ */
+static int
+keep_dbv_floor(struct cs_engine *e)
+{
+	return exec(e, "INSERT OR REPLACE INTO cs_meta(k, v) SELECT 'vfloor', " CS_ENG_SQL_DBV);
 }
 
 /*
@@ -1281,7 +1292,7 @@ static const char uninstall_tables[] =
     "DROP TABLE IF EXISTS cs_meta;";
 
 /* Next db_version and the hlc of a local write, in plain SQL (trigger text). */
-#define SQL_M "(SELECT coalesce(max(v), 0) + 1 FROM cs_ids)"
+#define SQL_M "(SELECT " CS_ENG_SQL_DBV " + 1)"
 #define SQL_H                                                                                      \
 	"max(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) * 65536, "               \
 	"coalesce((SELECT h FROM cs_ids ORDER BY v DESC LIMIT 1), 0) + 1, "                        \
@@ -2541,11 +2552,25 @@ cs_engine_extract(struct cs_engine *e, uint64_t after_db_version, const uint8_t 
 	sqlite3_bind_int64(st, 1, (int64_t)after_db_version);
 	sqlite3_bind_int64(st, 2, (int64_t)max_rows + 1);
 	if (scope != NULL) {
+		int64_t floor = 0;
+		uint64_t now = CS_HLC_MAKE(now_ms(e), 0xffffu);
+
 		sqlite3_bind_blob(st, 3, scope->practitioner, CS_GID_LEN, SQLITE_STATIC);
 		if (scope->patient != NULL)
 			sqlite3_bind_blob(st, 4, scope->patient, CS_GID_LEN, SQLITE_STATIC);
-		/* shares in force now: an expired --until or a transfer ends them */
-		sqlite3_bind_int64(st, 5, (int64_t)CS_HLC_MAKE(now_ms(e), 0xffffu));
+		/*
+		 * shares in force now: an expired --until or a transfer ends
+		 * them. "Now" is the later of the wall clock and the highest hlc
+		 * received (share records raise it too, sql/share.h): on a late
+		 * PC a record made on time is in force as soon as it is here,
+		 * else the rows it covers would be skipped while the cursor
+		 * passes them (soak bug 4).
+		 */
+		if ((rc = meta_get_int(e, "hlc", &floor)) < 0)
+			goto out;
+		if (floor > 0 && (uint64_t)floor > now)
+			now = (uint64_t)floor;
+		sqlite3_bind_int64(st, 5, (int64_t)now);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == max_rows) {
@@ -3758,6 +3783,8 @@ apply_removal(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
 	sqlite3_bind_int64(st, 1, l.rid);
 	if ((rc = done(e, st, "dropping cell clocks failed")) < 0)
 		goto out;
+	if ((rc = keep_dbv_floor(e)) < 0)
+		goto out;
 	{
 		char sql[120];
 
@@ -4916,6 +4943,8 @@ cs_engine_purge_patient(struct cs_engine *e, const uint8_t patient[static CS_GID
 		rc = sqfail(e, rc, "reading cs_ids failed");
 		goto out;
 	}
+	if ((rc = keep_dbv_floor(e)) < 0)
+		goto out;
 	{
 		static const char *const q[] = {
 		    "DELETE FROM cs_clock WHERE rid IN (SELECT rid FROM cs_ids WHERE "

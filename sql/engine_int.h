@@ -13,6 +13,17 @@
 
 struct cs_upgrade; /* sql/upgrade.c's state, owned by the engine */
 
+/*
+ * This device's db_version in plain SQL: the highest v of its row records,
+ * or the floor kept in cs_meta ('vfloor') when a purge or a removal dropped
+ * the row records that held it. It never goes back: a peer's cursor past a
+ * db_version reused after such a drop would skip the new writes for good
+ * (docs/TESTING.md, soak bug 4).
+ */
+#define CS_ENG_SQL_DBV                                                                             \
+	"max(coalesce((SELECT max(v) FROM cs_ids), 0), "                                           \
+	"coalesce((SELECT v FROM cs_meta WHERE k='vfloor'), 0))"
+
 /* A tracked table as the engine sees it now (strings owned by the engine,
  * valid until the next cs_eng_reload). */
 struct cs_eng_tab {

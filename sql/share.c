@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "sql/engine_int.h"
 
 static const char install_sql[] =
     "CREATE TABLE IF NOT EXISTS cs_share_rec(seq INTEGER PRIMARY KEY, "
@@ -742,7 +743,7 @@ cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_m
 	{
 		int64_t v = 0;
 
-		if ((rc = prep(c->db, "SELECT coalesce(max(v), 0) FROM cs_ids", &st)) < 0)
+		if ((rc = prep(c->db, "SELECT " CS_ENG_SQL_DBV, &st)) < 0)
 			goto out;
 		if (sqlite3_step(st) == SQLITE_ROW)
 			v = sqlite3_column_int64(st, 0);
@@ -770,9 +771,8 @@ cs_share_claim_needed(sqlite3 *db, const uint8_t prac[static CS_GID_LEN], const 
 	if ((rc = meta_get(db, "claim_v", &last)) < 0)
 		return rc;
 	if ((rc = prep(db,
-	         "SELECT coalesce(max(v), 0) > ?1 OR (?3 IS NOT NULL AND NOT EXISTS (SELECT 1 "
-	         "FROM cs_share_rec WHERE kind = 5 AND practitioner = ?2 AND note = ?3)) FROM "
-	         "cs_ids",
+	         "SELECT " CS_ENG_SQL_DBV " > ?1 OR (?3 IS NOT NULL AND NOT EXISTS (SELECT 1 "
+	         "FROM cs_share_rec WHERE kind = 5 AND practitioner = ?2 AND note = ?3))",
 	         &st)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, last);

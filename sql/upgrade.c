@@ -473,9 +473,9 @@ next_mh(struct cs_engine *e, int64_t *m, int64_t *h)
 	int rc;
 
 	rc = xprep(e,
-	    "SELECT coalesce(max(v), 0) + 1, max(CAST((julianday('now') - 2440587.5) * "
+	    "SELECT " CS_ENG_SQL_DBV " + 1, max(CAST((julianday('now') - 2440587.5) * "
 	    "86400000.0 AS INTEGER) * 65536, coalesce((SELECT h FROM cs_ids ORDER BY v DESC "
-	    "LIMIT 1), 0) + 1, coalesce((SELECT v FROM cs_meta WHERE k='hlc'), 0) + 1) FROM cs_ids",
+	    "LIMIT 1), 0) + 1, coalesce((SELECT v FROM cs_meta WHERE k='hlc'), 0) + 1)",
 	    &st);
 	if (rc < 0)
 		return rc;
