@@ -82,6 +82,8 @@ print_human(const char *verb, const char *js)
 				    "the clock (date and time settings, or NTP)\n",
 				    how);
 		}
+		if (json_get(js, js + strlen(js), "error", v, sizeof(v)) == 0)
+			printf("error: %s\n", v);
 	}
 	p = strstr(js, "\"peers\":[");
 	if (p == NULL)

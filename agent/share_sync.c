@@ -686,8 +686,8 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 		/* writes made here after a grant must be later than it, even on a
 		 * late clock (a record too far ahead does not drag the clock) */
 		if (rc == 0 &&
-		    CS_HLC_MS(r.hlc) <= (uint64_t)(wall_ms() + cs_engine_clock_offset(e)) +
-		            SEEN_HLC_BOUND_MS &&
+		    CS_HLC_MS(r.hlc) <=
+		        (uint64_t)(wall_ms() + cs_engine_clock_offset(e)) + SEEN_HLC_BOUND_MS &&
 		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
 			return rc;
 		if (rc == 0) {
