@@ -100,6 +100,7 @@ cs_clockoff_estimate(const struct cs_clockoff *c, int64_t wall_ms, int64_t mono_
 	if (out == NULL)
 		return;
 	memset(out, 0, sizeof(*out));
+	out->majority = 1;
 	if (c == NULL)
 		return;
 	v[n++] = 0; /* this PC's own clock is one vote */
@@ -117,6 +118,12 @@ cs_clockoff_estimate(const struct cs_clockoff *c, int64_t wall_ms, int64_t mono_
 	}
 	/* the middle one, or the upper of the two middle ones */
 	out->offset_ms = v[n / 2];
+	out->majority = n % 2 == 1 || v[n / 2 - 1] == v[n / 2];
+	out->shown_ms = out->offset_ms;
+	if (!out->majority &&
+	    (v[n / 2 - 1] < 0 ? -v[n / 2 - 1] : v[n / 2 - 1]) >
+	        (v[n / 2] < 0 ? -v[n / 2] : v[n / 2]))
+		out->shown_ms = v[n / 2 - 1];
 	x = out->offset_ms;
 	out->correction_ms = x < 0 ? 0 : x > CS_CLOCKOFF_CAP_MS ? CS_CLOCKOFF_CAP_MS : x;
 }

@@ -53,6 +53,12 @@ struct cs_clockoff_est {
 	int64_t offset_ms;     /* the cabinet's clock minus ours (median); > 0: this PC is late */
 	int64_t correction_ms; /* what the engine adds to its clock: offset in [0, CAP] */
 	int npeers;            /* fresh peer samples counted (0: no estimate, offset 0) */
+	/* 0 when the count is even and the two middle values differ (two PCs
+	 * whose clocks disagree): no majority says which clock is right */
+	int majority;
+	/* what to tell the user: offset_ms, or without a majority the one of
+	 * the two middle values farther from this PC's clock */
+	int64_t shown_ms;
 };
 
 /* Zero c: no sample. */

@@ -76,7 +76,14 @@ print_human(const char *verb, const char *js)
 
 			/* > 0: the cabinet is ahead, this PC late (agent/clockoff.h) */
 			cs_clockoff_describe(off, how, sizeof(how));
-			if (off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS)
+			if ((off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS) &&
+			    strstr(js, "\"clock_majority\":false") != NULL)
+				printf(
+				    "clock: this PC's clock is %s compared with the other PC(s), "
+				    "no majority: check the clocks (date and time settings, or "
+				    "NTP)\n",
+				    how);
+			else if (off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS)
 				printf(
 				    "clock: this PC's clock is %s compared with the cabinet; fix "
 				    "the clock (date and time settings, or NTP)\n",

@@ -226,6 +226,7 @@ struct agent {
 	int64_t clk_push_mono;          /* mono_ms() of that push, 0 never */
 	int64_t clk_said;               /* offset last logged, if clk_told */
 	int clk_told;                   /* this PC's clock being off was logged */
+	int clk_said_maj;               /* ... with or without a majority */
 	int clk_busy;                   /* a clock job is queued */
 	int clk_off;                    /* CS_TEST_NO_CLOCK: behave like an older build */
 	/* the database could not be written or read by the last apply or
@@ -1408,12 +1409,20 @@ clock_update(struct agent *a, int floor_due)
 	char how[48];
 
 	cs_clockoff_estimate(&a->clk, now_ms(), mono_ms(), clock_counts, a, e);
-	off = e->offset_ms;
+	off = e->shown_ms;
 	if ((off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS) &&
-	    (!a->clk_told || a->clk_said - off > 30000 || off - a->clk_said > 30000)) {
-		/* offset_ms > 0: the cabinet is ahead, this PC is late */
+	    (!a->clk_told || a->clk_said - off > 30000 || off - a->clk_said > 30000 ||
+	        a->clk_said_maj != e->majority)) {
+		/* off > 0: the others are ahead, this PC is late */
 		cs_clockoff_describe(off, how, sizeof(how));
-		if (off > 0)
+		if (!e->majority)
+			cs_log(CS_LOG_WARNING,
+			    "this PC's clock is %s compared with %s (%d other PC(s) measured, no "
+			    "majority): cabsync cannot tell which clock is wrong; check the clocks "
+			    "(date and time settings, or NTP); meanwhile it follows the later one",
+			    how, e->npeers == 1 ? "the other PC's" : "half of the others",
+			    e->npeers);
+		else if (off > 0)
 			cs_log(CS_LOG_WARNING,
 			    "this PC's clock is %s compared with the cabinet (%d other PC(s)): "
 			    "fix the clock (date and time settings, or NTP); meanwhile cabsync "
@@ -1428,6 +1437,7 @@ clock_update(struct agent *a, int floor_due)
 			    how, e->npeers);
 		a->clk_told = 1;
 		a->clk_said = off;
+		a->clk_said_maj = e->majority;
 		cs_control_poke(&a->ctl);
 	} else if (a->clk_told && off <= CS_CLOCKOFF_WARN_MS / 2 &&
 	    off >= -CS_CLOCKOFF_WARN_MS / 2) {
@@ -2958,9 +2968,11 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 	if (a->nconflicts >= 0)
 		ADD("\"conflicts\":%lld,", (long long)a->nconflicts);
 	/* the cabinet's clock minus this PC's (> 0: this PC is late), over
-	 * clock_peers samples (agent/clockoff.h); 0 with none */
-	ADD("\"clock_offset_ms\":%lld,\"clock_peers\":%d,", (long long)a->clk_est.offset_ms,
-	    a->clk_est.npeers);
+	 * clock_peers samples (agent/clockoff.h); 0 with none; without a
+	 * majority (two PCs disagree), the difference with the other */
+	ADD("\"clock_offset_ms\":%lld,\"clock_peers\":%d,\"clock_majority\":%s,",
+	    (long long)a->clk_est.shown_ms, a->clk_est.npeers,
+	    a->clk_est.majority ? "true" : "false");
 	if (a->db_error[0] != '\0') {
 		ADD("\"error\":");
 		if (cs_jsonw_str(out, cap, &len, a->db_error) != 0)

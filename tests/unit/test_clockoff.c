@@ -73,6 +73,8 @@ test_late_pc_among_two_correct_peers(void **state)
 	/* sorted {0, 10 min - 3, 10 min + 4}: the middle one */
 	assert_int_equal(e.offset_ms, 10 * MIN_MS - 3);
 	assert_int_equal(e.correction_ms, 10 * MIN_MS - 3);
+	assert_int_equal(e.majority, 1);
+	assert_int_equal(e.shown_ms, 10 * MIN_MS - 3);
 }
 
 static void
@@ -119,11 +121,17 @@ test_two_devices_take_the_later_clock(void **state)
 	e = est(&c, 1000);
 	assert_int_equal(e.offset_ms, 10 * MIN_MS);
 	assert_int_equal(e.correction_ms, 10 * MIN_MS);
-	/* the peer of an early PC: it accepts the early PC's rows too */
+	/* no majority: the user is told the difference, "check both" */
+	assert_int_equal(e.majority, 0);
+	assert_int_equal(e.shown_ms, 10 * MIN_MS);
+	/* the early PC itself: no correction, but it is told it is 10 min
+	 * early compared with the other (and its peer accepts its rows) */
 	put(&c, 0, -10 * MIN_MS, 1000);
 	e = est(&c, 1000);
 	assert_int_equal(e.offset_ms, 0);
 	assert_int_equal(e.correction_ms, 0);
+	assert_int_equal(e.majority, 0);
+	assert_int_equal(e.shown_ms, -10 * MIN_MS);
 	/* four clocks, two and two: the later pair */
 	cs_clockoff_init(&c);
 	put(&c, 0, 0, 1000);
@@ -131,6 +139,13 @@ test_two_devices_take_the_later_clock(void **state)
 	put(&c, 2, 10 * MIN_MS + 5, 1000);
 	e = est(&c, 1000);
 	assert_int_equal(e.offset_ms, 10 * MIN_MS);
+	assert_int_equal(e.majority, 0);
+	/* two clocks that agree: a majority of one */
+	cs_clockoff_init(&c);
+	put(&c, 0, 0, 1000);
+	e = est(&c, 1000);
+	assert_int_equal(e.majority, 1);
+	assert_int_equal(e.shown_ms, 0);
 }
 
 static void
