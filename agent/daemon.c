@@ -233,6 +233,9 @@ struct agent {
 	 * extract (locked, full, unreadable): the status says so (tray: error)
 	 * until one succeeds again; a fixed sentence, never patient data */
 	char db_error[128];
+	/* the relay's login was refused or is missing (agent/relay_agent.h):
+	 * shown as the error when the database has none */
+	char relay_error[272];
 };
 
 /* What the roster was before a change: device ids in roster order. */
@@ -2973,9 +2976,10 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 	ADD("\"clock_offset_ms\":%lld,\"clock_peers\":%d,\"clock_majority\":%s,",
 	    (long long)a->clk_est.shown_ms, a->clk_est.npeers,
 	    a->clk_est.majority ? "true" : "false");
-	if (a->db_error[0] != '\0') {
+	if (a->db_error[0] != '\0' || a->relay_error[0] != '\0') {
 		ADD("\"error\":");
-		if (cs_jsonw_str(out, cap, &len, a->db_error) != 0)
+		if (cs_jsonw_str(out, cap, &len,
+		        a->db_error[0] != '\0' ? a->db_error : a->relay_error) != 0)
 			return CS_ERANGE;
 		ADD(",");
 	}
@@ -3059,6 +3063,33 @@ relay_imported(void *ctx, const uint8_t *sender, uint64_t cursor, uint32_t appli
 			a->peers[i].recv_cursor = cursor;
 	if (applied > 0)
 		local_changed(a); /* forward to the peers online */
+}
+
+/* The relay needs a new login (needed) or works again: status error and event. */
+static void
+relay_login(void *ctx, int needed, const char *why)
+{
+	struct agent *a = ctx;
+	char ev[400];
+	size_t n;
+
+	if (!needed) {
+		a->relay_error[0] = '\0';
+		cs_control_sticky(&a->ctl, NULL, 0);
+		cs_log(CS_LOG_INFO, "relay: logged in again");
+		cs_control_poke(&a->ctl);
+		return;
+	}
+	snprintf(a->relay_error, sizeof(a->relay_error), "relay: %s",
+	    why != NULL && why[0] != '\0' ? why : "login needed: run cabsync relay login");
+	n = (size_t)snprintf(ev, sizeof(ev),
+	    "{\"event\":\"" CS_CTL_EV_RELAY_LOGIN "\",\"reason\":");
+	if (cs_jsonw_str(ev, sizeof(ev), &n, a->relay_error + sizeof("relay: ") - 1) == 0 &&
+	    n + 1 < sizeof(ev)) {
+		ev[n++] = '}';
+		cs_control_sticky(&a->ctl, ev, n); /* a tray started later notifies it too */
+	}
+	cs_control_poke(&a->ctl);
 }
 
 /* The figures of a control job: db_version, open conflicts (loop thread). */
@@ -3447,6 +3478,7 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	mdns_start(a);
 	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st, &a->sh,
 	    relay_view, relay_imported, a); /* a wrong [relay] is logged, the LAN works */
+	a->relay.login = relay_login;
 	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
 	    a->home.device_name, listen_addr, a->port, a->ndialers);
 	return 0;
