@@ -132,15 +132,12 @@ struct session {
 	struct cs_audit_acc *acc;
 	int acc_given;
 	/* signed roster and key epochs (agent/roster.h, PROTOCOL.md §1.6, §3.10) */
-	uint32_t epoch;                   /* the epoch whose psk this session's handshake used */
-	int key_current;                  /* that psk is of this device's current key */
-	int m1_sent, m2_seen;             /* initiator: message 1 out, message 2 in */
-	int m1_read;                      /* responder: message 1 authenticated */
-	int peer_roster;                  /* the peer's HELLO has CS_RREC_FEATURE */
-	int peer_clock;                   /* the peer's HELLO has CS_CLOCK_FEATURE */
-	uint64_t clk_now;                 /* `now` of the last CLOCK received (0 none) */
-	int64_t clk_rx_mono, clk_tx_mono; /* mono_ms() at its receipt, at our last CLOCK */
-	int keymode;                      /* an old-epoch session: roster and keys only */
+	uint32_t epoch;       /* the epoch whose psk this session's handshake used */
+	int key_current;      /* that psk is of this device's current key */
+	int m1_sent, m2_seen; /* initiator: message 1 out, message 2 in */
+	int m1_read;          /* responder: message 1 authenticated */
+	int peer_roster;      /* the peer's HELLO has CS_RREC_FEATURE */
+	int keymode;          /* an old-epoch session: roster and keys only */
 	int sent_keys, got_keys;
 	int64_t rec_sent; /* share records sent up to this seq (agent/share_sync.h) */
 	/* rec_sent at each batch in flight: its ACK acknowledges those records */
@@ -152,6 +149,11 @@ struct session {
 	struct cs_changeset peer_schema;
 	int filter;
 	int counted; /* the first extract counted the rows to send */
+
+	/* CLOCK (wire/clockmsg.h, agent/clockoff.h) */
+	int peer_clock;                   /* the peer's HELLO has CS_CLOCK_FEATURE */
+	uint64_t clk_now;                 /* `now` of the last CLOCK received (0 none) */
+	int64_t clk_rx_mono, clk_tx_mono; /* mono_ms() at its receipt, at our last CLOCK */
 	struct session *next;
 };
 
