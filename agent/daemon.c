@@ -1244,7 +1244,7 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 		}
 		(void)cs_audit_count(x->s->acc, cs, CS_AUDIT_SYNC_IN); /* lost counts only */
 		if (x->res.refused > 0)
-			cs_shsync_refused(&a->sh, a->eng, cs, x->peer);
+			cs_shsync_refused(&a->sh, a->eng, cs, x->peer, x->res.reasserted);
 	}
 	p = cs_devstate_peer(a->st, x->peer, 1);
 	if (p == NULL) {
