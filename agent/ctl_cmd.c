@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/clockoff.h"
 #include "agent/control.h"
 #include "agent/db_cmd.h"
 #include "base/err.h"
@@ -69,6 +70,25 @@ print_human(const char *verb, const char *js)
 		if (json_get(js, js + strlen(js), "conflicts", v, sizeof(v)) == 0)
 			printf("open conflicts: %s%s\n", v,
 			    strcmp(v, "0") != 0 ? " (cabsync db conflicts --db APP.db)" : "");
+		if (json_get(js, js + strlen(js), "clock_offset_ms", v, sizeof(v)) == 0) {
+			long long off = strtoll(v, NULL, 10);
+			char how[48];
+
+			/* > 0: the cabinet is ahead, this PC late (agent/clockoff.h) */
+			cs_clockoff_describe(off, how, sizeof(how));
+			if ((off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS) &&
+			    strstr(js, "\"clock_majority\":false") != NULL)
+				printf(
+				    "clock: this PC's clock is %s compared with the other PC(s), "
+				    "no majority: check the clocks (date and time settings, or "
+				    "NTP)\n",
+				    how);
+			else if (off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS)
+				printf(
+				    "clock: this PC's clock is %s compared with the cabinet; fix "
+				    "the clock (date and time settings, or NTP)\n",
+				    how);
+		}
 		if (json_get(js, js + strlen(js), "error", err, sizeof(err)) == 0)
 			printf("error: %s\n", err);
 	}

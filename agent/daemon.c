@@ -18,6 +18,7 @@
 #include "agent/acked.h"
 #include "agent/appschema.h"
 #include "agent/audit_cmd.h"
+#include "agent/clockoff.h"
 #include "agent/control.h"
 #include "agent/ctl_jobs.h"
 #include "agent/ctl_share.h"
@@ -39,8 +40,10 @@
 #include "discovery/mdns.h"
 #include "discovery/tag.h"
 #include "sql/engine.h"
+#include "sql/share.h"
 #include "sql/upgrade.h"
 #include "wire/chunk.h"
+#include "wire/clockmsg.h"
 #include "wire/frame.h"
 #include "wire/msg.h"
 #include "wire/noise.h"
@@ -99,6 +102,7 @@ struct peerinfo {
 	uint64_t rows_in, rows_out;
 	int64_t lost_ms; /* cs_mono_ms() when its last session closed, 0 never */
 	char addr[64];
+	int clk_told; /* its clock being off was logged (until it is back in time) */
 };
 
 struct session {
@@ -146,6 +150,11 @@ struct session {
 	struct cs_changeset peer_schema;
 	int filter;
 	int counted; /* the first extract counted the rows to send */
+
+	/* CLOCK (wire/clockmsg.h, agent/clockoff.h) */
+	int peer_clock;                   /* the peer's HELLO has CS_CLOCK_FEATURE */
+	uint64_t clk_now;                 /* `now` of the last CLOCK received (0 none) */
+	int64_t clk_rx_mono, clk_tx_mono; /* mono_ms() at its receipt, at our last CLOCK */
 	struct session *next;
 };
 
@@ -213,6 +222,16 @@ struct agent {
 	uint8_t schema_hash[CS_APPSCHEMA_HASH_LEN];
 	uint32_t proto_max, proto_min; /* spoken versions (CS_TEST_PROTOCOL in tests) */
 	int acked_dirty;
+	/* this PC's clock against the cabinet's (agent/clockoff.h) */
+	struct cs_clockoff clk;
+	struct cs_clockoff_est clk_est; /* the last estimate */
+	int64_t clk_pushed;             /* correction last given to the engine */
+	int64_t clk_push_mono;          /* mono_ms() of that push, 0 never */
+	int64_t clk_said;               /* offset last logged, if clk_told */
+	int clk_told;                   /* this PC's clock being off was logged */
+	int clk_said_maj;               /* ... with or without a majority */
+	int clk_busy;                   /* a clock job is queued */
+	int clk_off;                    /* CS_TEST_NO_CLOCK: behave like an older build */
 	/* the database could not be written or read by the last apply or
 	 * extract (locked, full, unreadable): the status says so (tray: error)
 	 * until one succeeds again; a fixed sentence, never patient data */
@@ -271,6 +290,9 @@ static void ctl_refresh(struct agent *a);
 static void ctl_peer_event(struct agent *a, int idx, int online);
 static int noise_start(struct session *s, uint32_t r);
 static void send_roster(struct session *s);
+static void send_clock(struct session *s);
+static void clock_frame(struct session *s, const uint8_t *msg, size_t len);
+static void clock_tick(struct agent *a);
 static void send_keys(struct session *s);
 struct roster_snap;
 static void roster_snap_take(const struct agent *a, struct roster_snap *sn);
@@ -631,7 +653,7 @@ send_hello(struct session *s)
 	memcpy(h.device, a->home.device_id, CS_DEVID_LEN);
 	memcpy(h.incarnation, a->incarnation, CS_MSG_INCARNATION_LEN);
 	h.epoch = a->home.epoch;
-	h.features = CS_RREC_FEATURE;
+	h.features = CS_RREC_FEATURE | (a->clk_off ? 0 : CS_CLOCK_FEATURE);
 	memcpy(h.schema_hash, a->schema_hash, CS_MSG_SCHEMA_HASH_LEN);
 	rc = cs_appschema_copy(&a->schema, &h.schema);
 	if (rc == 0)
@@ -1311,6 +1333,215 @@ out:
 	session_unref(s);
 }
 
+/* ------------------------------------------------------------------ clock */
+/*
+ * This PC's clock against the cabinet's (agent/clockoff.h, docs/MERGE.md
+ * "Far-future clock"): CLOCK messages (wire/clockmsg.h) with every peer that
+ * speaks them, at session start and every CLOCK_EVERY_MS; the estimate goes
+ * to the engine's future bound, raises the hlc floor of a late PC (so that
+ * its own writes carry the cabinet's time) and is shown in the status.
+ */
+#define CLOCK_EVERY_MS 60000 /* a CLOCK to each peer this often */
+#define CLOCK_FLOOR_MS 10000 /* a late PC's hlc floor is raised this often */
+#define CLOCK_MOVE_MS  1000  /* a change of the correction worth a push */
+
+struct clock_job {
+	struct cs_dbw_job j;
+	struct agent *a;
+	int64_t corr;     /* cs_engine_set_clock_offset() */
+	uint64_t floor;   /* hlc floor to raise to, 0 none */
+	int rc, released; /* release of held rows */
+};
+
+static void
+clock_run(struct cs_dbw_job *job, void *ctx)
+{
+	struct clock_job *x = (struct clock_job *)job;
+	struct agent *a = ctx;
+	struct cs_apply_result res;
+
+	cs_engine_set_clock_offset(a->eng, x->corr);
+	/* the triggers stamp max(wall clock, floor + 1): a late PC's writes
+	 * then carry the cabinet's time, not its own (docs/MERGE.md) */
+	if (x->floor != 0)
+		(void)cs_share_seen_hlc(cs_engine_handle(a->eng), x->floor);
+	memset(&res, 0, sizeof(res));
+	x->rc = cs_engine_release_held(a->eng, &res);
+	x->released = (int)res.released;
+}
+
+static void
+clock_done(struct cs_dbw_job *job)
+{
+	struct clock_job *x = (struct clock_job *)job;
+	struct agent *a = x->a;
+
+	a->clk_busy = 0;
+	if (!x->j.cancelled && x->released > 0) {
+		cs_log(CS_LOG_INFO, "%d held row(s) applied with the cabinet's clock", x->released);
+		local_changed(a); /* they travel on to the other peers */
+	}
+	cs_free(x);
+}
+
+static int
+clock_counts(void *ctx, const uint8_t dev[CS_DEVID_LEN])
+{
+	struct agent *a = ctx;
+	size_t i;
+
+	for (i = 0; i < a->home.nroster; i++)
+		if (memcmp(a->home.roster[i].id, dev, CS_DEVID_LEN) == 0)
+			return !a->home.roster[i].revoked;
+	return 0;
+}
+
+/* New estimate: tell the user if the clock is off, push it to the engine. */
+static void
+clock_update(struct agent *a, int floor_due)
+{
+	struct cs_clockoff_est *e = &a->clk_est;
+	struct clock_job *x;
+	int64_t off, d;
+	char how[48];
+
+	cs_clockoff_estimate(&a->clk, now_ms(), mono_ms(), clock_counts, a, e);
+	off = e->shown_ms;
+	if ((off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS) &&
+	    (!a->clk_told || a->clk_said - off > 30000 || off - a->clk_said > 30000 ||
+	        a->clk_said_maj != e->majority)) {
+		/* off > 0: the others are ahead, this PC is late */
+		cs_clockoff_describe(off, how, sizeof(how));
+		if (!e->majority)
+			cs_log(CS_LOG_WARNING,
+			    "this PC's clock is %s compared with %s (%d other PC(s) measured, no "
+			    "majority): cabsync cannot tell which clock is wrong; check the clocks "
+			    "(date and time settings, or NTP); meanwhile it follows the later one",
+			    how, e->npeers == 1 ? "the other PC's" : "half of the others",
+			    e->npeers);
+		else if (off > 0)
+			cs_log(CS_LOG_WARNING,
+			    "this PC's clock is %s compared with the cabinet (%d other PC(s)): "
+			    "fix the clock (date and time settings, or NTP); meanwhile cabsync "
+			    "accepts the others' changes with the cabinet's time%s",
+			    how, e->npeers,
+			    off > CS_CLOCKOFF_CAP_MS ? " up to 1 h ahead only" : "");
+		else
+			cs_log(CS_LOG_WARNING,
+			    "this PC's clock is %s compared with the cabinet (%d other PC(s)): "
+			    "fix the clock (date and time settings, or NTP); until then changes "
+			    "made here more than 5 min ahead wait on the other PCs",
+			    how, e->npeers);
+		a->clk_told = 1;
+		a->clk_said = off;
+		a->clk_said_maj = e->majority;
+		cs_control_poke(&a->ctl);
+	} else if (a->clk_told && off <= CS_CLOCKOFF_WARN_MS / 2 &&
+	    off >= -CS_CLOCKOFF_WARN_MS / 2) {
+		cs_log(CS_LOG_NOTICE, "this PC's clock is in time with the cabinet again");
+		a->clk_told = 0;
+		cs_control_poke(&a->ctl);
+	}
+	d = e->correction_ms - a->clk_pushed;
+	if (a->clk_busy || a->stopping || !a->dbw.started)
+		return;
+	if (d < CLOCK_MOVE_MS && d > -CLOCK_MOVE_MS && !floor_due)
+		return;
+	if ((x = cs_calloc(1, sizeof(*x))) == NULL)
+		return; /* next tick */
+	x->corr = e->correction_ms;
+	if (x->corr >= CS_CLOCKOFF_WARN_MS)
+		x->floor = CS_HLC_MAKE((uint64_t)(now_ms() + x->corr), 0);
+	x->j.run = clock_run;
+	x->j.done = clock_done;
+	x->a = a;
+	a->clk_busy = 1;
+	a->clk_pushed = x->corr;
+	a->clk_push_mono = mono_ms();
+	cs_dbw_post(&a->dbw, &x->j);
+}
+
+static void
+send_clock(struct session *s)
+{
+	struct cs_clockmsg m;
+	uint8_t buf[CS_CLOCK_MAX_LEN];
+	size_t len;
+	int64_t mono = mono_ms();
+
+	if (s->state != S_LIVE || !s->peer_clock)
+		return;
+	m.now = (uint64_t)now_ms();
+	m.echo = s->clk_now;
+	m.held = s->clk_now != 0 && mono > s->clk_rx_mono ? (uint64_t)(mono - s->clk_rx_mono) : 0;
+	s->clk_tx_mono = mono;
+	if (cs_clockmsg_encode(&m, buf, sizeof(buf), &len) != 0 || send_app(s, buf, len) != 0)
+		session_close(s, CS_BYE_INTERNAL, "cannot send CLOCK");
+}
+
+static void
+clock_frame(struct session *s, const uint8_t *msg, size_t len)
+{
+	struct agent *a = s->a;
+	struct cs_clockmsg m;
+	int64_t off, rtt, wall = now_ms(), mono = mono_ms();
+	struct peerinfo *pi;
+	char lbl[96], how[48];
+	int rc;
+
+	if (s->state != S_LIVE) {
+		session_close(s, CS_BYE_UNEXPECTED, "CLOCK before HELLO");
+		return;
+	}
+	if ((rc = cs_clockmsg_decode(msg, len, &m)) != 0) {
+		cs_log(CS_LOG_WARNING, "malformed CLOCK from %s", s->addr);
+		session_close(s, CS_BYE_MALFORMED, "malformed message");
+		return;
+	}
+	if (s->keymode)
+		return;
+	s->clk_now = m.now;
+	s->clk_rx_mono = mono;
+	if (m.echo == 0) {
+		/* its first: answer at once, so that it gets a sample too */
+		send_clock(s);
+		return;
+	}
+	if (cs_clockmsg_sample(&m, (uint64_t)wall, &off, &rtt) != 0)
+		return; /* a clock stepped meanwhile: the next one */
+	(void)cs_clockoff_put(&a->clk, a->home.roster[s->peer_idx].id, off, rtt, wall, mono);
+	pi = &a->peers[s->peer_idx];
+	if ((off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS) && !pi->clk_told) {
+		/* off > 0: the peer's clock is ahead of ours */
+		cs_clockoff_describe(-off, how, sizeof(how));
+		cs_log(CS_LOG_NOTICE,
+		    "%s's clock is %s compared with this PC's (round trip %lld ms)",
+		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), how, (long long)rtt);
+		pi->clk_told = 1;
+	} else if (off <= CS_CLOCKOFF_WARN_MS / 2 && off >= -CS_CLOCKOFF_WARN_MS / 2) {
+		pi->clk_told = 0;
+	}
+	clock_update(a, 0);
+}
+
+/* Every tick: periodic CLOCKs, a late PC's floor, samples growing old. */
+static void
+clock_tick(struct agent *a)
+{
+	struct session *s, *next;
+	int64_t mono = mono_ms();
+
+	for (s = a->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_LIVE && s->peer_clock && !s->keymode &&
+		    mono - s->clk_tx_mono >= CLOCK_EVERY_MS)
+			send_clock(s);
+	}
+	clock_update(a,
+	    a->clk_est.correction_ms >= CS_CLOCKOFF_WARN_MS &&
+	        mono - a->clk_push_mono >= CLOCK_FLOOR_MS);
+}
+
 /* ----------------------------------------------------------- messages */
 
 static void
@@ -1352,6 +1583,7 @@ on_hello(struct session *s, const struct cs_hello *h)
 		return;
 	}
 	s->peer_roster = (h->features & CS_RREC_FEATURE) != 0;
+	s->peer_clock = (h->features & CS_CLOCK_FEATURE) != 0 && !a->clk_off;
 	if (s->dialer != NULL)
 		s->dialer->back = 0; /* next time, the current key first */
 	if (h->epoch != a->home.epoch || s->epoch != a->home.epoch || !s->key_current) {
@@ -1437,7 +1669,9 @@ on_hello(struct session *s, const struct cs_hello *h)
 		session_close(s, 0, "cannot send CURSOR");
 		return;
 	}
-	if (s->peer_roster)
+	if (s->peer_clock)
+		send_clock(s);
+	if (s->peer_roster && s->state == S_LIVE)
 		send_roster(s);
 }
 
@@ -1791,6 +2025,10 @@ transport_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	if (cs_rrec_msg_type(msg, mlen) != 0) {
 		roster_frame(s, msg, mlen);
+		return;
+	}
+	if (cs_clockmsg_is(msg, mlen)) {
+		clock_frame(s, msg, mlen);
 		return;
 	}
 	on_message(s, msg, mlen);
@@ -2643,6 +2881,7 @@ on_tick(uv_timer_t *t)
 	roster_check(a);
 	shares_tick(a);
 	upgrade_poll(a);
+	clock_tick(a);
 }
 
 /* ---------------------------------------------------------------- control */
@@ -2725,6 +2964,12 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 		ADD("\"pending\":null,");
 	if (a->nconflicts >= 0)
 		ADD("\"conflicts\":%lld,", (long long)a->nconflicts);
+	/* the cabinet's clock minus this PC's (> 0: this PC is late), over
+	 * clock_peers samples (agent/clockoff.h); 0 with none; without a
+	 * majority (two PCs disagree), the difference with the other */
+	ADD("\"clock_offset_ms\":%lld,\"clock_peers\":%d,\"clock_majority\":%s,",
+	    (long long)a->clk_est.shown_ms, a->clk_est.npeers,
+	    a->clk_est.majority ? "true" : "false");
 	if (a->db_error[0] != '\0' || a->relay_error[0] != '\0') {
 		ADD("\"error\":");
 		if (cs_jsonw_str(out, cap, &len,
@@ -2753,6 +2998,15 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 		if (cs_jsonw_str(out, cap, &len, p->addr) != 0)
 			return CS_ERANGE;
 		ADD(",\"last_sync\":%lld,", (long long)(p->last_sync_ms / 1000));
+		{
+			/* its clock minus ours, null without a fresh sample */
+			int64_t off;
+
+			if (cs_clockoff_peer_now(&a->clk, d->id, now_ms(), mono_ms(), &off))
+				ADD("\"clock_offset_ms\":%lld,", (long long)off);
+			else
+				ADD("\"clock_offset_ms\":null,");
+		}
 		if (p->acked_known)
 			ADD("\"pending\":%llu,",
 			    (unsigned long long)(a->local_dbv > p->acked ? a->local_dbv - p->acked
@@ -3292,6 +3546,9 @@ cs_agent_cmd(int argc, char **argv)
 	if (getenv("CS_TEST_PROTOCOL") != NULL &&
 	    sscanf(getenv("CS_TEST_PROTOCOL"), "%u:%u", &a->proto_max, &a->proto_min) != 2)
 		a->proto_max = CS_PROTOCOL_VERSION;
+	/* tests: an agent without CLOCK (an older build, PROTOCOL.md §3.14) */
+	a->clk_off = getenv("CS_TEST_NO_CLOCK") != NULL;
+	cs_clockoff_init(&a->clk);
 	cs_addrcache_init(&a->cache);
 	if (uv_loop_init(&a->loop) != 0)
 		goto out;

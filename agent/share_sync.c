@@ -26,7 +26,8 @@ wall_ms(void)
 
 #define BUSY_TRIES 2000 /* x 5 ms: 10 s of a busy database */
 /* the engine's default future bound (sql/engine.h): a record further ahead
- * than that does not raise the local hlc floor */
+ * than that (of the clock corrected towards the cabinet's, like the engine's
+ * bound: cs_engine_clock_offset) does not raise the local hlc floor */
 #define SEEN_HLC_BOUND_MS 300000
 
 static int
@@ -684,7 +685,9 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
 		/* writes made here after a grant must be later than it, even on a
 		 * late clock (a record too far ahead does not drag the clock) */
-		if (rc == 0 && CS_HLC_MS(r.hlc) <= (uint64_t)wall_ms() + SEEN_HLC_BOUND_MS &&
+		if (rc == 0 &&
+		    CS_HLC_MS(r.hlc) <=
+		        (uint64_t)(wall_ms() + cs_engine_clock_offset(e)) + SEEN_HLC_BOUND_MS &&
 		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
 			return rc;
 		if (rc == 0) {

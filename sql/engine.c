@@ -194,6 +194,7 @@ struct cs_engine {
 	uint8_t incarnation[CS_GID_LEN];
 	int64_t self_site;
 	uint64_t bound_ms, ini_bound_ms;
+	uint64_t clock_corr; /* cs_engine_set_clock_offset(), 0..1 h */
 	uint64_t (*now_ms)(void *);
 	void *now_ctx;
 	int (*practitioner_of)(void *, const uint8_t *, uint8_t *);
@@ -531,6 +532,31 @@ now_ms(struct cs_engine *e)
 		return e->now_ms(e->now_ctx);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* "now" of the future bound: the wall clock corrected towards the cabinet's */
+static uint64_t
+bound_now_ms(struct cs_engine *e)
+{
+	return now_ms(e) + e->clock_corr;
+}
+
+void
+cs_engine_set_clock_offset(struct cs_engine *e, int64_t offset_ms)
+{
+	if (e == NULL)
+		return;
+	if (offset_ms < 0)
+		offset_ms = 0;
+	if (offset_ms > CS_ENGINE_MAX_CLOCK_CORRECTION_MS)
+		offset_ms = CS_ENGINE_MAX_CLOCK_CORRECTION_MS;
+	e->clock_corr = (uint64_t)offset_ms;
+}
+
+int64_t
+cs_engine_clock_offset(const struct cs_engine *e)
+{
+	return e != NULL ? (int64_t)e->clock_corr : 0;
 }
 
 static int
@@ -3834,7 +3860,7 @@ reassert_row(struct cs_engine *e, struct applyctx *a, const struct cs_row *r)
 	if (r->ex_hlc >= h)
 		h = r->ex_hlc + 1;
 	/* a far-future write is not chased: it is held on the others (MR 7) */
-	if (CS_HLC_MS(h) > now_ms(e) + e->bound_ms)
+	if (CS_HLC_MS(h) > bound_now_ms(e) + e->bound_ms)
 		return 0;
 	if ((rc = cs_engine_change_valid(e, r->patient, prac, h, 0)) != 1)
 		return rc < 0 && rc != CS_EAGAIN ? rc : 0;
@@ -3977,7 +4003,7 @@ apply_row(struct cs_engine *e, struct applyctx *a, uint32_t ri)
 	struct rowstate s;
 	struct vvec vb = {0}, vl = {0};
 	struct lrec l = {0};
-	uint64_t maxh = r->ex_hlc, nowms = now_ms(e);
+	uint64_t maxh = r->ex_hlc, nowms = bound_now_ms(e);
 	sqlite3_stmt *st0;
 	uint32_t k;
 	int rc = 0, i, sp = 0, nc;
@@ -4400,7 +4426,7 @@ load_released(struct cs_engine *e, struct cs_changeset *cs)
 		rc = sqfail(e, rc, "reading cs_held failed");
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)now_ms(e));
+	sqlite3_bind_int64(st, 1, (int64_t)bound_now_ms(e));
 	sqlite3_bind_int64(st, 2, e->self_site);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cs_row hdr;

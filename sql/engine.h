@@ -202,6 +202,24 @@ int cs_engine_apply(struct cs_engine *e, const struct cs_changeset *cs,
  * number released or a negative code. */
 int cs_engine_release_held(struct cs_engine *e, struct cs_apply_result *res);
 
+/* The largest clock correction cs_engine_set_clock_offset() takes: 1 h. */
+#define CS_ENGINE_MAX_CLOCK_CORRECTION_MS 3600000
+
+/*
+ * Correct the clock of the future bound (docs/MERGE.md "Far-future clock"):
+ * a remote row is held while its hlc is more than the bound ahead of
+ * (wall clock + offset_ms), and released (next apply or
+ * cs_engine_release_held) once it no longer is. offset_ms is how far the
+ * cabinet's clock is ahead of this PC's, as the agent measured it
+ * (agent/clockoff.h); it is clamped to [0, CS_ENGINE_MAX_CLOCK_CORRECTION_MS]:
+ * the correction only relaxes the bound, by at most an hour. Nothing else
+ * uses it: hlcs of local writes (the triggers, the engine's own) still come
+ * from the wall clock and the received-hlc floor. Default 0. Worker thread.
+ */
+void cs_engine_set_clock_offset(struct cs_engine *e, int64_t offset_ms);
+/* The correction in force (after clamping). */
+int64_t cs_engine_clock_offset(const struct cs_engine *e);
+
 /* One recorded conflict: the losing value of a truly concurrent write. */
 struct cs_conflict {
 	int64_t id;        /* local id for cs_engine_conflict_resolve */

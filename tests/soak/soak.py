@@ -263,7 +263,11 @@ class Device:
             e["DONT_FAKE_MONOTONIC"] = "1"
             e["FAKETIME_DONT_RESET"] = "1"
             a = e.get("ASAN_OPTIONS", "")
-            e["ASAN_OPTIONS"] = (a + ":" if a else "") + "verify_asan_link_order=0"
+            # allocator_release_to_os_interval_ms=-1: else ASan's allocator
+            # reads the clock inside libfaketime's constructor and deadlocks
+            # (tests/agent/clockskew_test.sh)
+            e["ASAN_OPTIONS"] = ((a + ":" if a else "") + "verify_asan_link_order=0"
+                                 ":allocator_release_to_os_interval_ms=-1")
         return e
 
     def cli(self, *args, check=False):
