@@ -1000,6 +1000,8 @@ class Soak:
         for why, t in self.conv:
             if why in ("initial sync", "end (quiet period)"):
                 w("- %s: %.2f s" % (why, t))
+        if self.a.conv_data:
+            self.write_conv_data(self.a.conv_data)
         w("")
         w("### wire")
         if getattr(self, "work_changes", 0):
@@ -1035,6 +1037,19 @@ class Soak:
         sys.stdout.flush()
         return ok
 
+    def write_conv_data(self, path):
+        """--conv-data FILE: one line per heal (number, seconds, fault) for
+        the plot of docs/PERFORMANCE.md (tests/bench/run-all.sh)."""
+        n = 0
+        with open(path, "w") as f:
+            f.write("# heal seconds fault (soak seed %d, %g min)\n" % (self.seed, self.a.minutes))
+            for why, t in self.conv:
+                if why in ("initial sync", "end (quiet period)"):
+                    f.write("# %s: %.3f s\n" % (why, t))
+                    continue
+                n += 1
+                f.write("%d %.3f %s\n" % (n, t, why.replace(" ", "_")))
+
     def cleanup(self):
         for d in self.devs.values():
             if d.agent is not None and d.agent.poll() is None:
@@ -1057,6 +1072,8 @@ def main():
     ap.add_argument("--disk-mb", type=int, default=24, help="Carol's tmpfs size")
     ap.add_argument("--rss-mb", type=int, default=int(os.environ.get("CS_SOAK_RSS_MB", "512")))
     ap.add_argument("--bound", type=int, default=60, help="seconds to converge after a heal")
+    ap.add_argument("--conv-data", default=None, metavar="FILE",
+                    help="write the time to converge after each heal to FILE")
     a = ap.parse_args()
     if a.seed is None:
         a.seed = int.from_bytes(os.urandom(2), "big")

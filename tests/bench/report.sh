@@ -1,0 +1,233 @@
+#!/bin/sh
+# tests/bench/report.sh: assembles docs/PERFORMANCE.md from what run-all.sh
+# collected; kept apart so that tests/bench/plot_test.sh checks it on canned
+# data (docs/TESTING.md "Benchmarks").
+#
+#   report.sh doc WORK OUT.md PERF_DIR NOTES.md
+#     WORK/header.md         the header (run-all.sh: date, commit, load, sizes)
+#     WORK/sections/*.md     each bench's stdout, in order, with its
+#                            `<!-- cs-goal | figure | measured | goal | met|missed -->`
+#                            lines (tests/bench/bench_goal.h)
+#     WORK/times             "NAME SECONDS" per bench run
+#     WORK/data/latency.dat  bench_latency's samples (CS_BENCH_DATA)
+#     WORK/data/converge.dat the soak's time to converge after each heal
+#     WORK/data/converge.skipped  why there is no soak in this run
+#   writes OUT.md: header, summary of every goal, plots (PNGs into PERF_DIR,
+#   embedded by the relative path PERF_DIR's name/NAME.png; PERF_DIR "-": no
+#   plots), the sections
+#   without their goal lines, then NOTES.md verbatim under "Analysis (written
+#   by hand, DATE)".
+#
+#   report.sh soak-section CONVERGE.dat SOAK_REPORT.txt SOAK_RC MINUTES SEED
+#     prints the Markdown section of the short soak (with its goal line).
+set -eu
+
+# goal lines of all sections -> summary table rows
+summary() {
+	work=$1
+	n=0
+	met=0
+	rows=$(mktemp)
+	for s in "$work"/sections/*.md; do
+		[ -f "$s" ] || continue
+		b=$(basename "$s" .md | sed 's/^[0-9]*-//')
+		grep '^<!-- cs-goal |' "$s" | sed 's/^<!-- cs-goal | //; s/ -->$//' |
+			awk -F ' [|] ' -v b="$b" '{
+				r = $4 == "met" ? "met" : "**missed**"
+				printf "| %s | %s | %s | %s | %s |\n", b, $1, $2, $3, r
+			}' >>"$rows"
+	done
+	n=$(wc -l <"$rows")
+	met=$(grep -c ' | met |$' "$rows" || true)
+	echo "## Summary: every goal"
+	echo
+	if [ "$n" -eq 0 ]; then
+		echo "No benchmark of this run reported a goal."
+	else
+		echo "$met of $n goals met in this run (each figure and its raw baseline are in the"
+		echo "bench's section below)."
+		echo
+		echo "| bench | figure | measured | goal | result |"
+		echo "|---|---|---|---|---|"
+		cat "$rows"
+	fi
+	echo
+	rm -f "$rows"
+}
+
+have_gnuplot() {
+	command -v gnuplot >/dev/null 2>&1
+}
+
+# plot_latency DAT PNG: cumulative distribution, cabsync and raw, goals
+plot_latency() {
+	n=$(grep -vc '^#' "$1" || true)
+	gnuplot <<GP
+set terminal pngcairo size 900,520 font ",10"
+set output "$2"
+set title "Edit-to-peer latency: $n single-row edits, two agents over loopback"
+set logscale x 10
+set xrange [0.01:2000]
+set yrange [0:1]
+set xlabel "time from the commit on A until visible on B (ms, log scale)"
+set ylabel "fraction of edits"
+set grid
+set key top left
+set arrow from 10, graph 0 to 10, graph 1 nohead dt 2 lc rgb "#2a7d2a"
+set arrow from 50, graph 0 to 50, graph 1 nohead dt 2 lc rgb "#c07000"
+set arrow from 1204, graph 0 to 1204, graph 1 nohead dt 3 lc rgb "#b00000"
+set label "goal p50 10 ms" at 10, 0.52 left offset 0.5,0 tc rgb "#2a7d2a"
+set label "goal p99 50 ms" at 50, 0.95 left offset 0.5,0 tc rgb "#c07000"
+set label "Syncthing 1204 ms" at 1204, 0.30 right offset -0.5,0 tc rgb "#b00000"
+plot "$1" using 2:1 with lines lw 2 lc rgb "#1f4e9c" title "cabsync A → B", \
+     "$1" using 3:1 with lines lw 1 lc rgb "#777777" title "raw SQLite: same file, commit → visible"
+GP
+}
+
+# plot_converge DAT PNG: seconds to converge after each heal, goal 5 s
+plot_converge() {
+	t=$(mktemp)
+	# kind of fault only (first word), for the x labels
+	awk '!/^#/ && NF >= 2 { k = $3; sub(/_.*/, "", k); print $1, $2, k }' "$1" >"$t"
+	n=$(wc -l <"$t")
+	gnuplot <<GP
+set terminal pngcairo size 900,520 font ",10"
+set output "$2"
+set title "Time to converge after each heal: $n heals (soak, five agents, namespace LAN)"
+set xlabel "heal (kind of fault)"
+set ylabel "seconds until every pair agrees"
+set grid ytics
+set key top left
+set yrange [0:*]
+set xrange [0.5:$n + 0.5]
+set xtics rotate by -40 font ",8"
+set style fill solid 0.7
+set boxwidth 0.6
+plot "$t" using 1:2:xtic(3) with boxes lc rgb "#1f4e9c" title "cabsync", \
+     5 with lines dt 2 lw 2 lc rgb "#2a7d2a" title "goal: converged within 5 s (issue 5)"
+GP
+	rm -f "$t"
+}
+
+# plots WORK PERF_DIR REL: the plots section
+plots() {
+	work=$1
+	dir=$2
+	rel=$3
+	echo "## Plots"
+	echo
+	mkdir -p "$dir"
+	echo "### Edit-to-peer latency distribution"
+	echo
+	if [ ! -s "$work/data/latency.dat" ]; then
+		rm -f "$dir/latency.png"
+		echo "Skipped: the latency bench did not run in this run (\`./run bench\` runs it)."
+	elif ! have_gnuplot; then
+		rm -f "$dir/latency.png"
+		echo "Skipped: gnuplot is not installed (\`apt-get install gnuplot-nox\`)."
+	else
+		plot_latency "$work/data/latency.dat" "$dir/latency.png"
+		echo "![Edit-to-peer latency, cumulative distribution]($rel/latency.png)"
+		echo
+		echo "Every edit of bench_latency (section below): the fraction of edits visible on B"
+		echo "within the time on the x axis, beside the raw baseline (the same edit and poll"
+		echo "on one file) and Syncthing's 1.2 s (../shared/baselines.md)."
+	fi
+	echo
+	echo "### Convergence after a heal"
+	echo
+	if [ -s "$work/data/converge.dat" ] && have_gnuplot; then
+		plot_converge "$work/data/converge.dat" "$dir/converge.png"
+		echo "![Time to converge after each heal]($rel/converge.png)"
+		echo
+		echo "Every heal of the short soak (section \"Soak\" below): from the heal (workload"
+		echo "paused) until every pair of running devices holds identical rows."
+	else
+		rm -f "$dir/converge.png"
+		if [ -s "$work/data/converge.skipped" ]; then
+			echo "Skipped: $(cat "$work/data/converge.skipped")."
+		elif [ -s "$work/data/converge.dat" ]; then
+			echo "Skipped: gnuplot is not installed (\`apt-get install gnuplot-nox\`)."
+		else
+			echo "Skipped: no soak ran in this run (\`./run bench\` runs a short one as root)."
+		fi
+	fi
+	echo
+}
+
+# notes_date NOTES: the day the notes were last committed, else changed
+notes_date() {
+	d=$(cd "$(dirname "$1")" && git log -1 --format=%cd --date=short -- "$(basename "$1")" 2>/dev/null || true)
+	[ -n "$d" ] || d=$(date -u -r "$1" +%Y-%m-%d)
+	echo "$d"
+}
+
+doc() {
+	work=$1
+	out=$2
+	dir=$3
+	notes=$4
+	rel=$(basename "$dir")
+	{
+		cat "$work/header.md"
+		echo
+		summary "$work"
+		[ "$dir" = - ] || plots "$work" "$dir" "$rel"
+		for s in "$work"/sections/*.md; do
+			[ -f "$s" ] || continue
+			grep -v '^<!-- cs-goal |' "$s"
+			echo
+		done
+		if [ -f "$notes" ]; then
+			echo "## Analysis (written by hand, $(notes_date "$notes"))"
+			echo
+			echo "Kept in \`docs/perf/notes.md\` and copied here by every run; the figures it"
+			echo "quotes are those of the runs it names, not necessarily of the run above."
+			echo
+			cat "$notes"
+		fi
+	} >"$out"
+}
+
+# soak_section DAT REPORT RC MINUTES SEED
+soak_section() {
+	echo "## Soak: five agents on the namespace LAN, faults, convergence after each heal"
+	echo
+	st=$(awk '!/^#/ && NF >= 2 { print $2 }' "$1" | sort -n)
+	n=$(printf '%s\n' "$st" | grep -c . || true)
+	if [ "$n" -gt 0 ]; then
+		p50=$(printf '%s\n' "$st" | awk -v n="$n" 'NR == int((n - 1) / 2) + 1')
+		p99=$(printf '%s\n' "$st" | awk -v n="$n" 'NR == int(0.99 * (n - 1) + 0.5) + 1')
+		max=$(printf '%s\n' "$st" | tail -n 1)
+		echo "| figure | cabsync | goal |"
+		echo "|---|---|---|"
+		echo "| heals | $n | |"
+		echo "| time to converge after a heal, p50 | $p50 s | |"
+		echo "| time to converge after a heal, p99 | $p99 s | <= 5 s |"
+		echo "| time to converge after a heal, max | $max s | |"
+		awk -v v="$p99" 'BEGIN { printf "<!-- cs-goal | converged after a heal, p99 (soak) | %s s | <= 5 s | %s -->\n", v, (v + 0 <= 5) ? "met" : "missed" }'
+	else
+		echo "No heal happened in this soak run (no convergence figure)."
+	fi
+	echo
+	echo "Measured: \`tests/soak/soak.py $4 --seed $5\` (\`./run soak $4 --seed $5\`), five agents in"
+	echo "network namespaces with their own avahi-daemons, the practice workload and seeded faults"
+	echo "(docs/TESTING.md \"Soak\"); after each heal the workload pauses and the soak polls every"
+	echo "0.25 s until every pair of running devices holds identical rows. Exit status $3"
+	echo "(0: every invariant held). Its report:"
+	echo
+	echo '```'
+	cat "$2"
+	echo '```'
+}
+
+mode=${1:-}
+[ $# -gt 0 ] && shift
+case "$mode" in
+doc) doc "$@" ;;
+soak-section) soak_section "$@" ;;
+*)
+	echo "usage: report.sh doc WORK OUT.md PERF_DIR NOTES.md | soak-section DAT REPORT RC MIN SEED" >&2
+	exit 2
+	;;
+esac
