@@ -69,6 +69,8 @@ print_human(const char *verb, const char *js)
 		if (json_get(js, js + strlen(js), "conflicts", v, sizeof(v)) == 0)
 			printf("open conflicts: %s%s\n", v,
 			    strcmp(v, "0") != 0 ? " (cabsync db conflicts --db APP.db)" : "");
+		if (json_get(js, js + strlen(js), "error", v, sizeof(v)) == 0)
+			printf("error: %s\n", v);
 	}
 	p = strstr(js, "\"peers\":[");
 	if (p == NULL)

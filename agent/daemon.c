@@ -58,14 +58,16 @@
  * heal, so the agent notices the stall itself and redials quickly
  * (docs/TESTING.md, lan_agents_partition).
  */
-#define STALL_PING_MS  2000   /* changes unacknowledged and nothing heard: PING */
-#define STALL_MS       5000   /* ... and still, on two ticks: close, redial */
-#define CONNECT_MS     3500   /* SYN unanswered (first + 2 retransmits): redial */
-#define FAST_MAX_MS    2000   /* backoff cap for a device in session ... */
-#define FAST_FOR_MS    120000 /* ... less than 2 min ago */
-#define REPUBLISH_MS   30000  /* at most one "network is back" re-publish per 30 s */
-#define BUSY_RETRY_MS  5
-#define BUSY_RETRY_MAX 2000 /* x 5 ms: 10 s of SQLITE_BUSY before giving up a batch */
+#define STALL_PING_MS 2000   /* changes unacknowledged and nothing heard: PING */
+#define STALL_MS      5000   /* ... and still, on two ticks: close, redial */
+#define CONNECT_MS    3500   /* SYN unanswered (first + 2 retransmits): redial */
+#define FAST_MAX_MS   2000   /* backoff cap for a device in session ... */
+#define FAST_FOR_MS   120000 /* ... less than 2 min ago */
+#define REPUBLISH_MS  30000  /* at most one "network is back" re-publish per 30 s */
+#define BUSY_RETRY_MS 5
+/* 10 s of SQLITE_BUSY before giving up a batch; a time, not a count: each
+ * try already waits the engine's busy timeout (5 s) for the lock */
+#define BUSY_GIVEUP_MS 10000
 #define FRAME_BUF      (CS_FRAME_HDR_LEN + CS_FRAME_MAX_BODY)
 #define MAX_DIALERS    (2 * CS_HOME_MAX_PEERS)
 #define TICK_MS        2000  /* liveness, roster file check, fallback change check */
@@ -210,6 +212,10 @@ struct agent {
 	uint8_t schema_hash[CS_APPSCHEMA_HASH_LEN];
 	uint32_t proto_max, proto_min; /* spoken versions (CS_TEST_PROTOCOL in tests) */
 	int acked_dirty;
+	/* the database could not be written or read by the last apply or
+	 * extract (locked, full, unreadable): the status says so (tray: error)
+	 * until one succeeds again; a fixed sentence, never patient data */
+	char db_error[128];
 };
 
 /* What the roster was before a change: device ids in roster order. */
@@ -816,6 +822,26 @@ out:
 	cs_changeset_free(&cs);
 }
 
+/* Set (rc != 0) or clear the database error the status shows. */
+static void
+db_error_set(struct agent *a, int rc, const char *what)
+{
+	if (rc == 0) {
+		if (a->db_error[0] != '\0') {
+			a->db_error[0] = '\0';
+			cs_log(CS_LOG_INFO, "the database works again");
+			cs_control_poke(&a->ctl);
+		}
+		return;
+	}
+	if (rc != CS_SQL_EBUSY && rc != CS_SQL_ESQLITE && rc != CS_SQL_EFULL && rc != CS_EIO &&
+	    rc != CS_ENOMEM)
+		return; /* not the database's state (a refused batch, a closed session) */
+	snprintf(a->db_error, sizeof(a->db_error), "%s: %s", what,
+	    rc == CS_SQL_EBUSY ? "the database is locked by another program" : cs_sql_strerror(rc));
+	cs_control_poke(&a->ctl);
+}
+
 static void
 extract_done(struct cs_dbw_job *job)
 {
@@ -828,9 +854,11 @@ extract_done(struct cs_dbw_job *job)
 		goto out;
 	if (x->rc != 0) {
 		cs_log(CS_LOG_ERR, "extracting changes failed: %s", x->err);
+		db_error_set(a, x->rc, "cannot read the changes to send");
 		session_close(s, CS_BYE_INTERNAL, "extract failed");
 		goto out;
 	}
+	db_error_set(a, 0, NULL);
 	if (x->local_dbv > a->local_dbv)
 		a->local_dbv = x->local_dbv;
 	if (x->rmsg != NULL) {
@@ -1079,7 +1107,8 @@ apply_part(struct agent *a, struct apply_job *x, const struct cs_changeset *cs, 
 	struct cs_changeset part;
 	const struct cs_changeset *use = cs;
 	struct cs_apply_result r;
-	int rc, tries = 0;
+	int64_t giveup;
+	int rc;
 
 	cs_changeset_init(&part);
 	if (n < cs->nrows) {
@@ -1092,10 +1121,11 @@ apply_part(struct agent *a, struct apply_job *x, const struct cs_changeset *cs, 
 	}
 	apply_pause(a);
 	a->apply_start_ms = mono_ms();
+	giveup = a->apply_start_ms + BUSY_GIVEUP_MS;
 	for (;;) {
 		memset(&r, 0, sizeof(r));
 		rc = cs_engine_apply(a->eng, use, x->peer, &r);
-		if (rc != CS_SQL_EBUSY || ++tries >= BUSY_RETRY_MAX)
+		if (rc != CS_SQL_EBUSY || mono_ms() >= giveup)
 			break;
 		nanosleep(&ts, NULL);
 	}
@@ -1229,11 +1259,13 @@ apply_done(struct cs_dbw_job *job)
 	if (x->rc != 0) {
 		cs_log(CS_LOG_ERR, "applying a batch from %s failed: %s",
 		    peer_label(a, s->peer_idx, lbl, sizeof(lbl)), x->err);
+		db_error_set(a, x->rc, "cannot apply received changes");
 		if (s->state != S_CLOSING)
 			session_close(s, x->rc == CS_SQL_EBATCH ? CS_BYE_REFUSED : CS_BYE_INTERNAL,
 			    "apply failed");
 		goto out;
 	}
+	db_error_set(a, 0, NULL);
 	if (x->m.u.changes.cs.db_version > pi->recv_cursor)
 		pi->recv_cursor = x->m.u.changes.cs.db_version;
 	pi->rows_in += x->m.u.changes.cs.nrows;
@@ -2698,6 +2730,12 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 		ADD("\"pending\":null,");
 	if (a->nconflicts >= 0)
 		ADD("\"conflicts\":%lld,", (long long)a->nconflicts);
+	if (a->db_error[0] != '\0') {
+		ADD("\"error\":");
+		if (cs_jsonw_str(out, cap, &len, a->db_error) != 0)
+			return CS_ERANGE;
+		ADD(",");
+	}
 	ADD("\"peers\":[");
 	for (i = 0; i < a->home.nroster; i++) {
 		struct peerinfo *p = &a->peers[i];

@@ -31,7 +31,9 @@
 
 #define BATCH_ROWS    128
 #define BUSY_RETRY_MS 5
-#define BUSY_TRIES    2000 /* 10 s of SQLITE_BUSY */
+/* 10 s of SQLITE_BUSY; a time, not a count: each try already waits the
+ * engine's busy timeout for the lock */
+#define BUSY_GIVEUP_S 10
 
 const char *
 cs_relay_strerror(int err)
@@ -1110,11 +1112,12 @@ apply_retry(struct cs_engine *eng, const struct cs_changeset *cs, const uint8_t 
     struct cs_apply_result *res)
 {
 	struct timespec ts = {0, BUSY_RETRY_MS * 1000000L};
-	int rc, tries = 0;
+	time_t giveup = time(NULL) + BUSY_GIVEUP_S;
+	int rc;
 
 	for (;;) {
 		rc = cs_engine_apply(eng, cs, from, res);
-		if (rc != CS_SQL_EBUSY || ++tries >= BUSY_TRIES)
+		if (rc != CS_SQL_EBUSY || time(NULL) >= giveup)
 			return rc;
 		nanosleep(&ts, NULL);
 	}

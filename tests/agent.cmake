@@ -1,6 +1,6 @@
 # tests/agent.cmake: the agent (issue 5): real `cabsync agent` processes on
 # 127.0.0.1 with static peers, the control socket, its fuzzed decoder.
-foreach(t sync refuse kill enroll chain silent keyfile keyring mixed status)
+foreach(t sync refuse kill enroll chain silent keyfile keyring mixed status dberror)
 	add_test(NAME agent_${t}
 		COMMAND sh ${CMAKE_SOURCE_DIR}/tests/agent/${t}_test.sh ${CMAKE_BINARY_DIR}
 			${CMAKE_SOURCE_DIR})
