@@ -72,13 +72,13 @@ set yrange [0:1]
 set xlabel "time from the commit on A until visible on B (ms, log scale)"
 set ylabel "fraction of edits"
 set grid
-set key top left
+set key bottom right
 set arrow from 10, graph 0 to 10, graph 1 nohead dt 2 lc rgb "#2a7d2a"
 set arrow from 50, graph 0 to 50, graph 1 nohead dt 2 lc rgb "#c07000"
 set arrow from 1204, graph 0 to 1204, graph 1 nohead dt 3 lc rgb "#b00000"
 set label "goal p50 10 ms" at 10, 0.52 left offset 0.5,0 tc rgb "#2a7d2a"
 set label "goal p99 50 ms" at 50, 0.95 left offset 0.5,0 tc rgb "#c07000"
-set label "Syncthing 1204 ms" at 1204, 0.30 right offset -0.5,0 tc rgb "#b00000"
+set label "Syncthing 1204 ms" at 1204, 0.60 right offset -0.5,0 tc rgb "#b00000"
 plot "$1" using 2:1 with lines lw 2 lc rgb "#1f4e9c" title "cabsync A → B", \
      "$1" using 3:1 with lines lw 1 lc rgb "#777777" title "raw SQLite: same file, commit → visible"
 GP
@@ -87,9 +87,21 @@ GP
 # plot_converge DAT PNG: seconds to converge after each heal, goal 5 s
 plot_converge() {
 	t=$(mktemp)
-	# kind of fault only (first word), for the x labels
-	awk '!/^#/ && NF >= 2 { k = $3; sub(/_.*/, "", k); print $1, $2, k }' "$1" >"$t"
+	# the kind of fault only, for the x labels (tests/soak/soak.py fault())
+	awk '!/^#/ && NF >= 2 {
+		k = $3
+		if (k ~ /^partition/) k = "partition"
+		else if (k ~ /loss/) k = "30%-loss"
+		else if (k ~ /^link/) k = "link-cut"
+		else if (k ~ /^SIGKILL/) k = "SIGKILL"
+		else if (k ~ /^avahi/) k = "avahi-restart"
+		else if (k ~ /^disk/) k = "disk-full"
+		else if (k ~ /switched_off/) k = "PC-off"
+		else sub(/_.*/, "", k)
+		print $1, $2, k
+	}' "$1" >"$t"
 	n=$(wc -l <"$t")
+	ymax=$(awk 'BEGIN { m = 6 } { if ($2 * 1.15 > m) m = $2 * 1.15 } END { print m }' "$t")
 	gnuplot <<GP
 set terminal pngcairo size 900,520 font ",10"
 set output "$2"
@@ -98,7 +110,7 @@ set xlabel "heal (kind of fault)"
 set ylabel "seconds until every pair agrees"
 set grid ytics
 set key top left
-set yrange [0:*]
+set yrange [0:$ymax]
 set xrange [0.5:$n + 0.5]
 set xtics rotate by -40 font ",8"
 set style fill solid 0.7
