@@ -28,6 +28,8 @@ else
 	names="$all soak"
 fi
 load0=$(uptime | sed 's/.*load average: //')
+# the sources the binaries were built from (./run bench builds just before)
+rev=$(git -C "$top" describe --always --dirty 2>/dev/null || echo '?')
 t_start=$(date +%s)
 i=10
 for n in $names; do
@@ -78,7 +80,7 @@ load1=$(uptime | sed 's/.*load average: //')
 	echo "# Performance"
 	echo
 	echo "Produced by \`./run bench\` (tests/bench/run-all.sh) on $(date -u '+%Y-%m-%d %H:%M') UTC,"
-	echo "commit $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?'), $(nproc) cores ($(uname -m)),"
+	echo "commit $rev, $(nproc) cores ($(uname -m)),"
 	echo "release build (RelWithDebInfo, clang), in $((t_total / 60)) min $((t_total % 60)) s."
 	echo "Load average (1, 5, 15 min) at the start: $load0; at the end: $load1. The machine is"
 	echo "shared: absolute figures move with the load (../shared/baselines.md); every ratio"
