@@ -443,7 +443,8 @@ subscribe(struct cs_ctl_client *cl, int labels)
 	cl->labels = labels;
 	cl->len = 0;
 	c->nsubs++;
-	if (send_line(cl, ev, len, 0) != 0)
+	if (send_line(cl, ev, len, 0) != 0 ||
+	    (c->sticky[0] != '\0' && send_line(cl, c->sticky, strlen(c->sticky), 0) != 0))
 		client_close(cl);
 	cs_free(ev);
 	if (!uv_is_active((uv_handle_t *)&c->timer))
@@ -601,6 +602,18 @@ cs_control_publish2(struct cs_control *c, const char *json, size_t len, const ch
 			client_close(cl);
 		}
 	}
+}
+
+void
+cs_control_sticky(struct cs_control *c, const char *json, size_t len)
+{
+	if (json == NULL || len >= sizeof(c->sticky)) {
+		c->sticky[0] = '\0';
+		return;
+	}
+	memcpy(c->sticky, json, len);
+	c->sticky[len] = '\0';
+	cs_control_publish(c, json, len);
 }
 
 void

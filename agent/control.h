@@ -168,6 +168,7 @@ struct cs_control {
 	uint64_t next_token;
 	uint64_t dropped; /* subscribers dropped for not reading */
 	char *last;       /* the last status pushed (NUL-terminated), or NULL */
+	char sticky[512]; /* an event every new subscriber gets after the status, or "" */
 };
 
 /* Listen on the path of home_dir. 0 or CS_EIO / CS_EEXIST (an agent is
@@ -193,6 +194,13 @@ void cs_control_publish(struct cs_control *c, const char *json, size_t len);
  */
 void cs_control_publish2(struct cs_control *c, const char *json, size_t len,
     const char *json_labels, size_t len_labels);
+/*
+ * Publish json[0..len) and keep it: every later subscriber gets it right
+ * after its first status (a state that lasts, e.g. "relay login needed"),
+ * until cs_control_sticky(c, NULL, 0) clears it. Longer than 511 bytes:
+ * cleared and not sent.
+ */
+void cs_control_sticky(struct cs_control *c, const char *json, size_t len);
 /* The status may have changed: push it (if changed) within CS_CTL_POKE_MS. */
 void cs_control_poke(struct cs_control *c);
 /*

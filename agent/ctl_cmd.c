@@ -54,7 +54,7 @@ json_get(const char *obj, const char *end, const char *key, char *out, size_t ca
 static void
 print_human(const char *verb, const char *js)
 {
-	char v[128], name[128], online[16], last[32], pending[32], addr[80], rin[32], rout[32];
+	char v[128], err[300], name[128], online[16], last[32], pending[32], addr[80], rin[32], rout[32];
 	const char *p, *e;
 	time_t t;
 	struct tm tm;
@@ -69,8 +69,8 @@ print_human(const char *verb, const char *js)
 		if (json_get(js, js + strlen(js), "conflicts", v, sizeof(v)) == 0)
 			printf("open conflicts: %s%s\n", v,
 			    strcmp(v, "0") != 0 ? " (cabsync db conflicts --db APP.db)" : "");
-		if (json_get(js, js + strlen(js), "error", v, sizeof(v)) == 0)
-			printf("error: %s\n", v);
+		if (json_get(js, js + strlen(js), "error", err, sizeof(err)) == 0)
+			printf("error: %s\n", err);
 	}
 	p = strstr(js, "\"peers\":[");
 	if (p == NULL)

@@ -216,6 +216,9 @@ struct agent {
 	 * extract (locked, full, unreadable): the status says so (tray: error)
 	 * until one succeeds again; a fixed sentence, never patient data */
 	char db_error[128];
+	/* the relay's login was refused or is missing (agent/relay_agent.h):
+	 * shown as the error when the database has none */
+	char relay_error[272];
 };
 
 /* What the roster was before a change: device ids in roster order. */
@@ -1219,7 +1222,7 @@ apply_run(struct cs_dbw_job *job, void *ctx)
 		}
 		(void)cs_audit_count(x->s->acc, cs, CS_AUDIT_SYNC_IN); /* lost counts only */
 		if (x->res.refused > 0)
-			cs_shsync_refused(&a->sh, a->eng, cs, x->peer);
+			cs_shsync_refused(&a->sh, a->eng, cs, x->peer, x->res.reasserted);
 	}
 	p = cs_devstate_peer(a->st, x->peer, 1);
 	if (p == NULL) {
@@ -2730,9 +2733,10 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 		ADD("\"pending\":null,");
 	if (a->nconflicts >= 0)
 		ADD("\"conflicts\":%lld,", (long long)a->nconflicts);
-	if (a->db_error[0] != '\0') {
+	if (a->db_error[0] != '\0' || a->relay_error[0] != '\0') {
 		ADD("\"error\":");
-		if (cs_jsonw_str(out, cap, &len, a->db_error) != 0)
+		if (cs_jsonw_str(out, cap, &len,
+		        a->db_error[0] != '\0' ? a->db_error : a->relay_error) != 0)
 			return CS_ERANGE;
 		ADD(",");
 	}
@@ -2807,6 +2811,33 @@ relay_imported(void *ctx, const uint8_t *sender, uint64_t cursor, uint32_t appli
 			a->peers[i].recv_cursor = cursor;
 	if (applied > 0)
 		local_changed(a); /* forward to the peers online */
+}
+
+/* The relay needs a new login (needed) or works again: status error and event. */
+static void
+relay_login(void *ctx, int needed, const char *why)
+{
+	struct agent *a = ctx;
+	char ev[400];
+	size_t n;
+
+	if (!needed) {
+		a->relay_error[0] = '\0';
+		cs_control_sticky(&a->ctl, NULL, 0);
+		cs_log(CS_LOG_INFO, "relay: logged in again");
+		cs_control_poke(&a->ctl);
+		return;
+	}
+	snprintf(a->relay_error, sizeof(a->relay_error), "relay: %s",
+	    why != NULL && why[0] != '\0' ? why : "login needed: run cabsync relay login");
+	n = (size_t)snprintf(ev, sizeof(ev),
+	    "{\"event\":\"" CS_CTL_EV_RELAY_LOGIN "\",\"reason\":");
+	if (cs_jsonw_str(ev, sizeof(ev), &n, a->relay_error + sizeof("relay: ") - 1) == 0 &&
+	    n + 1 < sizeof(ev)) {
+		ev[n++] = '}';
+		cs_control_sticky(&a->ctl, ev, n); /* a tray started later notifies it too */
+	}
+	cs_control_poke(&a->ctl);
 }
 
 /* The figures of a control job: db_version, open conflicts (loop thread). */
@@ -3195,6 +3226,7 @@ start(struct agent *a, const char *listen_addr, int port, const char **peers, si
 	mdns_start(a);
 	(void)cs_relay_agent_start(&a->relay, &a->loop, &a->dbw, &a->home, a->eng, a->st, &a->sh,
 	    relay_view, relay_imported, a); /* a wrong [relay] is logged, the LAN works */
+	a->relay.login = relay_login;
 	cs_log(CS_LOG_INFO, "agent of device \"%s\" listening on %s port %d, %zu static peer(s)",
 	    a->home.device_name, listen_addr, a->port, a->ndialers);
 	return 0;

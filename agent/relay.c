@@ -1218,7 +1218,7 @@ cs_relay_import(struct cs_engine *eng, const struct cs_home *h, struct cs_devsta
 		res->held += ar.held;
 		(void)cs_audit_count(&acc, &pl.cs[i], CS_AUDIT_SYNC_IN);
 		if (sh != NULL && ar.refused > 0)
-			cs_shsync_refused(sh, eng, &pl.cs[i], res->info.sender_id);
+			cs_shsync_refused(sh, eng, &pl.cs[i], res->info.sender_id, ar.reasserted);
 	}
 	/* rows held earlier for want of a record may apply now */
 	if (sh != NULL && res->records > 0)

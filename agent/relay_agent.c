@@ -924,6 +924,11 @@ sc_end(struct relay_sc *sc)
 	cs_free(sc->in);
 	cs_free(sc);
 	r->sc = NULL;
+	if (r->supa.auth_failed != r->login_needed && !r->closing) {
+		r->login_needed = r->supa.auth_failed;
+		if (r->login != NULL)
+			r->login(r->ctx, r->login_needed, r->supa.errmsg);
+	}
 	cycle_end(r);
 }
 

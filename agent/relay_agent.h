@@ -59,6 +59,12 @@ typedef void (*cs_relay_view_fn)(void *ctx, size_t idx, struct cs_relay_peerview
 /* A bundle of sender was imported: its receive cursor here is now cursor (0: unchanged). */
 typedef void (
     *cs_relay_imported_fn)(void *ctx, const uint8_t *sender, uint64_t cursor, uint32_t applied);
+/*
+ * The relay's login changed state at the end of a Supabase cycle: needed 1
+ * (the session was refused or never made: why says so and how to log in,
+ * never a token) or 0 (a cycle worked again after a new login).
+ */
+typedef void (*cs_relay_login_fn)(void *ctx, int needed, const char *why);
 
 struct cs_relay_agent {
 	uv_loop_t *loop;
@@ -80,6 +86,8 @@ struct cs_relay_agent {
 	struct relay_sc *sc; /* the Supabase cycle in progress */
 	cs_relay_view_fn view;
 	cs_relay_imported_fn imported;
+	cs_relay_login_fn login; /* may be NULL: set after cs_relay_agent_start */
+	int login_needed;        /* what login was last told */
 	void *ctx;
 };
 

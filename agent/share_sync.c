@@ -764,7 +764,7 @@ struct refusal {
 
 void
 cs_shsync_refused(struct cs_shsync *s, struct cs_engine *e, const struct cs_changeset *cs,
-    const uint8_t from[CS_DEVID_LEN])
+    const uint8_t from[CS_DEVID_LEN], uint32_t reasserted)
 {
 	struct refusal *rf;
 	size_t nrf = 0, j;
@@ -815,6 +815,13 @@ cs_shsync_refused(struct cs_shsync *s, struct cs_engine *e, const struct cs_chan
 		snprintf(detail, sizeof(detail),
 		    "change refused: writer %.16s had no right (received from %.16s)", dh, fh);
 		audit(s, e, CS_AUDIT_REFUSED, rf[j].dev, NULL, rf[j].patient, rf[j].n, detail);
+	}
+	if (reasserted > 0) {
+		/* the repair is an access too: audited (the patient when only one) */
+		snprintf(detail, sizeof(detail),
+		    "valid value written again over %u refused row(s) (late revoke)", reasserted);
+		audit(s, e, CS_AUDIT_REFUSED, NULL, NULL, nrf == 1 ? rf[0].patient : NULL,
+		    (int64_t)reasserted, detail);
 	}
 	cs_free(rf);
 }

@@ -182,9 +182,13 @@ size_t cs_shsync_pracs(struct cs_shsync *s, uint8_t (*out)[CS_GID_LEN], size_t *
  */
 int cs_shsync_note_json(const struct cs_shsync_note *no, char *out, size_t cap, size_t *len);
 
-/* Worker: after an apply that refused rows, audit them per patient and writer. */
+/*
+ * Worker: after an apply that refused rows, audit them per patient and
+ * writer, and the re-assertion (reasserted rows this device wrote its valid
+ * value again for, cs_apply_result) as one more event.
+ */
 void cs_shsync_refused(struct cs_shsync *s, struct cs_engine *e, const struct cs_changeset *cs,
-    const uint8_t from[CS_DEVID_LEN]);
+    const uint8_t from[CS_DEVID_LEN], uint32_t reasserted);
 
 /* What a peer acknowledged, for the purge rule. */
 struct cs_shsync_ack {

@@ -20,6 +20,15 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() {
 	echo "FAIL: $*" >&2
+	# diag_dbs="a b ...": what each database holds (patients, held rows, shares)
+	for _d in ${diag_dbs:-}; do
+		{
+			echo "--- $_d.db: patients, held rows, shares"
+			sqlite3 "$tmp/$_d.db" "SELECT id, prenom FROM patient;
+				SELECT 'held', count(*) FROM cs_held;" 2>&1
+			"$cabsync" shares --home "$tmp/h_$_d" 2>&1
+		} >&2
+	done
 	for f in "$tmp"/*.log; do
 		[ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; } >&2
 	done

@@ -171,12 +171,21 @@ printf 'not-a-valid-token\n' >"$tmp/h_b/relay-token"
 q a "UPDATE patient SET ville='Vannes' WHERE nom='$canary'"
 start a
 start b
+python3 "$SRC/tests/tray/ctl_client.py" "$tmp/x_b/cabsync/control.sock" subscribe "$tmp/ev" &
+pids="$pids $!"
 until_eq 20 "grep -q 'the Supabase session ended (HTTP 400 refresh_token_not_found' \
 	'$tmp/b.log' && echo yes" yes
 grep -q "run cabsync relay login" "$tmp/b.log" || fail "no advice after a refused session"
+# the tray's error state and its "relay login needed" notification (issue 8)
+until_eq 20 'grep -c "^{\"event\":\"relay_login\",\"reason\":\"the Supabase session ended" "$tmp/ev"' 1
+status b | grep -q '"error":"relay: the Supabase session ended' || fail "status: no relay error"
+XDG_RUNTIME_DIR=$tmp/x_b "$cabsync" status | grep -q "^error: relay: .*run cabsync relay login" ||
+	fail "human status: no relay error"
 echo pw-bob | "$cabsync" relay login --home "$tmp/h_b" >/dev/null 2>"$tmp/err" ||
 	fail "login b again: $(cat "$tmp/err")"
 until_eq 20 'q b "SELECT ville FROM patient"' Vannes
+until_eq 20 'status b | grep -c "\"error\""' 0
+grep -q "relay: logged in again" "$tmp/b.log" || fail "no line for the new login"
 until_eq 10 rows 0
 stop a
 stop b

@@ -56,6 +56,8 @@ until_eq 30 'q a1 "SELECT count(*) > 0 FROM cs_audit WHERE action=5 AND detail L
 until_eq 30 'q a2 "SELECT ville FROM patient WHERE prenom=\"P2\""' Lyon
 until_eq 30 'q a2 "SELECT count(*) FROM consultation WHERE motif=\"late-carol\""' 0
 grep -q "written again (late revoke)" "$tmp/a1.log" || fail "a1 did not log the re-assertion"
+q a1 "SELECT count(*) > 0 FROM cs_audit WHERE action=5 AND detail LIKE 'valid value written again over % refused row(s) (late revoke)'" |
+	grep -qx 1 || fail "a1 did not audit the re-assertion"
 # a1 never held Carol's late values; a2 recorded no conflict (a1's dot covers Carol's)
 [ "$(q a1 "SELECT ville FROM patient WHERE prenom='P2'")" = Lyon ] || fail "a1 applied the late edit"
 [ "$(q a1 "SELECT count(*) FROM consultation WHERE motif='late-carol'")" = 0 ] ||

@@ -9,6 +9,7 @@
 # transfer hands P3 to B: B becomes the owner (it may share it), A's copy goes.
 . "$(dirname "$0")/../agent/lib.sh"
 
+diag_dbs="a b c1 c2"
 for n in a b c1 c2; do newdb $n; done
 for p in P1 P2 P3 P4; do
 	q a "INSERT INTO patient(nom,prenom,date_naissance,sexe,cree_le)
