@@ -378,6 +378,7 @@ class Soak:
         self.faults = collections.Counter()
         self.fault_log = []
         self.conv = []  # (fault, seconds)
+        self.heals = []  # (fault, seconds, converged), every wait, in order
         self.violations = []
         self.inv = collections.OrderedDict((k, []) for k in (
             "converge", "conflicts", "canary", "audit", "integrity", "crash", "rss"))
@@ -567,9 +568,11 @@ class Soak:
             if not probs:
                 dt = time.time() - t0
                 self.conv.append((why, dt))
+                self.heals.append((why, dt, True))
                 log("converged in %.2f s after %s" % (dt, why))
                 return dt
             time.sleep(0.25)
+        self.heals.append((why, time.time() - t0, False))
         self.fail("converge", "not converged %ds after %s: %s" % (bound, why, "; ".join(probs[:4])))
         return None
 
@@ -997,6 +1000,10 @@ class Soak:
             p99 = ts[min(len(ts) - 1, int(round(0.99 * (len(ts) - 1))))]
             w("- %d heals: p50 %.2f s, p99 %.2f s, max %.2f s" % (len(ts), statistics.median(ts), p99,
                                                               ts[-1]))
+        nf = sum(1 for why, t, ok in self.heals
+                 if not ok and why not in ("initial sync", "end (quiet period)"))
+        if nf:
+            w("- %d heals did not converge within %d s (not in the figures above)" % (nf, self.a.bound))
         for why, t in self.conv:
             if why in ("initial sync", "end (quiet period)"):
                 w("- %s: %.2f s" % (why, t))
@@ -1038,17 +1045,19 @@ class Soak:
         return ok
 
     def write_conv_data(self, path):
-        """--conv-data FILE: one line per heal (number, seconds, fault) for
-        the plot of docs/PERFORMANCE.md (tests/bench/run-all.sh)."""
+        """--conv-data FILE: one line per heal (number, seconds, fault, and
+        "not_converged" when it did not within --bound) for the plot of
+        docs/PERFORMANCE.md (tests/bench/run-all.sh)."""
         n = 0
         with open(path, "w") as f:
-            f.write("# heal seconds fault (soak seed %d, %g min)\n" % (self.seed, self.a.minutes))
-            for why, t in self.conv:
+            f.write("# heal seconds fault [not_converged] (soak seed %d, %g min, bound %d s)\n"
+                    % (self.seed, self.a.minutes, self.a.bound))
+            for why, t, ok in self.heals:
                 if why in ("initial sync", "end (quiet period)"):
-                    f.write("# %s: %.3f s\n" % (why, t))
+                    f.write("# %s: %.3f s%s\n" % (why, t, "" if ok else " (not converged)"))
                     continue
                 n += 1
-                f.write("%d %.3f %s\n" % (n, t, why.replace(" ", "_")))
+                f.write("%d %.3f %s%s\n" % (n, t, why.replace(" ", "_"), "" if ok else " not_converged"))
 
     def cleanup(self):
         for d in self.devs.values():
