@@ -42,7 +42,7 @@ main(void)
 	printf("| figure | raw SQLite insert (sqlite3 shell, no cabsync) | cabsync end to end | "
 	       "ratio | goal |\n|---|---|---|---|---|\n");
 	printf("| time | %.2f s | %.2f s | | |\n", raw, t);
-	printf("| rows/s | %.0f | %.0f | %.0f %% | >= 60 %% |\n", n / raw, n / t,
+	printf("| rows/s | %.0f | %.0f | %.2f %% | >= 60 %% |\n", n / raw, n / t,
 	    100.0 * (n / t) / (n / raw));
 	{
 		char f[96];

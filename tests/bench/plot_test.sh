@@ -95,6 +95,9 @@ has "$d" "Skipped: no heal happened in the soak of this run."
 sh "$rep" doc "$t/work" "$d" - /nonexistent
 grep -q '^## Plots' "$d" && fail "plots with PERF_DIR -"
 grep -q '^## Analysis' "$d" && fail "analysis without a notes file"
+echo "CS_BENCH_SOAK=0 was set" >"$t/work/data/converge.skipped"
+sh "$rep" doc "$t/work" "$d" - /nonexistent
+has "$d" "Soak skipped: CS_BENCH_SOAK=0 was set."
 
 if [ "$fails" -ne 0 ]; then
 	echo "plot_test: $fails failure(s)" >&2

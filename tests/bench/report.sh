@@ -194,7 +194,12 @@ doc() {
 		cat "$work/header.md"
 		echo
 		summary "$work"
-		[ "$dir" = - ] || plots "$work" "$dir" "$rel"
+		if [ "$dir" != - ]; then
+			plots "$work" "$dir" "$rel"
+		elif [ -s "$work/data/converge.skipped" ]; then
+			echo "Soak skipped: $(cat "$work/data/converge.skipped")."
+			echo
+		fi
 		for s in "$work"/sections/*.md; do
 			[ -f "$s" ] || continue
 			grep -v '^<!-- cs-goal |' "$s"
