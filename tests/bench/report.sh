@@ -59,13 +59,18 @@ have_gnuplot() {
 	command -v gnuplot >/dev/null 2>&1
 }
 
-# plot_latency DAT PNG: cumulative distribution, cabsync and raw, goals
+# plot_latency DAT PNG [LAN.dat]: cumulative distribution, cabsync and raw,
+# goals; with LAN.dat (bench_lan's samples) a second cabsync curve
 plot_latency() {
 	n=$(grep -vc '^#' "$1" || true)
+	lan=""
+	if [ -n "${3:-}" ] && [ -s "$3" ]; then
+		lan=", \"$3\" using 2:1 with lines lw 2 dt 4 lc rgb \"#8e44ad\" title \"cabsync A → B over the namespace bridge (mDNS)\""
+	fi
 	gnuplot <<GP
 set terminal pngcairo size 900,520 font ",10"
 set output "$2"
-set title "Edit-to-peer latency: $n single-row edits, two agents over loopback"
+set title "Edit-to-peer latency: $n single-row edits, two agents"
 set logscale x 10
 set xrange [0.01:2000]
 set yrange [0:1]
@@ -79,8 +84,8 @@ set arrow from 1204, graph 0 to 1204, graph 1 nohead dt 3 lc rgb "#b00000"
 set label "goal p50 10 ms" at 10, 0.52 left offset 0.5,0 tc rgb "#2a7d2a"
 set label "goal p99 50 ms" at 50, 0.95 left offset 0.5,0 tc rgb "#c07000"
 set label "Syncthing 1204 ms" at 1204, 0.60 right offset -0.5,0 tc rgb "#b00000"
-plot "$1" using 2:1 with lines lw 2 lc rgb "#1f4e9c" title "cabsync A → B", \
-     "$1" using 3:1 with lines lw 1 lc rgb "#777777" title "raw SQLite: same file, commit → visible"
+plot "$1" using 2:1 with lines lw 2 lc rgb "#1f4e9c" title "cabsync A → B over loopback", \
+     "$1" using 3:1 with lines lw 1 lc rgb "#777777" title "raw SQLite: same file, commit → visible"$lan
 GP
 }
 
@@ -138,13 +143,14 @@ plots() {
 	elif ! have_gnuplot; then
 		rm -f "$dir/latency.png"
 		echo "Skipped: gnuplot is not installed (\`apt-get install gnuplot-nox\`)."
-	elif ! plot_latency "$work/data/latency.dat" "$dir/latency.png" >&2; then
+	elif ! plot_latency "$work/data/latency.dat" "$dir/latency.png" "$work/data/latency_lan.dat" >&2; then
 		rm -f "$dir/latency.png"
 		echo "Skipped: gnuplot failed on the samples (its message is in the output of \`./run bench\`)."
 	else
 		echo "![Edit-to-peer latency, cumulative distribution]($rel/latency.png)"
 		echo
-		echo "Every edit of bench_latency (section below): the fraction of edits visible on B"
+		echo "Every edit of bench_latency (and of bench_lan when it ran, dashed; sections below):"
+		echo "the fraction of edits visible on B"
 		echo "within the time on the x axis, beside the raw baseline (the same edit and poll"
 		echo "on one file) and Syncthing's 1.2 s (../shared/baselines.md)."
 	fi
