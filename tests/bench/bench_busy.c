@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "agent_bench.h"
+#include "bench_goal.h"
 
 #define MAX_LAT 2000000
 
@@ -167,6 +168,10 @@ main(void)
 	    pct(&imm, 100), pct(&def, 100));
 	printf("| initial sync time | | %.1f s (%.0f rows/s) | | | %.1f s |\n", t_imm, n / t_imm,
 	    t_def);
+	cs_bench_goal("app (BEGIN IMMEDIATE) during an initial sync: SQLITE_BUSY errors",
+	    (double)(imm.busy + imm.busy_snapshot), "<=", 0, "");
+	cs_bench_goal("app (BEGIN IMMEDIATE) during an initial sync: write latency p99",
+	    pct(&imm, 99), "<=", 100, "ms");
 	printf(
 	    "\nMeasured: a real agent applies a %ld-patient initial sync (from a second agent "
 	    "over 127.0.0.1) into a database in which an app thread commits one INSERT every "

@@ -15,6 +15,7 @@
  * <= 1.5x raw. N = 1 000 000, U = 200 000, S = 20 000 (CS_BENCH_SMALL=1:
  * 2 000 / 500 / 200; CS_BENCH_SCALE=K divides them by K).
  */
+#include "tests/bench/bench_goal.h"
 #include "tests/bench/demo_bench.h"
 
 struct capture_run {
@@ -154,6 +155,8 @@ line(const char *what, double raw, double cab, const char *goal, double goal_x)
 	    goal_x <= 0           ? ""
 	        : ratio <= goal_x ? " (met)"
 	                          : " (missed)");
+	if (goal_x > 0)
+		cs_bench_goal(what, ratio, "<=", goal_x, "x slower");
 }
 
 int

@@ -9,6 +9,7 @@
 #include <dirent.h>
 
 #include "agent_bench.h"
+#include "bench_goal.h"
 
 static long
 status_field(const char *path, const char *key)
@@ -104,6 +105,8 @@ main(void)
 	    (s1 - s0) / t);
 	printf("| resident memory (VmRSS) | | %.1f MB | | <= 8 MB |\n", rss / 1024.0);
 	printf("| peak resident memory (VmHWM) | | %.1f MB | | |\n", hwm / 1024.0);
+	cs_bench_goal("idle agent: wake-ups/s", (s1 - s0) / t, "<=", 1, "/s");
+	cs_bench_goal("idle agent: resident memory (VmRSS)", rss / 1024.0, "<=", 8, "MB");
 	printf("\nMeasured: agent A of two agents synced over 127.0.0.1 (1 000 rows), session "
 	       "open, no change; context switches (voluntary + involuntary) of all A's threads "
 	       "(loop, database worker) from /proc/PID/task/*/status over %.0f s; VmRSS at the "

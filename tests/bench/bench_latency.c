@@ -20,6 +20,8 @@
 
 #include <sqlite3.h>
 
+#include "bench_goal.h"
+
 #ifndef CS_CABSYNC_BIN
 #error "CS_CABSYNC_BIN must name the cabsync binary"
 #endif
@@ -203,6 +205,34 @@ measure(sqlite3 *wr, sqlite3 *rd, int n, double *lat, int tag)
 	qsort(lat, (size_t)n, sizeof(double), cmp_d);
 }
 
+/*
+ * The samples for the plot of docs/PERFORMANCE.md: CS_BENCH_DATA=DIR (set by
+ * run-all.sh) gets DIR/latency.dat, one line per edit: the cumulative
+ * fraction, then cabsync's and the raw baseline's latency in ms (both sorted).
+ */
+static void
+write_samples(const double *lat, const double *raw, int n)
+{
+	const char *dir = getenv("CS_BENCH_DATA");
+	char path[512];
+	FILE *f;
+	int i;
+
+	if (dir == NULL || dir[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "%s/latency.dat", dir);
+	f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "bench: latency: cannot write %s\n", path);
+		return;
+	}
+	fprintf(f, "# fraction cabsync_ms raw_ms (%d single-row edits, loopback)\n", n);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%.5f %.4f %.4f\n", (i + 0.5) / n, lat[i] * 1e3, raw[i] * 1e3);
+	if (fclose(f) != 0)
+		fprintf(stderr, "bench: latency: cannot write %s\n", path);
+}
+
 int
 main(void)
 {
@@ -265,6 +295,7 @@ main(void)
 	}
 	measure(wr, rr, n, raw, 1);
 	measure(wa, rb, n, lat, 2);
+	write_samples(lat, raw, n);
 	p50 = lat[n / 2] * 1e3;
 	p99 = lat[(n * 99) / 100] * 1e3;
 	r50 = raw[n / 2] * 1e3;
@@ -278,6 +309,8 @@ main(void)
 	printf("| p99 | %.3f ms | %.2f ms | %.0fx | <= 50 ms | - |\n", r99, p99,
 	    p99 / (r99 > 0 ? r99 : 1e-6));
 	printf("| max | %.3f ms | %.2f ms | - | - | - |\n", raw[n - 1] * 1e3, lat[n - 1] * 1e3);
+	cs_bench_goal("edit-to-peer p50, loopback", p50, "<=", 10, "ms");
+	cs_bench_goal("edit-to-peer p99, loopback", p99, "<=", 50, "ms");
 	printf("\nMeasured: %d autocommit UPDATEs of one cell on A's database (SQLite API, "
 	       "synchronous=NORMAL, as an app), each timed until a second connection polling B's "
 	       "database every 0.1 ms sees the value; the agents detect the write through inotify "

@@ -9,6 +9,7 @@
  * CS_BENCH_SMALL=1: 1 000 and 5 000 rows.
  */
 #include "agent_bench.h"
+#include "bench_goal.h"
 
 struct result {
 	long rows;
@@ -109,6 +110,8 @@ main(void)
 	    s.bytes, l.bytes, s.bytes > 0 ? (double)l.bytes / (double)s.bytes : 0);
 	printf("| time, agent start to the 10th edit visible | %.0f ms | %.0f ms | %.2f | ~1 |\n",
 	    s.t * 1e3, l.t * 1e3, s.t > 0 ? l.t / s.t : 0);
+	cs_bench_goal("reconnect after 10 changes: bytes, 10x larger database (O(changes))",
+	    s.bytes > 0 ? (double)l.bytes / (double)s.bytes : 0, "<=", 2, "x");
 	printf("\nMeasured: B synced with A, B's agent stopped, 10 single-row UPDATEs on A, B's "
 	       "agent started; bytes: TCP payload sent + received on B's connection to A (ss -ti) "
 	       "once the edits arrived and were acknowledged, handshake and HELLO (with the app "

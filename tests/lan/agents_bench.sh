@@ -140,3 +140,11 @@ encrypt, send over TCP across the bridge, apply, fsync the cursor. Raw: the
 same edit and poll on one file. Syncthing: one row changed in a 50 MB
 database, whole-file sync (../shared/baselines.md).
 MD
+# machine-readable goal lines for the summary of docs/PERFORMANCE.md
+# (tests/bench/bench_goal.h has the format; run-all.sh removes them)
+goal() { awk -v f="$1" -v v="$2" -v g="$3" -v u="$4" 'BEGIN {
+	printf "<!-- cs-goal | %s | %s %s | <= %s %s | %s -->\n", f, v, u, g, u, (v + 0 <= g + 0) ? "met" : "missed" }'; }
+goal "start → first sync over mDNS, joining a running agent (median)" "$jm" 2000 ms
+goal "start → first sync over mDNS, both started at once (median)" "$cm" 2000 ms
+goal "edit-to-peer p50, namespace bridge" "$p50" 10 ms
+goal "edit-to-peer p99, namespace bridge" "$p99" 50 ms

@@ -11,7 +11,9 @@
  * same edit and poll on RAW.db alone (the floor of any sync: commit to
  * visible on another connection). Mirrors tests/bench/bench_latency.c
  * (loopback). Prints one line: "p50 p99 max raw_p50 raw_p99 raw_max" in ms.
- * Exit 1 if an edit takes more than 5 s.
+ * Exit 1 if an edit takes more than 5 s. CS_BENCH_DATA=DIR (run-all.sh): the
+ * samples also go to DIR/latency_lan.dat, as bench_latency's (the plot of
+ * docs/PERFORMANCE.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +115,29 @@ out:
 	return rc;
 }
 
+static void
+write_samples(const double *lat, const double *raw, int n)
+{
+	const char *dir = getenv("CS_BENCH_DATA");
+	char path[512];
+	FILE *f;
+	int i;
+
+	if (dir == NULL || dir[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "%s/latency_lan.dat", dir);
+	f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "cs-lan-latency: cannot write %s\n", path);
+		return;
+	}
+	fprintf(f, "# fraction cabsync_ms raw_ms (%d single-row edits, namespace bridge)\n", n);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%.5f %.4f %.4f\n", (i + 0.5) / n, lat[i] * 1e3, raw[i] * 1e3);
+	if (fclose(f) != 0)
+		fprintf(stderr, "cs-lan-latency: cannot write %s\n", path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -133,6 +158,8 @@ main(int argc, char **argv)
 	wr = db_open(argv[3]);
 	rr = db_open(argv[3]);
 	rc = measure(wr, rr, n, raw, 1) == 0 && measure(wa, rb, n, lat, 2) == 0 ? 0 : 1;
+	if (rc == 0)
+		write_samples(lat, raw, n);
 	if (rc == 0)
 		printf("%.3f %.3f %.3f %.3f %.3f %.3f\n", lat[n / 2] * 1e3,
 		    lat[(n * 99) / 100] * 1e3, lat[n - 1] * 1e3, raw[n / 2] * 1e3,

@@ -382,6 +382,7 @@ class Soak:
         self.faults = collections.Counter()
         self.fault_log = []
         self.conv = []  # (fault, seconds)
+        self.heals = []  # (fault, seconds, converged), every wait, in order
         self.violations = []
         self.inv = collections.OrderedDict((k, []) for k in (
             "converge", "conflicts", "canary", "audit", "integrity", "crash", "rss"))
@@ -571,9 +572,11 @@ class Soak:
             if not probs:
                 dt = time.time() - t0
                 self.conv.append((why, dt))
+                self.heals.append((why, dt, True))
                 log("converged in %.2f s after %s" % (dt, why))
                 return dt
             time.sleep(0.25)
+        self.heals.append((why, time.time() - t0, False))
         self.fail("converge", "not converged %ds after %s: %s" % (bound, why, "; ".join(probs[:4])))
         return None
 
@@ -1001,9 +1004,15 @@ class Soak:
             p99 = ts[min(len(ts) - 1, int(round(0.99 * (len(ts) - 1))))]
             w("- %d heals: p50 %.2f s, p99 %.2f s, max %.2f s" % (len(ts), statistics.median(ts), p99,
                                                               ts[-1]))
+        nf = sum(1 for why, t, ok in self.heals
+                 if not ok and why not in ("initial sync", "end (quiet period)"))
+        if nf:
+            w("- %d heals did not converge within %d s (not in the figures above)" % (nf, self.a.bound))
         for why, t in self.conv:
             if why in ("initial sync", "end (quiet period)"):
                 w("- %s: %.2f s" % (why, t))
+        if self.a.conv_data:
+            self.write_conv_data(self.a.conv_data)
         w("")
         w("### wire")
         if getattr(self, "work_changes", 0):
@@ -1039,6 +1048,21 @@ class Soak:
         sys.stdout.flush()
         return ok
 
+    def write_conv_data(self, path):
+        """--conv-data FILE: one line per heal (number, seconds, fault, and
+        "not_converged" when it did not within --bound) for the plot of
+        docs/PERFORMANCE.md (tests/bench/run-all.sh)."""
+        n = 0
+        with open(path, "w") as f:
+            f.write("# heal seconds fault [not_converged] (soak seed %d, %g min, bound %d s)\n"
+                    % (self.seed, self.a.minutes, self.a.bound))
+            for why, t, ok in self.heals:
+                if why in ("initial sync", "end (quiet period)"):
+                    f.write("# %s: %.3f s%s\n" % (why, t, "" if ok else " (not converged)"))
+                    continue
+                n += 1
+                f.write("%d %.3f %s%s\n" % (n, t, why.replace(" ", "_"), "" if ok else " not_converged"))
+
     def cleanup(self):
         for d in self.devs.values():
             if d.agent is not None and d.agent.poll() is None:
@@ -1061,6 +1085,8 @@ def main():
     ap.add_argument("--disk-mb", type=int, default=24, help="Carol's tmpfs size")
     ap.add_argument("--rss-mb", type=int, default=int(os.environ.get("CS_SOAK_RSS_MB", "512")))
     ap.add_argument("--bound", type=int, default=60, help="seconds to converge after a heal")
+    ap.add_argument("--conv-data", default=None, metavar="FILE",
+                    help="write the time to converge after each heal to FILE")
     a = ap.parse_args()
     if a.seed is None:
         a.seed = int.from_bytes(os.urandom(2), "big")
