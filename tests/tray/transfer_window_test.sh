@@ -9,7 +9,9 @@
 # - "Transfer" confirmed: the agent's `transfer` runs (the answer shown in
 #   both windows, audited on A), B's `cabsync shares` shows Leroy owner,
 #   B's tray notifies the transfer, A's copy goes, and the patient leaves
-#   A's transfer list.
+#   A's transfer list;
+# - a refusal (the patient transferred meanwhile by `cabsync transfer`) is
+#   shown in both windows, and nothing more is audited.
 # Screenshots in BUILD_DIR/tray-shots/ (docs/img/ has copies).
 . "$(dirname "$0")/../agent/lib.sh"
 
@@ -143,8 +145,13 @@ until_eq 10 'has "$tmp/sta.manage" "^Done: transferred to Leroy\.$"' yes
 until_eq 10 'grep "patients\? you own" "$tmp/sta.transfer" | tail -n 1' "1 patient you own, 1 colleague."
 [ "$(q a "SELECT count(*) FROM cs_audit WHERE detail='transferred to Leroy'")" = 1 ] ||
 	fail "the transfer is not audited on a"
-"$cabsync" shares --home "$tmp/h_a" | grep -q "^patient 1  Leroy  *owner " ||
-	fail "cabsync shares on a: $("$cabsync" shares --home "$tmp/h_a")"
+# A's share list says so (the patient: "1", or null once A purged it)
+python3 "$cli" "$tmp/x_a/cabsync/control.sock" request shares | python3 -c "
+import json, sys
+j = json.load(sys.stdin)
+print(sorted((s['name'], s['active']) for s in j['shares']
+             if s['perm'] == 'owner' and s['patient'] in ('1', None)))" >"$tmp/got"
+[ "$(cat "$tmp/got")" = "[('Leroy', True), ('Martin', False)]" ] || fail "shares on a: $(cat "$tmp/got")"
 # B owns it (its rows came with it) and its tray says so
 until_eq 30 'q b "SELECT count(*) FROM patient WHERE nom=\"Dupont\""' 1
 pb=$(q b "SELECT id FROM patient WHERE nom='Dupont'")
@@ -158,6 +165,25 @@ until_eq 60 'q a "SELECT count(*) FROM patient WHERE nom=\"Dupont\""' 0
 	fail "a: $(q a "SELECT group_concat(nom) FROM patient")"
 sleep 0.5
 import -window root "$shots/transfer-done.png"
+# 3. a refusal is shown too: the other patient, transferred meanwhile by the
+# CLI while the window still lists it
+xdotool search --sync --name "cabsync: transfer a patient" windowfocus --sync ||
+	fail "no transfer window"
+click "$tmp/sta.transfer" search
+sleep 0.3
+xdotool key --delay 60 ctrl+a BackSpace || fail "xdotool key"
+xdotool type --delay 60 "anne" || fail "xdotool type"
+until_eq 10 'grep "^shown " "$tmp/sta.transfer" | tail -n 1' "shown 1, selected: Martin Anne"
+"$cabsync" transfer 2 --to Leroy --home "$tmp/h_a" >/dev/null || fail "cabsync transfer 2"
+sed -i '/^at confirm /d; /^at cancel /d' "$tmp/sta.transfer"
+click "$tmp/sta.transfer" button
+until_eq 10 'has "$tmp/sta.transfer" "^Leroy becomes the owner of the patient Martin Anne\.$"' yes
+click "$tmp/sta.transfer" confirm
+until_eq 20 'has "$tmp/sta.transfer" "^Not transferred: (no such patient here|refused: only the owner may transfer a patient)\.$"' yes
+until_eq 10 'has "$tmp/sta.manage" "^Not transferred: (no such patient here|refused: only the owner may transfer a patient)\.$"' yes
+[ "$(q a "SELECT count(*) FROM cs_audit WHERE detail='transferred to Leroy'")" = 2 ] ||
+	fail "the refused transfer was audited, or the CLI's was not"
+until_eq 10 'grep "patients\? you own" "$tmp/sta.transfer" | tail -n 1' "0 patients you own, 1 colleague."
 for n in a b; do
 	"$cabsync" audit verify --home "$tmp/h_$n" >/dev/null || fail "audit verify $n"
 done
