@@ -33,6 +33,7 @@ static const struct {
     {"share", CS_CTL_SHARE},
     {"perm", CS_CTL_PERM},
     {"revoke", CS_CTL_REVOKE},
+    {"transfer", CS_CTL_TRANSFER},
 };
 
 /* A decimal number 1..max at a[*i..n), no leading zero; *i moves past it. */
@@ -164,7 +165,8 @@ parse_args(int verb, const uint8_t *a, size_t n, struct cs_ctl_req *req)
 	case CS_CTL_SHARE:
 	case CS_CTL_PERM:
 	case CS_CTL_REVOKE:
-		return parse_share(a, n, verb != CS_CTL_REVOKE, req);
+	case CS_CTL_TRANSFER:
+		return parse_share(a, n, verb == CS_CTL_SHARE || verb == CS_CTL_PERM, req);
 	default:
 		return n == 0 ? 0 : CS_CTL_EARG;
 	}
@@ -471,6 +473,7 @@ dispatch(struct cs_ctl_client *cl, const struct cs_ctl_req *req)
 	case CS_CTL_SHARE:
 	case CS_CTL_PERM:
 	case CS_CTL_REVOKE:
+	case CS_CTL_TRANSFER:
 		if (c->afn == NULL) {
 			client_error(cl, CS_CTL_EUNSUP);
 			return;

@@ -11,7 +11,7 @@
  * pause | resume | subscribe [labels] | conflicts | audit | resolve ID
  * mine|theirs | patients [FROM] | practitioners | shares [FROM] | share
  * PATIENT PRAC PERM [UNTIL] | perm PATIENT PRAC PERM [UNTIL] | revoke PATIENT
- * PRAC (docs/PROTOCOL.md §8.4 for the share verbs).
+ * PRAC | transfer PATIENT PRAC (docs/PROTOCOL.md §8.4 for the share verbs).
  * The agent answers one line of JSON ending in "\n" and closes; after
  * `subscribe` it keeps the connection and pushes one JSON line per event
  * (docs/PROTOCOL.md §8.2). A malformed request gets {"error":"..."} and the
@@ -71,6 +71,7 @@ enum cs_ctl_verb {
 	CS_CTL_SHARE,     /* "share PATIENT PRAC PERM [UNTIL]" (async) */
 	CS_CTL_PERM,      /* "perm PATIENT PRAC PERM [UNTIL]": change a share (async) */
 	CS_CTL_REVOKE,    /* "revoke PATIENT PRAC" (async) */
+	CS_CTL_TRANSFER,  /* "transfer PATIENT PRAC": hand the patient over (async) */
 	CS_CTL_NVERBS
 };
 
@@ -127,7 +128,7 @@ enum cs_ctl_err {
  * space between fields, numbers decimal without a leading zero:
  * "resolve ID mine|theirs" (ID 1..CS_CTL_MAX_ID), "patients [FROM]" and
  * "shares [FROM]" (FROM 1..CS_CTL_MAX_ID), "subscribe [labels]", "share|perm
- * PATIENT PRAC read|write|full [UNTIL]", "revoke PATIENT PRAC"; any other
+ * PATIENT PRAC read|write|full [UNTIL]", "revoke|transfer PATIENT PRAC"; any other
  * verb takes none.
  */
 int cs_control_parse_req(const uint8_t *buf, size_t len, struct cs_ctl_req *req);

@@ -58,7 +58,8 @@ int
 cs_ctl_share_is(int verb)
 {
 	return verb == CS_CTL_PATIENTS || verb == CS_CTL_PRACS || verb == CS_CTL_SHARES ||
-	    verb == CS_CTL_SHARE || verb == CS_CTL_PERM || verb == CS_CTL_REVOKE;
+	    verb == CS_CTL_SHARE || verb == CS_CTL_PERM || verb == CS_CTL_REVOKE ||
+	    verb == CS_CTL_TRANSFER;
 }
 
 static int putf(char *out, size_t cap, size_t *len, const char *fmt, ...)
@@ -390,6 +391,7 @@ run_make(struct share_job *x)
 	memset(&op, 0, sizeof(op));
 	op.kind = x->req.verb == CS_CTL_SHARE ? CS_SHARE_OP_GRANT
 	    : x->req.verb == CS_CTL_PERM      ? CS_SHARE_OP_CHANGE
+	    : x->req.verb == CS_CTL_TRANSFER  ? CS_SHARE_OP_TRANSFER
 	                                      : CS_SHARE_OP_REVOKE;
 	op.patient = x->req.patient;
 	op.perm = x->req.perm; /* CS_CTL_READ.. == CS_PERM_READ.. */

@@ -12,8 +12,10 @@
  *   share PATIENT PRAC PERM [UNTIL]   cabsync share
  *   perm PATIENT PRAC PERM [UNTIL]    change the permission of a share
  *   revoke PATIENT PRAC               cabsync revoke
+ *   transfer PATIENT PRAC             cabsync transfer (ownership to PRAC)
  *
- * The three last go through agent/share_ops.h, the code path of the CLI.
+ * The four last go through agent/share_ops.h, the code path of the CLI
+ * (same checks, same answers, the same audit row).
  * Each request is a database-worker job (agent/dbw.h) that owns a copy of
  * the request; done() answers the waiting client (cs_control_answer) and,
  * after a share record was made, calls cb with changed = 1 so that the agent

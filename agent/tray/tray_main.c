@@ -341,6 +341,19 @@ on_event(struct tray *t, const struct cs_tray_event *ev)
 		t->open_conflicts = ev->open;
 		break;
 	case CS_TRAY_EV_SHARE_RECV:
+		if (strcmp(ev->permission, "owner") == 0) {
+			/* a transfer (PROTOCOL.md §8.2): the patient is mine now */
+			if (t->names_in_notes && ev->label[0] != '\0')
+				snprintf(body, sizeof(body),
+				    "%s transferred the patient %s to you: you are its owner now.",
+				    who, ev->label);
+			else
+				snprintf(body, sizeof(body),
+				    "%s transferred a patient to you: you are its owner now.", who);
+			notify(t, "cabsync-synced", "cabsync: a patient was transferred to you",
+			    body);
+			break;
+		}
 		if (t->names_in_notes && ev->label[0] != '\0')
 			snprintf(body, sizeof(body), "%s shared the patient %s with you (%s).", who,
 			    ev->label, ev->permission[0] != '\0' ? ev->permission : "read");

@@ -31,8 +31,13 @@ struct cs_tray_share {
 	GtkTreeModel *filter;
 	/* manage window */
 	GtkWidget *mwin, *mgrid, *mmsg;
-	int refreshing;  /* radio buttons set by code: no request */
-	guint report_id; /* tests: report_all() is due */
+	/* transfer window (from "Manage shares…") and its confirmation dialog */
+	GtkWidget *twin, *tsearch, *ttree, *tto_box, *tbtn, *tmsg, *tdlg;
+	GtkListStore *tstore;
+	GtkTreeModel *tfilter;
+	char tverb[CS_CTL_MAX_REQ]; /* the request the dialog confirms */
+	int refreshing;             /* radio buttons set by code: no request */
+	guint report_id;            /* tests: report_all() is due */
 };
 
 static const char *const perm_names[3] = {"read", "write", "full"};
@@ -90,6 +95,10 @@ report_all(gpointer data)
 		report_one(ts->win, ts);
 	if (ts->mwin != NULL && gtk_widget_get_visible(ts->mwin))
 		report_one(ts->mwin, ts);
+	if (ts->twin != NULL && gtk_widget_get_visible(ts->twin))
+		report_one(ts->twin, ts);
+	if (ts->tdlg != NULL && gtk_widget_get_visible(ts->tdlg))
+		report_one(ts->tdlg, ts);
 	return G_SOURCE_REMOVE;
 }
 
@@ -186,11 +195,11 @@ parse_day(const char *s)
 
 /* ------------------------------------------------------------ share window */
 
+/* The filter of a patient list: data is its search entry. */
 static gboolean
 visible_row(GtkTreeModel *m, GtkTreeIter *it, gpointer data)
 {
-	struct cs_tray_share *ts = data;
-	const char *q = gtk_entry_get_text(GTK_ENTRY(ts->search));
+	const char *q = gtk_entry_get_text(GTK_ENTRY(data));
 	gchar *lbl = NULL, *a, *b;
 	gboolean ok;
 
@@ -208,26 +217,32 @@ visible_row(GtkTreeModel *m, GtkTreeIter *it, gpointer data)
 	return ok;
 }
 
-/* The first patient shown is selected: type a few letters, then Share. */
+/* The first patient shown in tree (filter) is selected: type a few letters, then act. */
 static void
-select_first(struct cs_tray_share *ts)
+select_first_in(struct cs_tray_share *ts, GtkWidget *tree, GtkTreeModel *filter, const char *file)
 {
-	GtkTreeSelection *sel = gtk_tree_view_get_selection(GTK_TREE_VIEW(ts->tree));
+	GtkTreeSelection *sel = gtk_tree_view_get_selection(GTK_TREE_VIEW(tree));
 	GtkTreeIter it;
 	gchar *lbl = NULL;
 	char line[256];
 	int n = 0;
 
-	if (gtk_tree_model_get_iter_first(ts->filter, &it)) {
+	if (gtk_tree_model_get_iter_first(filter, &it)) {
 		gtk_tree_selection_select_iter(sel, &it);
-		gtk_tree_model_get(ts->filter, &it, COL_LABEL, &lbl, -1);
+		gtk_tree_model_get(filter, &it, COL_LABEL, &lbl, -1);
 		do
 			n++;
-		while (gtk_tree_model_iter_next(ts->filter, &it));
+		while (gtk_tree_model_iter_next(filter, &it));
 	}
 	snprintf(line, sizeof(line), "shown %d, selected: %s", n, lbl != NULL ? lbl : "none");
-	hook(ts, "share", line);
+	hook(ts, file, line);
 	g_free(lbl);
+}
+
+static void
+select_first(struct cs_tray_share *ts)
+{
+	select_first_in(ts, ts->tree, ts->filter, "share");
 }
 
 static void
@@ -408,8 +423,8 @@ build_share(struct cs_tray_share *ts)
 	gtk_box_pack_start(GTK_BOX(vb), hb, FALSE, FALSE, 0);
 	ts->store = gtk_list_store_new(NCOLS, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
 	ts->filter = gtk_tree_model_filter_new(GTK_TREE_MODEL(ts->store), NULL);
-	gtk_tree_model_filter_set_visible_func(GTK_TREE_MODEL_FILTER(ts->filter), visible_row, ts,
-	    NULL);
+	gtk_tree_model_filter_set_visible_func(GTK_TREE_MODEL_FILTER(ts->filter), visible_row,
+	    ts->search, NULL);
 	ts->tree = gtk_tree_view_new_with_model(ts->filter);
 	cr = gtk_cell_renderer_text_new();
 	gtk_tree_view_append_column(GTK_TREE_VIEW(ts->tree),
@@ -609,10 +624,274 @@ manage_refresh(struct cs_tray_share *ts)
 	ts->refreshing = 0;
 }
 
+/* --------------------------------------------------------- transfer window */
+
+/*
+ * "Transfer a patient…" (from "Manage shares…"): the patients this
+ * practitioner owns, by label, a colleague from the roster, then a
+ * confirmation dialog saying what happens, then the agent's `transfer`
+ * (what `cabsync transfer` does, PROTOCOL.md §8.4).
+ */
+static void
+transfer_refresh(struct cs_tray_share *ts)
+{
+	char err[160], verb[64], line[256];
+	GtkWidget *first = NULL, *b;
+	GtkTreeIter it;
+	GList *kids, *k;
+	int64_t from = 0;
+	size_t i, total = 0, ncol = 0;
+	int page;
+
+	gtk_list_store_clear(ts->tstore);
+	kids = gtk_container_get_children(GTK_CONTAINER(ts->tto_box));
+	for (k = kids; k != NULL; k = k->next)
+		gtk_widget_destroy(GTK_WIDGET(k->data));
+	g_list_free(kids);
+	gtk_widget_set_sensitive(ts->tbtn, FALSE);
+	for (page = 0; page < MAX_PAGES; page++) {
+		if (from == 0)
+			snprintf(verb, sizeof(verb), "patients");
+		else
+			snprintf(verb, sizeof(verb), "patients %lld", (long long)from);
+		if (ask_rows(ts, verb, "patients", err, sizeof(err)) != 0) {
+			snprintf(line, sizeof(line), "Cannot list the patients: %s", err);
+			say(ts, ts->tmsg, "transfer", line);
+			return;
+		}
+		for (i = 0; i < ts->rows->n; i++) {
+			const struct cs_tray_row *r = &ts->rows->v[i];
+
+			/* only the owner may transfer (a full holder may not) */
+			if (strcmp(r->rights, "owner") != 0)
+				continue;
+			gtk_list_store_append(ts->tstore, &it);
+			gtk_list_store_set(ts->tstore, &it, COL_ID, r->id, COL_LABEL, r->label,
+			    COL_RIGHTS, r->rights, -1);
+			total++;
+		}
+		if ((from = ts->rows->next) == 0)
+			break;
+	}
+	if (ask_rows(ts, "practitioners", "practitioners", err, sizeof(err)) != 0) {
+		snprintf(line, sizeof(line), "Cannot list the colleagues: %s", err);
+		say(ts, ts->tmsg, "transfer", line);
+		return;
+	}
+	for (i = 0; i < ts->rows->n; i++) {
+		const struct cs_tray_row *r = &ts->rows->v[i];
+		const char *who = r->name[0] != '\0' ? r->name : r->id;
+		gchar *v;
+
+		if (r->you || strlen(r->id) != 32)
+			continue;
+		v = g_utf8_make_valid(who, -1);
+		b = first == NULL
+		    ? gtk_radio_button_new_with_label(NULL, v)
+		    : gtk_radio_button_new_with_label_from_widget(GTK_RADIO_BUTTON(first), v);
+		g_free(v);
+		if (first == NULL)
+			first = b;
+		g_object_set_data_full(G_OBJECT(b), "prac", g_strdup(r->id), g_free);
+		g_object_set_data_full(G_OBJECT(b), "name", g_strdup(who), g_free);
+		snprintf(line, sizeof(line), "to %s", who);
+		hook_widget(ts, b, "transfer", line);
+		gtk_box_pack_start(GTK_BOX(ts->tto_box), b, FALSE, FALSE, 0);
+		ncol++;
+	}
+	gtk_widget_show_all(ts->tto_box);
+	select_first_in(ts, ts->ttree, ts->tfilter, "transfer");
+	snprintf(line, sizeof(line), "%zu patient%s you own, %zu colleague%s.", total,
+	    total == 1 ? "" : "s", ncol, ncol == 1 ? "" : "s");
+	say(ts, ts->tmsg, "transfer", line);
+	gtk_widget_set_sensitive(ts->tbtn, total > 0 && ncol > 0);
+}
+
+static void
+on_tsearch(GtkEditable *e, gpointer data)
+{
+	struct cs_tray_share *ts = data;
+
+	(void)e;
+	gtk_tree_model_filter_refilter(GTK_TREE_MODEL_FILTER(ts->tfilter));
+	select_first_in(ts, ts->ttree, ts->tfilter, "transfer");
+}
+
+/* The answer of the confirmation dialog: the transfer, or nothing. */
+static void
+on_transfer_response(GtkDialog *d, gint resp, gpointer data)
+{
+	struct cs_tray_share *ts = data;
+	char err[200], detail[200], line[320];
+
+	gtk_widget_destroy(GTK_WIDGET(d));
+	ts->tdlg = NULL;
+	if (resp != GTK_RESPONSE_ACCEPT) {
+		say(ts, ts->tmsg, "transfer", "Not transferred: cancelled.");
+		ts->tverb[0] = '\0';
+		return;
+	}
+	if (ask(ts, ts->tverb, err, sizeof(err)) == 0 &&
+	    cs_tray_ok_parse(ts->answer, strlen(ts->answer), detail, sizeof(detail), err,
+	        sizeof(err)) == 0)
+		snprintf(line, sizeof(line), "Done: %s.", detail);
+	else
+		snprintf(line, sizeof(line), "Not transferred: %s.", err);
+	ts->tverb[0] = '\0';
+	/* the patient is no longer ours: both lists change */
+	transfer_refresh(ts);
+	say(ts, ts->tmsg, "transfer", line);
+	if (ts->mwin != NULL && gtk_widget_get_visible(ts->mwin)) {
+		manage_refresh(ts);
+		say(ts, ts->mmsg, "manage", line);
+	}
+}
+
+static void
+on_transfer(GtkButton *btn, gpointer data)
+{
+	struct cs_tray_share *ts = data;
+	GtkTreeSelection *sel = gtk_tree_view_get_selection(GTK_TREE_VIEW(ts->ttree));
+	GtkTreeModel *m;
+	GtkTreeIter it;
+	GList *kids, *k;
+	gchar *id = NULL, *lbl = NULL, *text;
+	const char *prac = NULL, *name = NULL;
+	GtkWidget *b;
+
+	(void)btn;
+	if (ts->tdlg != NULL)
+		return;
+	if (!gtk_tree_selection_get_selected(sel, &m, &it)) {
+		say(ts, ts->tmsg, "transfer", "Choose a patient first.");
+		return;
+	}
+	gtk_tree_model_get(m, &it, COL_ID, &id, COL_LABEL, &lbl, -1);
+	kids = gtk_container_get_children(GTK_CONTAINER(ts->tto_box));
+	for (k = kids; k != NULL; k = k->next) {
+		if (gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(k->data))) {
+			prac = g_object_get_data(G_OBJECT(k->data), "prac");
+			name = g_object_get_data(G_OBJECT(k->data), "name");
+		}
+	}
+	g_list_free(kids);
+	if (id == NULL || prac == NULL || name == NULL ||
+	    snprintf(ts->tverb, sizeof(ts->tverb), "transfer %s %s", id, prac) >=
+	        (int)sizeof(ts->tverb)) {
+		ts->tverb[0] = '\0';
+		say(ts, ts->tmsg, "transfer", "Choose a patient and a colleague first.");
+		goto out;
+	}
+	/* what really happens (agent/share_ops.h, sql/share.c; tests/share/revoke_test.sh) */
+	text = g_strdup_printf(
+	    "%s becomes the owner of the patient %s.\n\n"
+	    "Your computers first send your last changes of this patient, then delete their "
+	    "copy of it (%s keeps every row). You will not have this patient any more, unless "
+	    "%s shares it back with you. The colleagues it is shared with keep their access.\n\n"
+	    "Only %s can give it back.",
+	    name, lbl != NULL && lbl[0] != '\0' ? lbl : id, name, name, name);
+	ts->tdlg = gtk_message_dialog_new(GTK_WINDOW(ts->twin),
+	    GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT, GTK_MESSAGE_WARNING,
+	    GTK_BUTTONS_NONE, "Transfer this patient to %s?", name);
+	gtk_window_set_title(GTK_WINDOW(ts->tdlg), "cabsync: confirm the transfer");
+	gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(ts->tdlg), "%s", text);
+	b = gtk_dialog_add_button(GTK_DIALOG(ts->tdlg), "Cancel", GTK_RESPONSE_CANCEL);
+	hook_widget(ts, b, "transfer", "cancel");
+	b = gtk_dialog_add_button(GTK_DIALOG(ts->tdlg), "Transfer", GTK_RESPONSE_ACCEPT);
+	hook_widget(ts, b, "transfer", "confirm");
+	gtk_dialog_set_default_response(GTK_DIALOG(ts->tdlg), GTK_RESPONSE_CANCEL);
+	g_signal_connect(ts->tdlg, "response", G_CALLBACK(on_transfer_response), ts);
+	hook(ts, "transfer", "confirm? Transfer this patient to a colleague");
+	{
+		gchar **lines = g_strsplit(text, "\n", -1), **l;
+
+		for (l = lines; *l != NULL; l++)
+			if ((*l)[0] != '\0')
+				hook(ts, "transfer", *l);
+		g_strfreev(lines);
+	}
+	g_free(text);
+	gtk_widget_show_all(ts->tdlg);
+	gtk_window_present(GTK_WINDOW(ts->tdlg));
+out:
+	g_free(id);
+	g_free(lbl);
+}
+
+static void
+build_transfer(struct cs_tray_share *ts)
+{
+	GtkWidget *vb, *hb, *sw, *intro;
+	GtkCellRenderer *cr;
+
+	ts->twin = gtk_window_new(GTK_WINDOW_TOPLEVEL);
+	gtk_window_set_title(GTK_WINDOW(ts->twin), "cabsync: transfer a patient");
+	gtk_window_set_default_size(GTK_WINDOW(ts->twin), 560, 380);
+	gtk_window_move(GTK_WINDOW(ts->twin), 40, 60);
+	vb = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
+	gtk_container_set_border_width(GTK_CONTAINER(vb), 8);
+	intro = label("Hand one of your patients over to a colleague (who leaves the cabinet "
+	              "hands over their patients). The colleague becomes its owner.");
+	gtk_label_set_line_wrap(GTK_LABEL(intro), TRUE);
+	gtk_label_set_max_width_chars(GTK_LABEL(intro), 60);
+	gtk_box_pack_start(GTK_BOX(vb), intro, FALSE, FALSE, 0);
+	hb = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	gtk_box_pack_start(GTK_BOX(hb), label("Patient:"), FALSE, FALSE, 0);
+	ts->tsearch = gtk_search_entry_new();
+	gtk_entry_set_placeholder_text(GTK_ENTRY(ts->tsearch), "type a few letters of the name");
+	g_signal_connect(ts->tsearch, "changed", G_CALLBACK(on_tsearch), ts);
+	hook_widget(ts, ts->tsearch, "transfer", "search");
+	gtk_box_pack_start(GTK_BOX(hb), ts->tsearch, TRUE, TRUE, 0);
+	gtk_box_pack_start(GTK_BOX(vb), hb, FALSE, FALSE, 0);
+	ts->tstore = gtk_list_store_new(NCOLS, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+	ts->tfilter = gtk_tree_model_filter_new(GTK_TREE_MODEL(ts->tstore), NULL);
+	gtk_tree_model_filter_set_visible_func(GTK_TREE_MODEL_FILTER(ts->tfilter), visible_row,
+	    ts->tsearch, NULL);
+	ts->ttree = gtk_tree_view_new_with_model(ts->tfilter);
+	cr = gtk_cell_renderer_text_new();
+	gtk_tree_view_append_column(GTK_TREE_VIEW(ts->ttree),
+	    gtk_tree_view_column_new_with_attributes("Your patient", cr, "text", COL_LABEL, NULL));
+	sw = gtk_scrolled_window_new(NULL, NULL);
+	gtk_widget_set_size_request(sw, -1, 140);
+	gtk_container_add(GTK_CONTAINER(sw), ts->ttree);
+	gtk_box_pack_start(GTK_BOX(vb), sw, TRUE, TRUE, 0);
+	hb = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	gtk_box_pack_start(GTK_BOX(hb), label("To:"), FALSE, FALSE, 0);
+	ts->tto_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	gtk_box_pack_start(GTK_BOX(hb), ts->tto_box, TRUE, TRUE, 0);
+	gtk_box_pack_start(GTK_BOX(vb), hb, FALSE, FALSE, 0);
+	hb = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	ts->tbtn = gtk_button_new_with_label("Transfer\xe2\x80\xa6");
+	g_signal_connect(ts->tbtn, "clicked", G_CALLBACK(on_transfer), ts);
+	hook_widget(ts, ts->tbtn, "transfer", "button");
+	gtk_box_pack_end(GTK_BOX(hb), ts->tbtn, FALSE, FALSE, 0);
+	gtk_box_pack_start(GTK_BOX(vb), hb, FALSE, FALSE, 0);
+	ts->tmsg = label("");
+	gtk_label_set_line_wrap(GTK_LABEL(ts->tmsg), TRUE);
+	gtk_box_pack_start(GTK_BOX(vb), ts->tmsg, FALSE, FALSE, 0);
+	gtk_container_add(GTK_CONTAINER(ts->twin), vb);
+	g_signal_connect(ts->twin, "delete-event", G_CALLBACK(on_delete), ts);
+}
+
+/* "Transfer a patient…" of the manage window. */
+static void
+on_open_transfer(GtkButton *b, gpointer data)
+{
+	struct cs_tray_share *ts = data;
+
+	(void)b;
+	if (ts->twin == NULL)
+		build_transfer(ts);
+	gtk_widget_show_all(ts->twin);
+	transfer_refresh(ts);
+	gtk_window_present(GTK_WINDOW(ts->twin));
+	gtk_widget_grab_focus(ts->tsearch);
+}
+
 void
 cs_tray_manage_open(struct cs_tray_share *ts)
 {
-	GtkWidget *vb, *sw;
+	GtkWidget *vb, *sw, *hb, *b;
 
 	if (ts->mwin == NULL) {
 		ts->mwin = gtk_window_new(GTK_WINDOW_TOPLEVEL);
@@ -623,6 +902,15 @@ cs_tray_manage_open(struct cs_tray_share *ts)
 		gtk_container_set_border_width(GTK_CONTAINER(vb), 8);
 		ts->mmsg = label("");
 		gtk_box_pack_start(GTK_BOX(vb), ts->mmsg, FALSE, FALSE, 0);
+		hb = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+		b = gtk_button_new_with_label("Transfer a patient you own\xe2\x80\xa6");
+		gtk_widget_set_tooltip_text(b,
+		    "Hand one of your patients over to a colleague: the colleague becomes its "
+		    "owner");
+		g_signal_connect(b, "clicked", G_CALLBACK(on_open_transfer), ts);
+		hook_widget(ts, b, "manage", "transfer");
+		gtk_box_pack_start(GTK_BOX(hb), b, FALSE, FALSE, 0);
+		gtk_box_pack_start(GTK_BOX(vb), hb, FALSE, FALSE, 0);
 		sw = gtk_scrolled_window_new(NULL, NULL);
 		ts->mgrid = gtk_grid_new();
 		gtk_grid_set_row_spacing(GTK_GRID(ts->mgrid), 6);
@@ -666,6 +954,12 @@ cs_tray_share_free(struct cs_tray_share *ts)
 		gtk_widget_destroy(ts->win);
 	if (ts->mwin != NULL)
 		gtk_widget_destroy(ts->mwin);
+	if (ts->twin != NULL)
+		gtk_widget_destroy(ts->twin); /* and its dialog, if open */
+	if (ts->tfilter != NULL)
+		g_object_unref(ts->tfilter);
+	if (ts->tstore != NULL)
+		g_object_unref(ts->tstore);
 	if (ts->filter != NULL)
 		g_object_unref(ts->filter);
 	if (ts->store != NULL)

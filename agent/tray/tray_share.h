@@ -6,10 +6,15 @@
  * agent from the local database), the colleagues from the roster
  * (`practitioners`), and a share, a permission change or a revoke is the
  * agent's `share`, `perm`, `revoke` — what `cabsync share|revoke` does.
+ * "Manage shares…" also opens "Transfer a patient…": a patient this
+ * practitioner owns, a colleague, a confirmation dialog saying what happens
+ * to this practitioner's copy, then the agent's `transfer` (`cabsync
+ * transfer`); the answer or the error is shown in both windows.
  *
  * GTK main thread only; each request is bounded by the client's deadline.
  * With a hook path (the tray's --state-file), the windows write what they
- * show and where their controls are to HOOK.share / HOOK.manage (tests).
+ * show and where their controls are to HOOK.share / HOOK.manage /
+ * HOOK.transfer (tests).
  */
 #ifndef CS_TRAY_SHARE_H
 #define CS_TRAY_SHARE_H

@@ -31,6 +31,7 @@ static const char *const names[CS_CTL_NVERBS] = {
     [CS_CTL_SHARE] = "share",
     [CS_CTL_PERM] = "perm",
     [CS_CTL_REVOKE] = "revoke",
+    [CS_CTL_TRANSFER] = "transfer",
 };
 
 static const char *const perms[] = {"", "read", "write", "full"};
@@ -50,7 +51,7 @@ check_share(const struct cs_ctl_req *req)
 	for (i = 0; i < CS_CTL_PRAC_HEX; i++)
 		if (strchr("0123456789abcdef", req->prac[i]) == NULL)
 			abort();
-	if (req->verb == CS_CTL_REVOKE) {
+	if (req->verb == CS_CTL_REVOKE || req->verb == CS_CTL_TRANSFER) {
 		if (req->perm != 0 || req->until != 0)
 			abort();
 	} else if (req->perm < CS_CTL_READ || req->perm > CS_CTL_FULL || req->until < 0 ||
@@ -94,10 +95,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (req.verb == CS_CTL_SUBSCRIBE) {
 			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "subscribe%s\n",
 			    req.labels ? " labels" : "");
-		} else if (req.verb == CS_CTL_REVOKE) {
+		} else if (req.verb == CS_CTL_REVOKE || req.verb == CS_CTL_TRANSFER) {
 			check_share(&req);
-			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "revoke %s %s\n", req.patient,
-			    req.prac);
+			n = snprintf(back, sizeof(back), CS_CTL_MAGIC "%s %s %s\n", names[req.verb],
+			    req.patient, req.prac);
 		} else if (req.verb == CS_CTL_SHARE || req.verb == CS_CTL_PERM) {
 			check_share(&req);
 			until[0] = '\0';

@@ -16,5 +16,11 @@ if [ -d "$dir/regress/$name" ] && [ -n "$(ls -A "$dir/regress/$name")" ]; then
 fi
 art=$(pwd)/fuzz-artifacts/$name
 mkdir -p "$art"
+# a dictionary of the format's words, when the target has one (dict/NAME.dict)
+dict=""
+if [ -f "$dir/dict/$name.dict" ]; then
+	dict="-dict=$dir/dict/$name.dict"
+fi
+# shellcheck disable=SC2086
 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=70000 \
-	-print_final_stats=1 -artifact_prefix="$art/" "$work/corpus"
+	-print_final_stats=1 -artifact_prefix="$art/" $dict "$work/corpus"

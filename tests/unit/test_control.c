@@ -163,6 +163,65 @@ test_share_verbs_refused(void **state)
 	assert_int_equal(r.patient[0], '\0');
 }
 
+/* transfer PATIENT PRAC: the arguments of revoke, exactly (PROTOCOL.md §8.4) */
+static void
+test_transfer_verb(void **state)
+{
+	struct cs_ctl_req r;
+
+	(void)state;
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 " PRAC "\n", &r), 0);
+	assert_int_equal(r.verb, CS_CTL_TRANSFER);
+	assert_string_equal(r.patient, "7");
+	assert_string_equal(r.prac, PRAC);
+	assert_int_equal(r.perm, 0);
+	assert_int_equal(r.until, 0);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer P-1.a:b_c " PRAC "\n", &r), 0);
+	assert_string_equal(r.patient, "P-1.a:b_c");
+	/* a 64-byte patient id */
+	assert_int_equal(
+	    req(CS_CTL_MAGIC
+	        "transfer 0123456789012345678901234567890123456789012345678901234567890123 " PRAC
+	        "\n",
+	        &r),
+	    0);
+	assert_int_equal(r.verb, CS_CTL_TRANSFER);
+	assert_int_equal(strlen(r.patient), 64);
+	/* not complete yet */
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 " PRAC, &r), CS_EAGAIN);
+	/* refused */
+	assert_int_equal(req(CS_CTL_MAGIC "transfer\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer \n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 \n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 " PRAC " \n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 " PRAC " read\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 " PRAC " 1798761600\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer  7 " PRAC "\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7/8 " PRAC "\n", &r), CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 0123456789ABCDEF0123456789abcdef\n", &r),
+	    CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 0123456789abcdef0123456789abcde\n", &r),
+	    CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 0123456789abcdef0123456789abcdef0\n", &r),
+	    CS_CTL_EARG);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer Martin Leroy\n", &r), CS_CTL_EARG);
+	assert_int_equal(
+	    req(CS_CTL_MAGIC
+	        "transfer 01234567890123456789012345678901234567890123456789012345678901234 " PRAC
+	        "\n",
+	        &r),
+	    CS_CTL_EARG);
+	/* refused: nothing of it kept */
+	assert_int_equal(r.verb, 0);
+	assert_int_equal(r.patient[0], '\0');
+	assert_int_equal(r.prac[0], '\0');
+	assert_int_equal(req(CS_CTL_MAGIC "transfers 7 " PRAC "\n", &r), CS_CTL_EVERB);
+	assert_int_equal(req(CS_CTL_MAGIC "Transfer 7 " PRAC "\n", &r), CS_CTL_EVERB);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 " PRAC "\t\n", &r), CS_CTL_EBYTE);
+	assert_int_equal(req(CS_CTL_MAGIC "transfer 7 " PRAC "\n\n", &r), CS_CTL_ETRAILING);
+}
+
 static void
 test_path(void **state)
 {
@@ -187,6 +246,7 @@ main(void)
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_share_verbs),
 	    cmocka_unit_test(test_share_verbs_refused),
+	    cmocka_unit_test(test_transfer_verb),
 	    cmocka_unit_test(test_path),
 	};
 
