@@ -571,7 +571,7 @@ struct notes {
 
 static int records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
     const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
-    struct notes *nt);
+    int *rop, struct notes *nt);
 
 size_t
 cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max)
@@ -656,7 +656,7 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 	struct cs_share_ctx c;
 	struct notes *nt = NULL;
 	size_t n;
-	int rc, any = 0;
+	int rc, any = 0, ro = 0;
 	char fh[17];
 
 	memset(&c, 0, sizeof(c));
@@ -679,7 +679,7 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 		any = 0;
 		nt->n = 0;
 		if ((rc = cs_share_begin(c.db)) == 0) {
-			rc = records_in(s, e, &c, v, n, from, fh, &any, nt);
+			rc = records_in(s, e, &c, v, n, from, fh, &any, &ro, nt);
 			if (rc == 0)
 				rc = cs_share_commit(c.db);
 		}
@@ -691,11 +691,12 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 		nap();
 	}
 	notes_push(s, nt);
-	if (any) {
+	/* the read-only set (a scan of every share) only when a record of the
+	 * message can change it: not for the owner claims of an initial sync */
+	if (ro)
 		(void)cs_share_readonly(e, s->practitioner, cs_share_now_hlc(wall_ms()));
-		if (changed != NULL)
-			*changed = 1;
-	}
+	if (any && changed != NULL)
+		*changed = 1;
 out:
 	cs_share_cache_close(&c);
 	cs_free(nt);
@@ -706,12 +707,12 @@ out:
 static int
 records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
     const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
-    struct notes *nt)
+    int *rop, struct notes *nt)
 {
 	const struct cs_share_ctx c = *cc;
 	uint64_t seen = 0;
 	size_t i;
-	int rc, any = 0;
+	int rc, any = 0, ro = 0;
 	char why[160], detail[CS_AUDIT_DETAIL_MAX], dh[17];
 
 	for (i = 0; i < n; i++) {
@@ -727,6 +728,17 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 			seen = r.hlc;
 		if (rc == 0) {
 			any = 1;
+			/* grants, revokes, transfers change who may write; a claim
+			 * only when its patient's transfer is here already */
+			if (r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
+			    r.kind == CS_SHAREREC_TRANSFER)
+				ro = 1;
+			else if (r.kind == CS_SHAREREC_CLAIM && !ro &&
+			    (rc = cs_share_has_transfer(c.db, r.patient)) != 0) {
+				if (rc < 0)
+					return rc;
+				ro = 1;
+			}
 			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
 			        r.kind == CS_SHAREREC_TRANSFER) &&
 			    memcmp(r.practitioner, s->practitioner, CS_GID_LEN) == 0) {
@@ -794,6 +806,7 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 	if (seen > 0 && (rc = cs_share_seen_hlc(c.db, seen)) < 0)
 		return rc;
 	*anyp = any;
+	*rop = ro;
 	return 0;
 }
 

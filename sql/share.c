@@ -774,6 +774,23 @@ meta_put(sqlite3 *db, const char *k, int64_t v)
 	return run(st);
 }
 
+/* 1 if a record of kind on patient is stored here, 0 if not, < 0 error. */
+static int
+known_kind(sqlite3 *db, const uint8_t *patient, int kind)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prep(db, "SELECT 1 FROM cs_share_rec WHERE patient=?1 AND kind=?2 LIMIT 1",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, kind);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
 int
 cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_ms)
 {
@@ -897,6 +914,12 @@ out:
 	sqlite3_finalize(st);
 	cs_free(gids);
 	return rc;
+}
+
+int
+cs_share_has_transfer(sqlite3 *db, const uint8_t patient[static CS_GID_LEN])
+{
+	return known_kind(db, patient, CS_SHAREREC_TRANSFER);
 }
 
 int

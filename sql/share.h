@@ -157,6 +157,10 @@ int cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t n
 int cs_share_claim_some(const struct cs_share_ctx *c, const char *name, int64_t now_ms, size_t max,
     int *more);
 
+/* 1 if a TRANSFER record of patient is stored here, 0 if not, < 0 error (a
+ * claim stored after its patient's transfer ends an owner right at once). */
+int cs_share_has_transfer(sqlite3 *db, const uint8_t patient[static CS_GID_LEN]);
+
 /* 1 if cs_share_claim_new() has something to do (rows past the last scan,
  * or this practitioner's name not recorded), 0 if not (read only), < 0 error. */
 int cs_share_claim_needed(sqlite3 *db, const uint8_t prac[static CS_GID_LEN], const char *name);
