@@ -253,36 +253,65 @@ rec_out_cb(void *ctx, int64_t seq, const uint8_t *rec, size_t len)
 	return 0;
 }
 
-int
-cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_pos)
+/*
+ * Claim up to max new patients (0: all), CS_SHSYNC_CLAIMS_PER_TX per write
+ * transaction (the app waits for none longer than that). *pending: 1 if
+ * some may remain. 0 or a negative code.
+ */
+static int
+claim_upto(struct cs_shsync *s, struct cs_engine *e, size_t max, uint64_t *claim_pos, int *pending)
 {
 	struct cs_share_ctx c;
-	int rc;
+	size_t done = 0;
+	int rc, more = 0, tries = 0;
 
 	*claim_pos = 0;
+	*pending = 0;
 	ctx_of(s, e, &c);
 	/* records travel before the changes they allow: claim first (the
 	 * app may be writing: a busy database is retried, then left for later) */
 	rc = cs_share_claim_needed(c.db, s->practitioner, s->name);
 	if (rc < 0 && !is_busy(rc))
 		return rc;
-	for (int tries = 0; rc != 0; tries++) {
-		/* the usual case skips this: no write lock per extraction */
+	/* the usual case skips this: no write lock per extraction */
+	if (rc != 0 && (rc = cs_share_cache_open(&c)) < 0)
+		return rc;
+	while (c.cache != NULL) {
 		rc = cs_share_begin(c.db);
-		if (rc == 0 && (rc = cs_share_claim_new(&c, s->name, wall_ms())) >= 0)
+		if (rc == 0 &&
+		    (rc = cs_share_claim_some(&c, s->name, wall_ms(), CS_SHSYNC_CLAIMS_PER_TX,
+		         &more)) >= 0)
 			rc = cs_share_commit(c.db);
-		if (rc >= 0)
-			break;
+		if (rc >= 0) {
+			done += CS_SHSYNC_CLAIMS_PER_TX;
+			tries = 0;
+			if (!more)
+				break;
+			if (max > 0 && done >= max) {
+				*pending = 1;
+				break;
+			}
+			continue;
+		}
 		cs_share_rollback(c.db);
 		if (!is_busy(rc))
-			return rc;
-		if (tries >= BUSY_TRIES)
+			goto out;
+		if (++tries >= BUSY_TRIES)
 			break;
 		nap();
 	}
-	if ((rc = cs_share_claim_pos(c.db, claim_pos)) < 0)
-		return rc;
-	return 0;
+	rc = cs_share_claim_pos(c.db, claim_pos);
+out:
+	cs_share_cache_close(&c);
+	return rc < 0 ? rc : 0;
+}
+
+int
+cs_shsync_claim(struct cs_shsync *s, struct cs_engine *e, uint64_t *claim_pos)
+{
+	int pending;
+
+	return claim_upto(s, e, 0, claim_pos, &pending);
 }
 
 int
@@ -292,13 +321,15 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 	struct cs_share_ctx c;
 	struct recs_out *o;
 	size_t cap;
-	int rc, got;
+	int rc, got, pending;
 
 	*msg = NULL;
 	*len = 0;
 	*rec_last = rec_after;
 	ctx_of(s, e, &c);
-	if ((rc = cs_shsync_claim(s, e, claim_pos)) < 0)
+	/* a message's worth of claims at a time: the peer verifies and stores
+	 * these while the next ones are made (no row before all are sent) */
+	if ((rc = claim_upto(s, e, CS_SHSYNC_RECS_PER_MSG, claim_pos, &pending)) < 0)
 		return rc;
 	if ((o = cs_calloc(1, sizeof(*o))) == NULL)
 		return CS_ENOMEM;
@@ -328,8 +359,9 @@ cs_shsync_records_out(struct cs_shsync *s, struct cs_engine *e, int64_t rec_afte
 		}
 	}
 	*rec_last = o->last;
-	/* the count, not the encoder's 0: more records first, no rows yet */
-	rc = got > CS_SHSYNC_RECS_PER_MSG ? 1 : 0;
+	/* the count, not the encoder's 0: more records (or claims to make)
+	 * first, no rows yet */
+	rc = got > CS_SHSYNC_RECS_PER_MSG || pending ? 1 : 0;
 out:
 	if (o != NULL)
 		cs_free(o->buf);
@@ -540,7 +572,7 @@ struct notes {
 
 static int records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
     const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
-    struct notes *nt);
+    int *rop, struct notes *nt);
 
 size_t
 cs_shsync_take_notes(struct cs_shsync *s, struct cs_shsync_note *out, size_t max)
@@ -625,9 +657,10 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 	struct cs_share_ctx c;
 	struct notes *nt = NULL;
 	size_t n;
-	int rc, any = 0;
+	int rc, any = 0, ro = 0;
 	char fh[17];
 
+	memset(&c, 0, sizeof(c));
 	if (changed != NULL)
 		*changed = 0;
 	if ((v = cs_calloc(CS_RECORDS_MAX, sizeof(*v))) == NULL ||
@@ -640,12 +673,14 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 		goto out;
 	ctx_of(s, e, &c);
 	hex8(from, fh);
+	if ((rc = cs_share_cache_open(&c)) < 0)
+		goto out;
 	/* one transaction for the message; a busy database: the whole again */
 	for (int tries = 0;; tries++) {
 		any = 0;
 		nt->n = 0;
 		if ((rc = cs_share_begin(c.db)) == 0) {
-			rc = records_in(s, e, &c, v, n, from, fh, &any, nt);
+			rc = records_in(s, e, &c, v, n, from, fh, &any, &ro, nt);
 			if (rc == 0)
 				rc = cs_share_commit(c.db);
 		}
@@ -657,12 +692,14 @@ cs_shsync_records_in(struct cs_shsync *s, struct cs_engine *e, const uint8_t *ms
 		nap();
 	}
 	notes_push(s, nt);
-	if (any) {
+	/* the read-only set (a scan of every share) only when a record of the
+	 * message can change it: not for the owner claims of an initial sync */
+	if (ro)
 		(void)cs_share_readonly(e, s->practitioner, cs_share_now_hlc(wall_ms()));
-		if (changed != NULL)
-			*changed = 1;
-	}
+	if (any && changed != NULL)
+		*changed = 1;
 out:
+	cs_share_cache_close(&c);
 	cs_free(nt);
 	cs_free(v);
 	return rc;
@@ -671,11 +708,12 @@ out:
 static int
 records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *cc,
     const struct cs_records_item *v, size_t n, const uint8_t *from, const char *fh, int *anyp,
-    struct notes *nt)
+    int *rop, struct notes *nt)
 {
 	const struct cs_share_ctx c = *cc;
+	uint64_t seen = 0;
 	size_t i;
-	int rc, any = 0;
+	int rc, any = 0, ro = 0;
 	char why[160], detail[CS_AUDIT_DETAIL_MAX], dh[17];
 
 	for (i = 0; i < n; i++) {
@@ -684,14 +722,26 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 		memset(&r, 0, sizeof(r));
 		rc = cs_share_add(&c, v[i].p, v[i].len, &r, why, sizeof(why));
 		/* writes made here after a grant must be later than it, even on a
-		 * late clock (a record too far ahead does not drag the clock) */
+		 * late clock (a record too far ahead does not drag the clock): the
+		 * floor is raised once, to the latest, before the commit */
 		if (rc == 0 &&
 		    CS_HLC_MS(r.hlc) <=
 		        (uint64_t)(wall_ms() + cs_engine_clock_offset(e)) + SEEN_HLC_BOUND_MS &&
-		    (rc = cs_share_seen_hlc(c.db, r.hlc)) < 0)
-			return rc;
+		    r.hlc > seen)
+			seen = r.hlc;
 		if (rc == 0) {
 			any = 1;
+			/* grants, revokes, transfers change who may write; a claim
+			 * only when its patient's transfer is here already */
+			if (r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
+			    r.kind == CS_SHAREREC_TRANSFER)
+				ro = 1;
+			else if (r.kind == CS_SHAREREC_CLAIM && !ro &&
+			    (rc = cs_share_has_transfer(c.db, r.patient)) != 0) {
+				if (rc < 0)
+					return rc;
+				ro = 1;
+			}
 			if ((r.kind == CS_SHAREREC_GRANT || r.kind == CS_SHAREREC_REVOKE ||
 			        r.kind == CS_SHAREREC_TRANSFER) &&
 			    memcmp(r.practitioner, s->practitioner, CS_GID_LEN) == 0) {
@@ -756,7 +806,10 @@ records_in(struct cs_shsync *s, struct cs_engine *e, const struct cs_share_ctx *
 		}
 		return rc; /* a database error: retried, or the session later */
 	}
+	if (seen > 0 && (rc = cs_share_seen_hlc(c.db, seen)) < 0)
+		return rc;
 	*anyp = any;
+	*rop = ro;
 	return 0;
 }
 

@@ -26,8 +26,9 @@
 #include "sql/engine.h"
 #include "sql/share.h"
 
-#define CS_SHSYNC_RECS_PER_MSG 256     /* records per RECORDS message */
-#define CS_SHSYNC_PURGE_GRACE  600000u /* ms after an end: purge even if unacked */
+#define CS_SHSYNC_RECS_PER_MSG  256     /* records per RECORDS message */
+#define CS_SHSYNC_CLAIMS_PER_TX 256     /* claims made per write transaction */
+#define CS_SHSYNC_PURGE_GRACE   600000u /* ms after an end: purge even if unacked */
 
 #define CS_SHSYNC_NOTES_MAX 16 /* notifications waiting for the loop */
 

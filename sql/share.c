@@ -77,6 +77,115 @@ run(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : sqerr(rc);
 }
 
+/* The statements cs_share_add and what it calls run per record. */
+enum {
+	Q_SP,
+	Q_RELEASE,
+	Q_ROLLBACK_TO,
+	Q_KNOWN_REC,
+	Q_KNOWN_BAD,
+	Q_OWNER_AT,
+	Q_CLAIMED,
+	Q_PERM_AT,
+	Q_FIRST,
+	Q_FIRST_STRICT,
+	Q_PUT_SHARE,
+	Q_END_OWNER,
+	Q_END_PRAC,
+	Q_STORE,
+	Q_BAD,
+	Q_TODO,
+	Q_N
+};
+
+struct cs_share_cache {
+	sqlite3 *db;
+	sqlite3_stmt *st[Q_N];
+};
+
+/*
+ * Statement id of k's cache, prepared once per cache (k NULL, or not of
+ * db: prepared now, finalized by sdone).
+ */
+static int
+sprep(struct cs_share_cache *k, int id, sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	int rc;
+
+	if (k == NULL || k->db != db)
+		return prep(db, sql, st);
+	if (k->st[id] == NULL && (rc = prep(db, sql, &k->st[id])) < 0)
+		return rc;
+	*st = k->st[id];
+	return 0;
+}
+
+/* Done with st: a cached statement is reset for its next use, another finalized. */
+static void
+sdone(struct cs_share_cache *k, sqlite3_stmt *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; k != NULL && i < Q_N; i++) {
+		if (k->st[i] == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+/* Step a statement that returns no row; done with it (sdone). */
+static int
+srun(struct cs_share_cache *k, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sdone(k, st);
+	return rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
+/* Run one fixed statement without a row (a savepoint) through k. */
+static int
+sexec(struct cs_share_cache *k, int id, sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sprep(k, id, db, sql, &st)) < 0)
+		return rc;
+	return srun(k, st);
+}
+
+int
+cs_share_cache_open(struct cs_share_ctx *c)
+{
+	if (c == NULL || c->db == NULL)
+		return CS_EINVAL;
+	if (c->cache != NULL)
+		return 0;
+	if ((c->cache = cs_calloc(1, sizeof(*c->cache))) == NULL)
+		return CS_ENOMEM;
+	c->cache->db = c->db;
+	return 0;
+}
+
+void
+cs_share_cache_close(struct cs_share_ctx *c)
+{
+	int i;
+
+	if (c == NULL || c->cache == NULL)
+		return;
+	for (i = 0; i < Q_N; i++)
+		sqlite3_finalize(c->cache->st[i]);
+	cs_free(c->cache);
+	c->cache = NULL;
+}
+
 int
 cs_share_install(sqlite3 *db)
 {
@@ -164,12 +273,12 @@ cs_share_now_floor(sqlite3 *db, int64_t now_ms, uint64_t *out)
 
 /* The owner of patient at hlc into out (may be NULL): 1 found, 0 none, < 0 error. */
 static int
-owner_at(sqlite3 *db, const uint8_t *patient, uint64_t hlc, uint8_t *out)
+owner_at(struct cs_share_cache *k, sqlite3 *db, const uint8_t *patient, uint64_t hlc, uint8_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(db,
+	if ((rc = sprep(k, Q_OWNER_AT, db,
 	         "SELECT practitioner FROM cs_shares WHERE patient=?1 AND perm='owner' AND "
 	         "?2=?2 AND " IN_FORCE " ORDER BY grant_hlc DESC LIMIT 1",
 	         &st)) < 0)
@@ -185,18 +294,18 @@ owner_at(sqlite3 *db, const uint8_t *patient, uint64_t hlc, uint8_t *out)
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : sqerr(rc);
 	}
-	sqlite3_finalize(st);
+	sdone(k, st);
 	return rc;
 }
 
 /* 1 if patient has any owner row (claimed), 0 if not, < 0 error. */
 static int
-claimed(sqlite3 *db, const uint8_t *patient, uint8_t *who)
+claimed(struct cs_share_cache *k, sqlite3 *db, const uint8_t *patient, uint8_t *who)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(db,
+	if ((rc = sprep(k, Q_CLAIMED, db,
 	         "SELECT practitioner FROM cs_shares WHERE patient=?1 AND perm='owner' "
 	         "ORDER BY grant_hlc LIMIT 1",
 	         &st)) < 0)
@@ -210,18 +319,19 @@ claimed(sqlite3 *db, const uint8_t *patient, uint8_t *who)
 	} else {
 		rc = rc == SQLITE_DONE ? 0 : sqerr(rc);
 	}
-	sqlite3_finalize(st);
+	sdone(k, st);
 	return rc;
 }
 
 /* The best non-owner permission of prac on patient in force at hlc. */
 static int
-perm_at(sqlite3 *db, const uint8_t *patient, const uint8_t *prac, uint64_t hlc)
+perm_at(struct cs_share_cache *k, sqlite3 *db, const uint8_t *patient, const uint8_t *prac,
+    uint64_t hlc)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, best = CS_PERM_NONE;
 
-	if ((rc = prep(db,
+	if ((rc = sprep(k, Q_PERM_AT, db,
 	         "SELECT perm FROM cs_shares WHERE patient=?1 AND practitioner=?2 AND "
 	         "perm != 'owner' AND " IN_FORCE,
 	         &st)) < 0)
@@ -236,7 +346,7 @@ perm_at(sqlite3 *db, const uint8_t *patient, const uint8_t *prac, uint64_t hlc)
 		if (s != NULL && cs_perm_parse(s, &p) == 0 && p > best)
 			best = p;
 	}
-	sqlite3_finalize(st);
+	sdone(k, st);
 	return rc == SQLITE_DONE ? best : sqerr(rc);
 }
 
@@ -247,32 +357,32 @@ cs_share_rights(sqlite3 *db, const uint8_t patient[static CS_GID_LEN],
 	uint8_t own[CS_GID_LEN];
 	int rc;
 
-	if ((rc = owner_at(db, patient, now_hlc, own)) < 0)
+	if ((rc = owner_at(NULL, db, patient, now_hlc, own)) < 0)
 		return rc;
 	if (rc == 1 && memcmp(own, prac, CS_GID_LEN) == 0)
 		return CS_SHARE_OWNER;
-	return perm_at(db, patient, prac, now_hlc);
+	return perm_at(NULL, db, patient, prac, now_hlc);
 }
 
 int
 cs_share_owner(sqlite3 *db, const uint8_t patient[static CS_GID_LEN], uint64_t hlc,
     uint8_t out[static CS_GID_LEN])
 {
-	int rc = owner_at(db, patient, hlc, out);
+	int rc = owner_at(NULL, db, patient, hlc, out);
 
 	return rc == 1 ? 0 : rc == 0 ? CS_ENOENT : rc;
 }
 
 /* The lowest hlc >= from of records of kind on (patient [, prac]), or 0. */
 static int
-first_after(sqlite3 *db, int kind, const uint8_t *patient, const uint8_t *prac, uint64_t from,
-    int strict, uint64_t *out)
+first_after(struct cs_share_cache *k, sqlite3 *db, int kind, const uint8_t *patient,
+    const uint8_t *prac, uint64_t from, int strict, uint64_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
 	*out = 0;
-	if ((rc = prep(db,
+	if ((rc = sprep(k, strict ? Q_FIRST_STRICT : Q_FIRST, db,
 	         strict ? "SELECT min(hlc) FROM cs_share_rec WHERE patient=?1 AND kind=?2 AND "
 	                  "(?3 IS NULL OR practitioner=?3) AND hlc > ?4"
 	                : "SELECT min(hlc) FROM cs_share_rec WHERE patient=?1 AND kind=?2 AND "
@@ -287,19 +397,19 @@ first_after(sqlite3 *db, int kind, const uint8_t *patient, const uint8_t *prac, 
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		*out = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sdone(k, st);
 	return rc == SQLITE_ROW ? 0 : sqerr(rc);
 }
 
 /* Insert a cs_shares row (ignored if the same (patient, prac, grant) is there). */
 static int
-put_share(sqlite3 *db, const uint8_t *patient, const uint8_t *prac, const char *perm,
-    uint64_t grant, uint64_t end)
+put_share(struct cs_share_cache *k, sqlite3 *db, const uint8_t *patient, const uint8_t *prac,
+    const char *perm, uint64_t grant, uint64_t end)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(db,
+	if ((rc = sprep(k, Q_PUT_SHARE, db,
 	         "INSERT OR IGNORE INTO cs_shares(patient, practitioner, perm, grant_hlc, "
 	         "revoke_hlc) VALUES(?1, ?2, ?3, ?4, ?5)",
 	         &st)) < 0)
@@ -310,17 +420,18 @@ put_share(sqlite3 *db, const uint8_t *patient, const uint8_t *prac, const char *
 	sqlite3_bind_int64(st, 4, (int64_t)grant);
 	if (end != 0)
 		sqlite3_bind_int64(st, 5, (int64_t)end);
-	return run(st);
+	return srun(k, st);
 }
 
 /* End the rows of patient (of prac, or the owner rows when owner) granted at or before h. */
 static int
-end_shares(sqlite3 *db, const uint8_t *patient, const uint8_t *prac, int owner, uint64_t h)
+end_shares(struct cs_share_cache *k, sqlite3 *db, const uint8_t *patient, const uint8_t *prac,
+    int owner, uint64_t h)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(db,
+	if ((rc = sprep(k, owner ? Q_END_OWNER : Q_END_PRAC, db,
 	         owner
 	             ? "UPDATE cs_shares SET revoke_hlc=?3 WHERE patient=?1 AND perm='owner' AND "
 	               "?2 IS NULL AND grant_hlc <= ?3 AND (revoke_hlc IS NULL OR revoke_hlc > ?3)"
@@ -333,7 +444,7 @@ end_shares(sqlite3 *db, const uint8_t *patient, const uint8_t *prac, int owner, 
 	if (!owner)
 		sqlite3_bind_blob(st, 2, prac, CS_GID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (int64_t)h);
-	return run(st);
+	return srun(k, st);
 }
 
 /* Queue the backfill of patient to every device of prac but this one. */
@@ -350,7 +461,7 @@ queue_backfill(const struct cs_share_ctx *c, const uint8_t *patient, const uint8
 	if ((ids = cs_calloc(64, sizeof(*ids))) == NULL)
 		return CS_ENOMEM;
 	n = c->devs(c->cb_ctx, prac, ids, 64);
-	if ((rc = prep(c->db,
+	if ((rc = sprep(c->cache, Q_TODO, c->db,
 	         "INSERT OR REPLACE INTO cs_share_todo(peer, patient, after) VALUES(?1, ?2, 0)",
 	         &st)) < 0)
 		goto out;
@@ -363,7 +474,7 @@ queue_backfill(const struct cs_share_ctx *c, const uint8_t *patient, const uint8
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sqerr(sqlite3_errcode(c->db));
 	}
 out:
-	sqlite3_finalize(st);
+	sdone(c->cache, st);
 	cs_free(ids);
 	return rc;
 }
@@ -373,35 +484,37 @@ static int
 derive(const struct cs_share_ctx *c, const struct cs_sharerec *r)
 {
 	sqlite3 *db = c->db;
+	struct cs_share_cache *k = c->cache;
 	uint64_t end = 0, until;
 	int rc = 0;
 
 	switch (r->kind) {
 	case CS_SHAREREC_CLAIM:
 		/* the creator's claim: owner from the start until a transfer */
-		if ((rc = first_after(db, CS_SHAREREC_TRANSFER, r->patient, NULL, 0, 1, &end)) < 0)
+		if ((rc = first_after(k, db, CS_SHAREREC_TRANSFER, r->patient, NULL, 0, 1, &end)) <
+		    0)
 			return rc;
-		return put_share(db, r->patient, r->practitioner, "owner", 0, end);
+		return put_share(k, db, r->patient, r->practitioner, "owner", 0, end);
 	case CS_SHAREREC_GRANT:
-		if ((rc = first_after(db, CS_SHAREREC_REVOKE, r->patient, r->practitioner, r->hlc,
-		         0, &end)) < 0)
+		if ((rc = first_after(k, db, CS_SHAREREC_REVOKE, r->patient, r->practitioner,
+		         r->hlc, 0, &end)) < 0)
 			return rc;
 		until = r->until_ms != 0 ? CS_HLC_MAKE(r->until_ms, 0) : 0;
 		if (until != 0 && (end == 0 || until < end))
 			end = until;
-		if ((rc = put_share(db, r->patient, r->practitioner, cs_perm_name(r->perm), r->hlc,
-		         end)) < 0)
+		if ((rc = put_share(k, db, r->patient, r->practitioner, cs_perm_name(r->perm),
+		         r->hlc, end)) < 0)
 			return rc;
 		return queue_backfill(c, r->patient, r->practitioner);
 	case CS_SHAREREC_REVOKE:
-		return end_shares(db, r->patient, r->practitioner, 0, r->hlc);
+		return end_shares(k, db, r->patient, r->practitioner, 0, r->hlc);
 	case CS_SHAREREC_TRANSFER:
-		if ((rc = end_shares(db, r->patient, NULL, 1, r->hlc)) < 0)
+		if ((rc = end_shares(k, db, r->patient, NULL, 1, r->hlc)) < 0)
 			return rc;
-		if ((rc = first_after(db, CS_SHAREREC_TRANSFER, r->patient, NULL, r->hlc, 1,
+		if ((rc = first_after(k, db, CS_SHAREREC_TRANSFER, r->patient, NULL, r->hlc, 1,
 		         &end)) < 0)
 			return rc;
-		if ((rc = put_share(db, r->patient, r->practitioner, "owner", r->hlc, end)) < 0)
+		if ((rc = put_share(k, db, r->patient, r->practitioner, "owner", r->hlc, end)) < 0)
 			return rc;
 		return queue_backfill(c, r->patient, r->practitioner);
 	default:
@@ -411,7 +524,8 @@ derive(const struct cs_share_ctx *c, const struct cs_sharerec *r)
 
 /* May the signer's practitioner sp make r? 1 yes, 0 no (why), CS_EAGAIN undecidable. */
 static int
-may(sqlite3 *db, const struct cs_sharerec *r, const uint8_t *sp, char *why, size_t cap)
+may(struct cs_share_cache *k, sqlite3 *db, const struct cs_sharerec *r, const uint8_t *sp,
+    char *why, size_t cap)
 {
 	uint8_t own[CS_GID_LEN];
 	int rc, p;
@@ -428,7 +542,7 @@ may(sqlite3 *db, const struct cs_sharerec *r, const uint8_t *sp, char *why, size
 			say(why, cap, "a device claimed a patient for another practitioner");
 			return 0;
 		}
-		if ((rc = claimed(db, r->patient, own)) < 0)
+		if ((rc = claimed(k, db, r->patient, own)) < 0)
 			return rc;
 		if (rc == 1 && memcmp(own, r->practitioner, CS_GID_LEN) != 0) {
 			say(why, cap, "a claim on a patient another practitioner owns");
@@ -438,11 +552,11 @@ may(sqlite3 *db, const struct cs_sharerec *r, const uint8_t *sp, char *why, size
 	default:
 		break;
 	}
-	if ((rc = claimed(db, r->patient, NULL)) < 0)
+	if ((rc = claimed(k, db, r->patient, NULL)) < 0)
 		return rc;
 	if (rc == 0)
 		return CS_EAGAIN; /* the claim travels first: not here yet */
-	if ((rc = owner_at(db, r->patient, r->hlc, own)) < 0)
+	if ((rc = owner_at(k, db, r->patient, r->hlc, own)) < 0)
 		return rc;
 	if (rc == 1 && memcmp(own, sp, CS_GID_LEN) == 0) {
 		if (r->kind != CS_SHAREREC_REVOKE &&
@@ -452,7 +566,7 @@ may(sqlite3 *db, const struct cs_sharerec *r, const uint8_t *sp, char *why, size
 		}
 		return 1; /* the owner may grant, revoke and transfer */
 	}
-	if ((p = perm_at(db, r->patient, sp, r->hlc)) < 0)
+	if ((p = perm_at(k, db, r->patient, sp, r->hlc)) < 0)
 		return p;
 	if (p == CS_PERM_FULL && r->kind == CS_SHAREREC_GRANT && r->perm <= CS_PERM_WRITE &&
 	    !(rc == 1 && memcmp(own, r->practitioner, CS_GID_LEN) == 0))
@@ -469,41 +583,42 @@ may(sqlite3 *db, const struct cs_sharerec *r, const uint8_t *sp, char *why, size
 }
 
 static int
-remember_bad(sqlite3 *db, const uint8_t *hash, const char *why)
+remember_bad(struct cs_share_cache *k, sqlite3 *db, const uint8_t *hash, const char *why)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(db, "INSERT OR IGNORE INTO cs_share_bad(hash, why) VALUES(?1, ?2)", &st)) <
-	    0)
+	if ((rc = sprep(k, Q_BAD, db,
+	         "INSERT OR IGNORE INTO cs_share_bad(hash, why) VALUES(?1, ?2)", &st)) < 0)
 		return rc;
 	sqlite3_bind_blob(st, 1, hash, CS_SHAREREC_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
-	return run(st);
+	return srun(k, st);
 }
 
 /* 1 if hash is in table (cs_share_rec or cs_share_bad), 0 if not. */
 static int
-known(sqlite3 *db, const char *sql, const uint8_t *hash)
+known(struct cs_share_cache *k, int id, sqlite3 *db, const char *sql, const uint8_t *hash)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(db, sql, &st)) < 0)
+	if ((rc = sprep(k, id, db, sql, &st)) < 0)
 		return rc;
 	sqlite3_bind_blob(st, 1, hash, CS_SHAREREC_HASH_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sdone(k, st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqerr(rc);
 }
 
 static int
-store(sqlite3 *db, const uint8_t *hash, const uint8_t *buf, size_t len, const struct cs_sharerec *r)
+store(struct cs_share_cache *k, sqlite3 *db, const uint8_t *hash, const uint8_t *buf, size_t len,
+    const struct cs_sharerec *r)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prep(db,
+	if ((rc = sprep(k, Q_STORE, db,
 	         "INSERT INTO cs_share_rec(hash, rec, kind, perm, patient, practitioner, hlc, "
 	         "until_ms, signer, note, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
 	         "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
@@ -520,7 +635,7 @@ store(sqlite3 *db, const uint8_t *hash, const uint8_t *buf, size_t len, const st
 	sqlite3_bind_blob(st, 9, r->signer, CS_DEVID_LEN, SQLITE_STATIC);
 	if (r->note_len > 0)
 		sqlite3_bind_text(st, 10, r->note, r->note_len, SQLITE_STATIC);
-	return run(st);
+	return srun(k, st);
 }
 
 int
@@ -540,12 +655,14 @@ cs_share_add(const struct cs_share_ctx *c, const uint8_t *buf, size_t len, struc
 		return CS_SHARE_EFORGED; /* not remembered: no hash worth keeping */
 	}
 	cs_sharerec_hash(buf, len, hash);
-	if ((rc = known(c->db, "SELECT 1 FROM cs_share_rec WHERE hash=?1", hash)) != 0)
+	if ((rc = known(c->cache, Q_KNOWN_REC, c->db, "SELECT 1 FROM cs_share_rec WHERE hash=?1",
+	         hash)) != 0)
 		return rc;
-	if ((rc = known(c->db, "SELECT 1 FROM cs_share_bad WHERE hash=?1", hash)) != 0)
+	if ((rc = known(c->cache, Q_KNOWN_BAD, c->db, "SELECT 1 FROM cs_share_bad WHERE hash=?1",
+	         hash)) != 0)
 		return rc == 1 ? 2 : rc;
-	if (sqlite3_exec(c->db, "SAVEPOINT cs_share", NULL, NULL, NULL) != SQLITE_OK)
-		return sqerr(sqlite3_errcode(c->db));
+	if ((rc = sexec(c->cache, Q_SP, c->db, "SAVEPOINT cs_share")) < 0)
+		return rc;
 	sp = 1;
 	if (cs_sharerec_decode(buf, len, &r) != 0) {
 		say(why, whycap, "not a share record (format)");
@@ -567,7 +684,7 @@ cs_share_add(const struct cs_share_ctx *c, const uint8_t *buf, size_t len, struc
 		rc = CS_SHARE_EFORGED;
 		goto refuse;
 	}
-	rc = may(c->db, &r, dev.practitioner, why, whycap);
+	rc = may(c->cache, c->db, &r, dev.practitioner, why, whycap);
 	if (rc == CS_EAGAIN) {
 		say(why, whycap, "the patient's claim is not known here yet");
 		goto out;
@@ -578,12 +695,12 @@ cs_share_add(const struct cs_share_ctx *c, const uint8_t *buf, size_t len, struc
 		rc = CS_SHARE_ENORIGHT;
 		goto refuse;
 	}
-	if ((rc = store(c->db, hash, buf, len, &r)) < 0 || (rc = derive(c, &r)) < 0)
+	if ((rc = store(c->cache, c->db, hash, buf, len, &r)) < 0 || (rc = derive(c, &r)) < 0)
 		goto out;
 	rc = 0;
 	goto out;
 refuse : {
-	int rc2 = remember_bad(c->db, hash, why != NULL ? why : "");
+	int rc2 = remember_bad(c->cache, c->db, hash, why != NULL ? why : "");
 
 	if (rc2 < 0)
 		rc = rc2;
@@ -591,8 +708,8 @@ refuse : {
 out:
 	if (sp) {
 		if (rc < 0 && rc != CS_SHARE_EFORGED && rc != CS_SHARE_ENORIGHT)
-			sqlite3_exec(c->db, "ROLLBACK TO cs_share", NULL, NULL, NULL);
-		sqlite3_exec(c->db, "RELEASE cs_share", NULL, NULL, NULL);
+			(void)sexec(c->cache, Q_ROLLBACK_TO, c->db, "ROLLBACK TO cs_share");
+		(void)sexec(c->cache, Q_RELEASE, c->db, "RELEASE cs_share");
 	}
 	return rc;
 }
@@ -658,21 +775,51 @@ meta_put(sqlite3 *db, const char *k, int64_t v)
 	return run(st);
 }
 
+/* 1 if a record of kind on patient is stored here, 0 if not, < 0 error. */
+static int
+known_kind(sqlite3 *db, const uint8_t *patient, int kind)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prep(db, "SELECT 1 FROM cs_share_rec WHERE patient=?1 AND kind=?2 LIMIT 1",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, patient, CS_GID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, kind);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
 int
 cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_ms)
+{
+	return cs_share_claim_some(c, name, now_ms, 0, NULL);
+}
+
+/* A name record has a zero patient (sql/sharerec.c): the (patient, kind) index finds it. */
+#define NAME_REC "patient = zeroblob(16) AND kind = 5"
+
+int
+cs_share_claim_some(const struct cs_share_ctx *c, const char *name, int64_t now_ms, size_t max,
+    int *more)
 {
 	struct cs_sharerec r;
 	sqlite3_stmt *st = NULL;
 	uint8_t(*gids)[CS_GID_LEN] = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0, i, seen = 0;
 	int64_t last = 0, maxv = 0;
 	int rc, made = 0;
 
-	if (c == NULL || c->db == NULL)
+	if (more != NULL)
+		*more = 0;
+	if (c == NULL || c->db == NULL || max > INT32_MAX)
 		return CS_EINVAL;
 	if (name != NULL && name[0] != '\0' && strlen(name) <= CS_SHAREREC_NOTE_MAX) {
 		if ((rc = prep(c->db,
-		         "SELECT 1 FROM cs_share_rec WHERE kind=5 AND practitioner=?1 AND note=?2",
+		         "SELECT 1 FROM cs_share_rec WHERE " NAME_REC " AND practitioner=?1 AND "
+		         "note=?2",
 		         &st)) < 0)
 			return rc;
 		sqlite3_bind_blob(st, 1, c->practitioner, CS_GID_LEN, SQLITE_STATIC);
@@ -702,11 +849,14 @@ cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_m
 	         "i.gid) AND "
 	         "(i.cl & 1) = 1 AND i.tid NOT IN (SELECT tid FROM cs_tables WHERE "
 	         "substr(name, 1, 3) = 'cs_') AND NOT EXISTS (SELECT 1 FROM cs_shares s WHERE "
-	         "s.patient = i.gid AND s.perm = 'owner') ORDER BY i.v",
+	         "s.patient = i.gid AND s.perm = 'owner') ORDER BY i.v LIMIT ?2",
 	         &st)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, last);
+	sqlite3_bind_int64(st, 2, max > 0 ? (int64_t)max : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		seen++;
+		maxv = sqlite3_column_int64(st, 1);
 		if (sqlite3_column_bytes(st, 0) != CS_GID_LEN)
 			continue;
 		if (n == cap) {
@@ -721,7 +871,6 @@ cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_m
 			cap = nc;
 		}
 		memcpy(gids[n++], sqlite3_column_blob(st, 0), CS_GID_LEN);
-		maxv = sqlite3_column_int64(st, 1);
 	}
 	if (rc != SQLITE_DONE) {
 		rc = sqerr(rc);
@@ -740,7 +889,14 @@ cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_m
 		made += rc == 0;
 	}
 	/* the scan position: the engine's db_version only grows */
-	{
+	if (max > 0 && seen == max) {
+		/* a full run: rows of the last one's db_version may remain (a
+		 * later run skips the claimed ones: owned) */
+		if (more != NULL)
+			*more = 1;
+		if (maxv - 1 > last && (rc = meta_put(c->db, "claim_v", maxv - 1)) < 0)
+			goto out;
+	} else {
 		int64_t v = 0;
 
 		if ((rc = prep(c->db, "SELECT " CS_ENG_SQL_DBV, &st)) < 0)
@@ -762,6 +918,12 @@ out:
 }
 
 int
+cs_share_has_transfer(sqlite3 *db, const uint8_t patient[static CS_GID_LEN])
+{
+	return known_kind(db, patient, CS_SHAREREC_TRANSFER);
+}
+
+int
 cs_share_claim_needed(sqlite3 *db, const uint8_t prac[static CS_GID_LEN], const char *name)
 {
 	sqlite3_stmt *st = NULL;
@@ -772,7 +934,7 @@ cs_share_claim_needed(sqlite3 *db, const uint8_t prac[static CS_GID_LEN], const 
 		return rc;
 	if ((rc = prep(db,
 	         "SELECT " CS_ENG_SQL_DBV " > ?1 OR (?3 IS NOT NULL AND NOT EXISTS (SELECT 1 "
-	         "FROM cs_share_rec WHERE kind = 5 AND practitioner = ?2 AND note = ?3))",
+	         "FROM cs_share_rec WHERE " NAME_REC " AND practitioner = ?2 AND note = ?3))",
 	         &st)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, last);
@@ -901,7 +1063,7 @@ cs_share_names_one(sqlite3 *db, const uint8_t prac[static CS_GID_LEN], char *out
 	int rc;
 
 	if ((rc = prep(db,
-	         "SELECT note FROM cs_share_rec WHERE kind = 5 AND practitioner = ?1 "
+	         "SELECT note FROM cs_share_rec WHERE " NAME_REC " AND practitioner = ?1 "
 	         "ORDER BY hlc DESC LIMIT 1",
 	         &st)) < 0)
 		return rc;

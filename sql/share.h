@@ -75,7 +75,19 @@ struct cs_share_ctx {
 	cs_share_lookup_fn lookup;
 	cs_share_devs_fn devs; /* may be NULL: no backfill queued */
 	void *cb_ctx;
+	struct cs_share_cache *cache; /* NULL, or cs_share_cache_open()'s */
 };
+
+/*
+ * Prepared statements for a batch of cs_share_add() / cs_share_make() /
+ * cs_share_claim_new() calls on c (a RECORDS message, a run of claims):
+ * prepared once, kept in c->cache until cs_share_cache_close(), which must
+ * come before c->db is closed. Nothing else changes: the same checks, the
+ * same results. 0, CS_EINVAL or CS_ENOMEM; close is a no-op without a cache.
+ */
+struct cs_share_cache;
+int cs_share_cache_open(struct cs_share_ctx *c);
+void cs_share_cache_close(struct cs_share_ctx *c);
 
 /* Create the cs_share_* tables (idempotent; cs_shares is the engine's). 0 or CS_SHARE_ESQLITE. */
 int cs_share_install(sqlite3 *db);
@@ -134,6 +146,20 @@ int cs_share_make(const struct cs_share_ctx *c, struct cs_sharerec *r, int64_t n
  * of records made or a negative code.
  */
 int cs_share_claim_new(const struct cs_share_ctx *c, const char *name, int64_t now_ms);
+
+/*
+ * cs_share_claim_new() for at most max patients (the first ones, in
+ * db_version order; max 0: all): a caller commits between runs so that no
+ * write transaction lasts long. *more (may be NULL) gets 1 if patients may
+ * remain unclaimed (the run was full), 0 if not. The scan position
+ * (cs_share_claim_pos) only passes rows looked at. Same returns.
+ */
+int cs_share_claim_some(const struct cs_share_ctx *c, const char *name, int64_t now_ms, size_t max,
+    int *more);
+
+/* 1 if a TRANSFER record of patient is stored here, 0 if not, < 0 error (a
+ * claim stored after its patient's transfer ends an owner right at once). */
+int cs_share_has_transfer(sqlite3 *db, const uint8_t patient[static CS_GID_LEN]);
 
 /* 1 if cs_share_claim_new() has something to do (rows past the last scan,
  * or this practitioner's name not recorded), 0 if not (read only), < 0 error. */
