@@ -154,7 +154,7 @@ struct session {
 	/* CLOCK (wire/clockmsg.h, agent/clockoff.h) */
 	int peer_clock;                   /* the peer's HELLO has CS_CLOCK_FEATURE */
 	uint64_t clk_now;                 /* `now` of the last CLOCK received (0 none) */
-	int64_t clk_rx_mono, clk_tx_mono; /* mono_ms() at its receipt, at our last CLOCK */
+	int64_t clk_rx_mono, clk_tx_mono; /* cs_mono_ms() at its receipt, at our last CLOCK */
 	struct session *next;
 };
 
@@ -226,7 +226,7 @@ struct agent {
 	struct cs_clockoff clk;
 	struct cs_clockoff_est clk_est; /* the last estimate */
 	int64_t clk_pushed;             /* correction last given to the engine */
-	int64_t clk_push_mono;          /* mono_ms() of that push, 0 never */
+	int64_t clk_push_mono;          /* cs_mono_ms() of that push, 0 never */
 	int64_t clk_said;               /* offset last logged, if clk_told */
 	int clk_told;                   /* this PC's clock being off was logged */
 	int clk_said_maj;               /* ... with or without a majority */
@@ -1405,7 +1405,7 @@ clock_update(struct agent *a, int floor_due)
 	int64_t off, d;
 	char how[48];
 
-	cs_clockoff_estimate(&a->clk, now_ms(), mono_ms(), clock_counts, a, e);
+	cs_clockoff_estimate(&a->clk, now_ms(), cs_mono_ms(), clock_counts, a, e);
 	off = e->shown_ms;
 	if ((off > CS_CLOCKOFF_WARN_MS || off < -CS_CLOCKOFF_WARN_MS) &&
 	    (!a->clk_told || a->clk_said - off > 30000 || off - a->clk_said > 30000 ||
@@ -1457,7 +1457,7 @@ clock_update(struct agent *a, int floor_due)
 	x->a = a;
 	a->clk_busy = 1;
 	a->clk_pushed = x->corr;
-	a->clk_push_mono = mono_ms();
+	a->clk_push_mono = cs_mono_ms();
 	cs_dbw_post(&a->dbw, &x->j);
 }
 
@@ -1467,7 +1467,7 @@ send_clock(struct session *s)
 	struct cs_clockmsg m;
 	uint8_t buf[CS_CLOCK_MAX_LEN];
 	size_t len;
-	int64_t mono = mono_ms();
+	int64_t mono = cs_mono_ms();
 
 	if (s->state != S_LIVE || !s->peer_clock)
 		return;
@@ -1484,7 +1484,7 @@ clock_frame(struct session *s, const uint8_t *msg, size_t len)
 {
 	struct agent *a = s->a;
 	struct cs_clockmsg m;
-	int64_t off, rtt, wall = now_ms(), mono = mono_ms();
+	int64_t off, rtt, wall = now_ms(), mono = cs_mono_ms();
 	struct peerinfo *pi;
 	char lbl[96], how[48];
 	int rc;
@@ -1529,7 +1529,7 @@ static void
 clock_tick(struct agent *a)
 {
 	struct session *s, *next;
-	int64_t mono = mono_ms();
+	int64_t mono = cs_mono_ms();
 
 	for (s = a->sessions; s != NULL; s = next) {
 		next = s->next;
@@ -3002,7 +3002,7 @@ ctl_status(void *ctx, int verb, char *out, size_t cap)
 			/* its clock minus ours, null without a fresh sample */
 			int64_t off;
 
-			if (cs_clockoff_peer_now(&a->clk, d->id, now_ms(), mono_ms(), &off))
+			if (cs_clockoff_peer_now(&a->clk, d->id, now_ms(), cs_mono_ms(), &off))
 				ADD("\"clock_offset_ms\":%lld,", (long long)off);
 			else
 				ADD("\"clock_offset_ms\":null,");
